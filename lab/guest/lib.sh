@@ -1,0 +1,87 @@
+# Shell helpers shared by the guest init and the scenarios (busybox sh).
+
+LAB_DAX_MOUNT=/mnt/dax
+LAB_TRACEFS=/sys/kernel/tracing
+LAB_TRACE=/tmp/fs_dax.trace
+mkdir -p /outbox "$LAB_DAX_MOUNT"
+
+# Turns the label-less NVDIMM namespace into fsdax with 2 MiB alignment.
+lab_make_fsdax() {
+	ndctl create-namespace --force --reconfig=namespace0.0 --mode=fsdax --align=2M >/tmp/ndctl.json || return 1
+	[ -b /dev/pmem0 ] || { echo "dax-lab: /dev/pmem0 did not appear"; return 1; }
+	[ "$(cat /sys/block/pmem0/queue/dax)" = 1 ] || { echo "dax-lab: /dev/pmem0 does not support DAX"; return 1; }
+}
+
+# Makes and DAX-mounts a fresh XFS on /dev/pmem0.
+#   aligned: stripe unit and extent size hint of 2 MiB, so files get PMD faults
+#   plain:   mkfs defaults, no extent size hint: extents are not 2 MiB aligned
+lab_format() {
+	if grep -q " $LAB_DAX_MOUNT " /proc/mounts; then umount "$LAB_DAX_MOUNT" || return 1; fi
+	case "$1" in
+	aligned) mkfs.xfs -q -f -d su=2m,sw=1 -m reflink=0 /dev/pmem0 || return 1 ;;
+	plain) mkfs.xfs -q -f -m reflink=0 /dev/pmem0 || return 1 ;;
+	*) echo "lab_format: unknown layout $1"; return 1 ;;
+	esac
+	mount -o dax /dev/pmem0 "$LAB_DAX_MOUNT" || return 1
+	grep -q " $LAB_DAX_MOUNT xfs .*dax" /proc/mounts || { echo "dax-lab: XFS is not mounted with dax"; return 1; }
+	[ "$1" = plain ] || xfs_io -c "extsize 2m" "$LAB_DAX_MOUNT" || return 1
+	echo "dax-lab: XFS ($1 layout) mounted -o dax on $LAB_DAX_MOUNT"
+}
+
+# Starts recording every fs_dax event into a fresh tracefs buffer.
+lab_trace_start() {
+	echo 0 > "$LAB_TRACEFS/tracing_on"
+	echo > "$LAB_TRACEFS/trace"
+	echo 65536 > "$LAB_TRACEFS/buffer_size_kb"
+	echo 1 > "$LAB_TRACEFS/events/fs_dax/enable"
+	echo 1 > "$LAB_TRACEFS/tracing_on"
+}
+
+# Stops recording, keeps the trace (and a gzipped copy in the outbox) and fails
+# if tracefs lost a single event: the counts are ground truth or nothing.
+lab_trace_stop() {
+	echo 0 > "$LAB_TRACEFS/tracing_on"
+	echo 0 > "$LAB_TRACEFS/events/fs_dax/enable"
+	lost=0
+	for stats in "$LAB_TRACEFS"/per_cpu/cpu*/stats; do
+		n=$(awk '/^overrun:|^dropped events:/ { s += $NF } END { print s + 0 }' "$stats")
+		lost=$((lost + n))
+	done
+	cat "$LAB_TRACEFS/trace" > "$LAB_TRACE"
+	gzip -c "$LAB_TRACE" > /outbox/fs_dax.trace.gz
+	if [ "$lost" != 0 ]; then
+		echo "dax-lab: tracefs lost $lost fs_dax events: the counts are not ground truth"
+		return 1
+	fi
+}
+
+# Prints "EVENT RESULT COUNT" for every fs_dax event and fault result in the
+# trace, and keeps the table in the outbox. The result is the VM_FAULT_* flags
+# the fault events print last (NOPAGE, FALLBACK, ...); events without one (and
+# results of 0, which print nothing) count under "-".
+lab_trace_counts() {
+	awk '{
+		for (i = 1; i <= NF; i++) if ($i ~ /^dax_[a-z_]+:$/) { event = substr($i, 1, length($i) - 1); break }
+		if (i > NF) next
+		result = ($NF ~ /^[A-Z][A-Z_|]*$/) ? $NF : "-"
+		n[event " " result]++
+	} END { for (k in n) print k, n[k] }' "$LAB_TRACE" | sort > /outbox/fs_dax.counts
+	sed 's/^/fs_dax: /' /outbox/fs_dax.counts
+}
+
+# The count of EVENT (with RESULT, or "-") in the last lab_trace_counts table.
+lab_count() {
+	awk -v key="$1 ${2:--}" '$1 " " $2 == key { print $3; found = 1 } END { if (!found) print 0 }' /outbox/fs_dax.counts
+}
+
+# Fails the scenario with a message when a shell test does not hold.
+lab_expect() {
+	message=$1
+	shift
+	if "$@"; then
+		echo "check: ok: $message"
+	else
+		echo "check: FAILED: $message"
+		return 1
+	fi
+}

@@ -1,0 +1,130 @@
+//! `cargo xtask`: the only entry point for dax-probe's builds, VM lab and tests.
+
+mod apt;
+mod cache;
+mod cmd;
+mod cpio;
+mod demo;
+mod image;
+mod kernel;
+mod scenario;
+mod setup;
+mod suite;
+mod vm;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Builds, VM lab and tests of dax-probe", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what the lab needs on this Debian machine (idempotent).
+    Setup,
+    /// Build (or find in the cache) a guest kernel and print where it is.
+    Kernel {
+        #[arg(long, value_enum, default_value = "custom")]
+        kernel: kernel::Flavour,
+        #[command(flatten)]
+        source: Source,
+    },
+    /// List the lab's scenarios.
+    Scenarios,
+    /// Boot a guest kernel with the emulated NVDIMM and run one scenario.
+    Vm {
+        #[arg(long, value_enum, default_value = "custom")]
+        kernel: kernel::Flavour,
+        #[arg(long)]
+        scenario: String,
+        /// Override the scenario's timeout (seconds).
+        #[arg(long)]
+        timeout: Option<u64>,
+        #[command(flatten)]
+        source: Source,
+    },
+    /// The whole test suite: host unit tests and every VM scenario (what CI runs).
+    Test {
+        #[command(flatten)]
+        source: Source,
+    },
+    /// The main job: the seed's fio job with and without 2 MiB pages, side by side.
+    Demo {
+        #[command(flatten)]
+        source: Source,
+    },
+}
+
+#[derive(Args)]
+struct Source {
+    /// A Linux 7.2 source tree of your own instead of Debian's linux-source-7.2.
+    #[arg(long, env = "DAX_PROBE_KERNEL_SOURCE")]
+    kernel_source: Option<PathBuf>,
+}
+
+fn main() {
+    if let Err(error) = run(Cli::parse()) {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.task {
+        Task::Setup => setup::ensure().map(drop),
+        Task::Kernel { kernel, source } => {
+            let tools = setup::ensure()?;
+            let guest = kernel::get(kernel, &tools, source.kernel_source.as_deref())?;
+            println!("{} kernel {}: {}", kernel.name(), guest.release, guest.image.display());
+            Ok(())
+        }
+        Task::Scenarios => {
+            for scenario in scenario::all()? {
+                let kernels: Vec<_> = scenario.kernels.iter().map(|k| k.name()).collect();
+                println!("{:<26} [{}] {}", scenario.name, kernels.join(", "), scenario.summary);
+            }
+            Ok(())
+        }
+        Task::Vm { kernel, scenario, timeout, source } => {
+            let mut scenario = scenario::find(&scenario)?;
+            if let Some(seconds) = timeout {
+                scenario.timeout = std::time::Duration::from_secs(seconds);
+            }
+            if !scenario.kernels.contains(&kernel) {
+                println!("vm: note: scenario {} is meant for other kernels than {}", scenario.name, kernel.name());
+            }
+            let tools = setup::ensure()?;
+            let guest = kernel::get(kernel, &tools, source.kernel_source.as_deref())?;
+            let initramfs = image::build(&guest, &tools)?;
+            let outcome = vm::run(&guest, &initramfs, &scenario)?;
+            let verdict = match &outcome.failure {
+                None => "PASS".to_owned(),
+                Some(why) => format!("FAIL: {why}"),
+            };
+            println!(
+                "vm: {} on {}: {verdict} ({} s; console and outbox in {})",
+                scenario.name,
+                kernel.name(),
+                outcome.elapsed.as_secs(),
+                outcome.out_dir.display()
+            );
+            if outcome.failure.is_some() {
+                bail!("scenario {} failed on the {} kernel", scenario.name, kernel.name());
+            }
+            Ok(())
+        }
+        Task::Test { source } => suite::run(source.kernel_source.as_deref()),
+        Task::Demo { source } => demo::run(source.kernel_source.as_deref()),
+    }
+}
+
+/// The repository's top folder (xtask lives one level below it).
+pub fn project_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits inside the repository")
+}

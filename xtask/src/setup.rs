@@ -1,0 +1,193 @@
+//! Host prerequisites, installed idempotently and each with the reason it is needed.
+//!
+//! Everything the lab needs on a fresh Debian 12 machine (root) comes from here:
+//! Debian packages, rustup components, bindgen-cli, a libclang new enough for
+//! the kernel's Rust bindings, and bpf-linker built against the nightly
+//! toolchain's own LLVM. A second run finds everything in place and installs
+//! nothing.
+
+use std::{
+    fs,
+    os::unix::fs::symlink,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{cache, cmd};
+
+/// Debian packages and why the lab needs each.
+const PACKAGES: &[(&str, &str)] = &[
+    ("qemu-system-x86", "boots the guest with an emulated NVDIMM"),
+    ("busybox-static", "the guest's shell and basic tools"),
+    ("fio", "the workload run in the guest"),
+    ("xfsprogs", "mkfs.xfs and xfs_io in the guest"),
+    ("ndctl", "turns the NVDIMM namespace into fsdax in the guest"),
+    ("kmod", "resolves the Debian 6.1 kernel's module dependencies"),
+    ("gcc", "compiles the guest kernel's C side"),
+    ("make", "drives the guest kernel build"),
+    ("flex", "kernel build (Kconfig)"),
+    ("bison", "kernel build (Kconfig)"),
+    ("bc", "kernel build"),
+    ("libelf-dev", "kernel build (objtool, BTF)"),
+    ("libssl-dev", "kernel build (module signing tools)"),
+    ("dwarves", "pahole, which writes the kernel's and modules' BTF"),
+    ("xz-utils", "unpacks the kernel source tarball"),
+    ("python3-pip", "installs libclang 18 from PyPI for bindgen"),
+];
+
+/// bindgen-cli version for the kernel's Rust bindings (7.2 needs >= 0.71.1).
+pub const BINDGEN_VERSION: &str = "0.73.2";
+/// libclang for bindgen: 7.2 needs >= 17.0.1 and Debian 12 has at most 16.
+pub const LIBCLANG_VERSION: &str = "18.1.1";
+/// bpf-linker, built against the nightly toolchain's LLVM (no binary fits it).
+const BPF_LINKER_VERSION: &str = "0.13.0";
+/// The toolchain that compiles the kernel's Rust code.
+pub const KERNEL_RUST_TOOLCHAIN: &str = "stable";
+/// The toolchain that compiles eBPF programs (`-Z build-std`).
+pub const EBPF_RUST_TOOLCHAIN: &str = "nightly";
+
+/// What later steps need to know about the installed tools.
+pub struct Tools {
+    /// Folder holding `libclang.so` (for bindgen via LIBCLANG_PATH).
+    pub libclang_dir: PathBuf,
+    /// cargo's bin folder (bindgen, bpf-linker).
+    pub cargo_bin: PathBuf,
+}
+
+pub fn ensure() -> Result<Tools> {
+    debian_packages()?;
+    rust_components()?;
+    let cargo_bin = cargo_home().join("bin");
+    bindgen(&cargo_bin)?;
+    let libclang_dir = libclang()?;
+    bpf_linker(&cargo_bin)?;
+    Ok(Tools { libclang_dir, cargo_bin })
+}
+
+fn debian_packages() -> Result<()> {
+    let missing: Vec<_> = PACKAGES.iter().filter(|(name, _)| !dpkg_installed(name)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    for (name, why) in &missing {
+        println!("setup: installing Debian package {name}: {why}");
+    }
+    let names: Vec<_> = missing.iter().map(|(name, _)| *name).collect();
+    if !is_root() {
+        bail!("setup needs root to install Debian packages: run as root, or `apt-get install {}`", names.join(" "));
+    }
+    cmd::run(Command::new("apt-get").args(["-q", "update"]))?;
+    cmd::run(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["-q", "-y", "--no-install-recommends", "install"])
+            .args(&names),
+    )
+}
+
+fn dpkg_installed(name: &str) -> bool {
+    cmd::output(Command::new("dpkg-query").args(["-W", "-f=${Status}", name]))
+        .is_ok_and(|status| status.ends_with(" installed"))
+}
+
+fn is_root() -> bool {
+    cmd::output(Command::new("id").arg("-u")).is_ok_and(|uid| uid.trim() == "0")
+}
+
+fn rust_components() -> Result<()> {
+    for (toolchain, why) in [
+        (KERNEL_RUST_TOOLCHAIN, "the kernel builds Rust's core library from source"),
+        (EBPF_RUST_TOOLCHAIN, "eBPF programs are built with -Z build-std"),
+    ] {
+        let installed = cmd::output(
+            Command::new("rustup").args(["component", "list", "--installed", "--toolchain", toolchain]),
+        )
+        .unwrap_or_default();
+        if !installed.lines().any(|line| line.starts_with("rust-src")) {
+            println!("setup: adding rust-src to the {toolchain} toolchain: {why}");
+            cmd::run(Command::new("rustup").args(["toolchain", "install", toolchain, "--profile", "minimal"]))?;
+            cmd::run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", toolchain]))?;
+        }
+    }
+    Ok(())
+}
+
+fn bindgen(cargo_bin: &Path) -> Result<()> {
+    let have = cmd::version_line(&cargo_bin.join("bindgen").to_string_lossy(), "--version");
+    if have.as_deref() == Some(&format!("bindgen {BINDGEN_VERSION}")) {
+        return Ok(());
+    }
+    println!("setup: installing bindgen-cli {BINDGEN_VERSION}: generates the kernel's Rust bindings");
+    cmd::run(Command::new("cargo").args(["install", "--locked", "bindgen-cli", "--version", BINDGEN_VERSION]))
+}
+
+fn libclang() -> Result<PathBuf> {
+    let target = cache::dir(&["tools", &format!("libclang-{LIBCLANG_VERSION}")])?;
+    let lib_dir = target.join("clang/native");
+    if lib_dir.join("libclang.so").exists() {
+        return Ok(lib_dir);
+    }
+    println!("setup: installing libclang {LIBCLANG_VERSION} from PyPI: bindgen needs libclang >= 17, Debian 12 has 16");
+    cmd::run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "--target"]).arg(&target).arg(
+        format!("libclang=={LIBCLANG_VERSION}"),
+    ))?;
+    if !lib_dir.join("libclang.so").exists() {
+        bail!("pip installed libclang but {} has no libclang.so", lib_dir.display());
+    }
+    Ok(lib_dir)
+}
+
+/// bpf-linker links against libLLVM; the only LLVM matching rustc's is the
+/// nightly toolchain's own shared library, so the linker is built against it
+/// and rebuilt whenever that toolchain (and so its LLVM) changes.
+fn bpf_linker(cargo_bin: &Path) -> Result<()> {
+    let nightly = cmd::output(Command::new("rustc").arg(format!("+{EBPF_RUST_TOOLCHAIN}")).arg("-vV"))?;
+    let stamp_dir = cache::dir(&["tools", "bpf-linker"])?;
+    let key = cache::Key::new("bpf-linker").add("version", BPF_LINKER_VERSION.as_bytes()).add("rustc", nightly.as_bytes()).finish();
+    if cargo_bin.join("bpf-linker").exists() && cache::is_fresh(&stamp_dir, &key) {
+        return Ok(());
+    }
+    let llvm_major = nightly
+        .lines()
+        .find_map(|line| line.strip_prefix("LLVM version: "))
+        .and_then(|version| version.split('.').next())
+        .context("`rustc +nightly -vV` names no LLVM version")?
+        .to_owned();
+    let sysroot = cmd::output(Command::new("rustc").arg(format!("+{EBPF_RUST_TOOLCHAIN}")).args(["--print", "sysroot"]))?;
+    let libllvm = find_libllvm(&Path::new(sysroot.trim()).join("lib"))?;
+    let prefix = stamp_dir.join("llvm-prefix");
+    fs::create_dir_all(prefix.join("lib"))?;
+    let link = prefix.join("lib/libLLVM.so");
+    fs::remove_file(&link).ok();
+    symlink(&libllvm, &link)?;
+    println!(
+        "setup: building bpf-linker {BPF_LINKER_VERSION} against {} (LLVM {llvm_major}): links the eBPF programs (about 4 min)",
+        libllvm.display()
+    );
+    cmd::run(
+        Command::new("rustup")
+            .args(["run", EBPF_RUST_TOOLCHAIN, "cargo", "install", "--locked", "--force", "bpf-linker"])
+            .args(["--version", BPF_LINKER_VERSION, "--no-default-features", "--features"])
+            .arg(format!("llvm-{llvm_major}"))
+            .env("LLVM_PREFIX", &prefix),
+    )?;
+    // It must run where aya-build runs it: under the nightly toolchain, whose
+    // lib/ holds the exact libLLVM soname it was linked against.
+    cmd::output(Command::new("rustup").args(["run", EBPF_RUST_TOOLCHAIN, "bpf-linker", "--version"]))
+        .context("bpf-linker was built but does not run under the nightly toolchain")?;
+    cache::mark_fresh(&stamp_dir, &key)
+}
+
+fn find_libllvm(lib: &Path) -> Result<PathBuf> {
+    fs::read_dir(lib)?
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("libLLVM")))
+        .with_context(|| format!("no libLLVM*.so in {}: is the nightly toolchain complete?", lib.display()))
+}
+
+fn cargo_home() -> PathBuf {
+    std::env::var_os("CARGO_HOME").map(PathBuf::from).unwrap_or_else(|| cache::home().join(".cargo"))
+}

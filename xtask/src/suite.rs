@@ -1,0 +1,76 @@
+//! `cargo xtask test`: the whole test suite, exactly what CI runs.
+//!
+//! 1. the host unit tests of every crate in the workspace (`cargo test`);
+//! 2. every lab scenario on every kernel its header names, in the real VM:
+//!    ordinary scenarios must pass, the lab's selftests must fail with the
+//!    reason their header expects (a WARN, a hang, a failed check).
+//!
+//! It ends with a table and the line `N passed, M failed`; any failure, or a
+//! VM that cannot run at all, makes the exit status non-zero.
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Result};
+
+use crate::{cmd, image, kernel, scenario, setup, vm};
+
+struct Row {
+    kernel: &'static str,
+    scenario: String,
+    expected: String,
+    got: String,
+    ok: bool,
+    elapsed: Duration,
+}
+
+pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
+    let started = Instant::now();
+    let tools = setup::ensure()?;
+
+    println!("test: host unit tests");
+    cmd::run(Command::new(env!("CARGO")).args(["test", "--workspace", "--quiet"]).current_dir(crate::project_root()))?;
+
+    let scenarios = scenario::all()?;
+    let mut rows = Vec::new();
+    for flavour in [kernel::Flavour::Custom, kernel::Flavour::Debian61] {
+        let guest = kernel::get(flavour, &tools, kernel_source)?;
+        let initramfs = image::build(&guest, &tools)?;
+        for scenario in scenarios.iter().filter(|s| s.kernels.contains(&flavour)) {
+            let outcome = vm::run(&guest, &initramfs, scenario)?;
+            rows.push(judge(flavour.name(), scenario, &outcome));
+        }
+    }
+
+    println!("\n{:<11} {:<26} {:<8} {:<6} {:>6}  what the lab saw", "kernel", "scenario", "expected", "ok", "time");
+    for row in &rows {
+        println!(
+            "{:<11} {:<26} {:<8} {:<6} {:>5}s  {}",
+            row.kernel,
+            row.scenario,
+            row.expected,
+            if row.ok { "yes" } else { "NO" },
+            row.elapsed.as_secs(),
+            row.got
+        );
+    }
+    let failed = rows.iter().filter(|row| !row.ok).count();
+    println!("\ntest: whole suite took {} s", started.elapsed().as_secs());
+    println!("{} passed, {failed} failed", rows.len() - failed);
+    if failed > 0 {
+        bail!("{failed} VM scenario(s) did not do what they should");
+    }
+    Ok(())
+}
+
+fn judge(kernel: &'static str, scenario: &scenario::Scenario, outcome: &vm::Outcome) -> Row {
+    let (expected, ok, got) = match (&scenario.expect_failure, &outcome.failure) {
+        (None, None) => ("pass", true, outcome.results.join("; ")),
+        (None, Some(why)) => ("pass", false, why.clone()),
+        (Some(want), Some(why)) => ("failure", why.contains(want.as_str()), why.clone()),
+        (Some(want), None) => ("failure", false, format!("passed, but the lab should have failed it with {want:?}")),
+    };
+    Row { kernel, scenario: scenario.name.clone(), expected: expected.into(), got, ok, elapsed: outcome.elapsed }
+}

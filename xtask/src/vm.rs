@@ -1,0 +1,305 @@
+//! Boots a guest kernel in QEMU with an emulated NVDIMM, runs one scenario and
+//! brings its verdict home.
+//!
+//! The run fails when the scenario fails, when the kernel log shows a WARNING,
+//! BUG, Oops, soft lockup, hung task or panic (even if the scenario passed),
+//! when the guest stops without a verdict, and when it outlives the scenario's
+//! timeout (it is then killed). Everything the console printed is kept in
+//! `target/lab/KERNEL/SCENARIO/console.log`, and what the guest left in its
+//! outbox (traces, counts, fio output, dmesg) next to it.
+
+use std::{
+    fs,
+    io::{BufRead, BufReader, Write},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{mpsc, OnceLock},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+
+use crate::{cmd, kernel::GuestKernel, project_root, scenario::Scenario};
+
+/// Size of the emulated NVDIMM (a sparse file on the host).
+const NVDIMM_SIZE: &str = "1G";
+const VERDICT_PREFIX: &str = "dax-lab: verdict: ";
+
+/// Kernel log lines that fail a run whatever the scenario said.
+const KERNEL_PROBLEMS: &[&str] = &[
+    "WARNING:",
+    "BUG:",
+    "Oops",
+    "soft lockup",
+    "blocked for more than",
+    "Kernel panic",
+    "general protection fault",
+];
+
+pub struct Outcome {
+    /// `None` when the run passed, else the one-line reason it failed.
+    pub failure: Option<String>,
+    /// The scenario's `result:` lines (the counts it saw).
+    pub results: Vec<String>,
+    pub elapsed: Duration,
+    pub out_dir: PathBuf,
+}
+
+pub fn run(kernel: &GuestKernel, initramfs: &Path, scenario: &Scenario) -> Result<Outcome> {
+    let out_dir = project_root().join("target/lab").join(kernel.flavour.name()).join(&scenario.name);
+    if out_dir.exists() {
+        fs::remove_dir_all(&out_dir)?;
+    }
+    fs::create_dir_all(&out_dir)?;
+    let nvdimm = out_dir.join("nvdimm.img");
+    cmd::output(Command::new("truncate").args(["-s", NVDIMM_SIZE]).arg(&nvdimm))?;
+    let outbox = out_dir.join("outbox.b64");
+
+    let accel = accelerator(kernel, initramfs);
+    println!(
+        "vm: booting the {} kernel {} for scenario {} ({}, timeout {} s)",
+        kernel.flavour.name(),
+        kernel.release,
+        scenario.name,
+        accel.join(" "),
+        scenario.timeout.as_secs()
+    );
+    let mut qemu = qemu(kernel, initramfs, &accel);
+    qemu.args(["-smp", "2", "-m", "2G,slots=2,maxmem=4G"])
+        .arg("-object")
+        .arg(format!("memory-backend-file,id=pmem0,share=on,mem-path={},size={NVDIMM_SIZE},align=2M", nvdimm.display()))
+        .args(["-device", "nvdimm,id=nvdimm0,memdev=pmem0"])
+        .arg("-append")
+        .arg(format!(
+            "console=ttyS0 panic=-1 dax_lab.scenario={} dax_lab.kernel={}",
+            scenario.name,
+            kernel.flavour.name()
+        ))
+        .args(["-serial", "stdio", "-serial"])
+        .arg(format!("file:{}", outbox.display()));
+    let started = Instant::now();
+    let mut console = Console::start(&mut qemu, &out_dir.join("console.log"))?;
+    let ended = console.follow(started + scenario.timeout)?;
+    let elapsed = started.elapsed();
+    fs::remove_file(&nvdimm).ok();
+
+    let unpacked = unpack_outbox(&outbox, &out_dir.join("outbox"));
+    let failure = if !ended {
+        Some(format!(
+            "timed out after {} s: the guest was killed before scenario {} finished (last console line: {:?})",
+            scenario.timeout.as_secs(),
+            scenario.name,
+            console.last_line
+        ))
+    } else if let Some(problem) = console.problems.first() {
+        Some(format!("kernel log shows a problem: {}", problem.trim()))
+    } else {
+        match console.verdict.as_deref() {
+            Some("pass") => unpacked.err().map(|e| format!("{e:#}")),
+            Some(verdict) => Some(format!("scenario {}: {verdict}", scenario.name)),
+            None => Some(format!(
+                "the guest stopped without a verdict (crash or panic?{}); see {}",
+                console.qemu_error(),
+                out_dir.join("console.log").display()
+            )),
+        }
+    };
+    Ok(Outcome { failure, results: console.results, elapsed, out_dir })
+}
+
+fn qemu(kernel: &GuestKernel, initramfs: &Path, accel: &[&str]) -> Command {
+    let mut qemu = Command::new("qemu-system-x86_64");
+    qemu.args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
+        .args(["-machine", "pc,nvdimm=on"])
+        .args(accel)
+        .arg("-kernel")
+        .arg(&kernel.image)
+        .arg("-initrd")
+        .arg(initramfs);
+    qemu
+}
+
+/// TCG unless a probe boot under KVM gets as far as the guest's init.
+/// (On this kind of machine /dev/kvm exists but vCPU set-up fails.)
+fn accelerator(kernel: &GuestKernel, initramfs: &Path) -> Vec<&'static str> {
+    static KVM_WORKS: OnceLock<bool> = OnceLock::new();
+    let kvm = *KVM_WORKS.get_or_init(|| {
+        if fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
+            return false;
+        }
+        let mut probe = qemu(kernel, initramfs, &["-accel", "kvm", "-cpu", "host"]);
+        probe.args(["-m", "512", "-serial", "stdio", "-append", "console=ttyS0 panic=-1 rdinit=/bin/false"]);
+        let works = Console::start(&mut probe, Path::new("/dev/null"))
+            .and_then(|mut console| {
+                console.follow(Instant::now() + Duration::from_secs(30))?;
+                Ok(console.saw("Attempted to kill init"))
+            })
+            .unwrap_or(false);
+        println!("vm: KVM {}", if works { "works: using it" } else { "does not boot a guest here: using TCG" });
+        works
+    });
+    if kvm {
+        vec!["-accel", "kvm", "-cpu", "host"]
+    } else {
+        vec!["-accel", "tcg"]
+    }
+}
+
+/// The guest's serial console, read line by line as QEMU runs.
+struct Console {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: fs::File,
+    stderr: std::thread::JoinHandle<String>,
+    verdict: Option<String>,
+    problems: Vec<String>,
+    results: Vec<String>,
+    last_line: String,
+    seen: Vec<String>,
+}
+
+impl Console {
+    fn start(qemu: &mut Command, log: &Path) -> Result<Console> {
+        let mut child = qemu
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot start qemu-system-x86_64 (is qemu-system-x86 installed? `cargo xtask setup`)")?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut stderr = child.stderr.take().expect("piped");
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+                let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_owned();
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut stderr, &mut text).ok();
+            text
+        });
+        Ok(Console {
+            child,
+            lines,
+            log: fs::File::create(log)?,
+            stderr,
+            verdict: None,
+            problems: Vec::new(),
+            results: Vec::new(),
+            last_line: String::new(),
+            seen: Vec::new(),
+        })
+    }
+
+    /// Follows the console until QEMU exits (true) or `deadline` passes (false:
+    /// QEMU is killed).
+    fn follow(&mut self, deadline: Instant) -> Result<bool> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.take(line)?,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    self.child.wait()?;
+                    return Ok(true);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.child.kill().ok();
+                    self.child.wait()?;
+                    return Ok(false);
+                }
+            }
+        }
+    }
+
+    fn take(&mut self, line: String) -> Result<()> {
+        writeln!(self.log, "{line}")?;
+        if is_kernel_line(&line) {
+            if let Some(problem) = kernel_problem(&line) {
+                println!("  ! {line}");
+                self.problems.push(problem.to_owned());
+            }
+        } else if !line.trim().is_empty() {
+            println!("  | {line}");
+            if let Some(verdict) = line.strip_prefix(VERDICT_PREFIX) {
+                self.verdict = Some(verdict.trim().to_owned());
+            }
+            if line.starts_with("result:") {
+                self.results.push(line.clone());
+            }
+        }
+        if self.seen.len() < 10_000 {
+            self.seen.push(line.clone());
+        }
+        self.last_line = line;
+        Ok(())
+    }
+
+    fn saw(&self, text: &str) -> bool {
+        self.seen.iter().any(|line| line.contains(text))
+    }
+
+    fn qemu_error(&mut self) -> String {
+        let handle = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
+        let text = handle.join().unwrap_or_default();
+        match text.lines().find(|line| !line.trim().is_empty()) {
+            Some(line) => format!("; qemu said: {line}"),
+            None => String::new(),
+        }
+    }
+}
+
+/// Kernel messages carry a printk timestamp: `[   12.345678] ...`.
+fn is_kernel_line(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix('[') else { return false };
+    let Some((stamp, _)) = rest.split_once(']') else { return false };
+    let stamp = stamp.trim();
+    !stamp.is_empty() && stamp.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
+/// The part of a kernel line from the problem it names, if it names one.
+fn kernel_problem(line: &str) -> Option<&str> {
+    KERNEL_PROBLEMS.iter().filter_map(|pattern| line.find(pattern)).min().map(|at| &line[at..])
+}
+
+fn unpack_outbox(encoded: &Path, dir: &Path) -> Result<()> {
+    let text = fs::read(encoded).with_context(|| format!("the guest sent no outbox ({})", encoded.display()))?;
+    let text: Vec<u8> = text.into_iter().filter(|b| !b.is_ascii_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(&text)
+        .context("the guest's outbox arrived corrupt (bad base64 on ttyS1)")?;
+    fs::create_dir_all(dir)?;
+    let mut tar = Command::new("tar").arg("-xzf").arg("-").arg("-C").arg(dir).stdin(Stdio::piped()).spawn()?;
+    tar.stdin.take().expect("piped").write_all(&bytes)?;
+    if !tar.wait()?.success() {
+        bail!("the guest's outbox arrived corrupt (not a gzipped tar)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_kernel_lines_from_user_lines() {
+        assert!(is_kernel_line("[    1.234567] nd_pmem namespace0.0: unable to guarantee persistence"));
+        assert!(is_kernel_line("[12345.000001] x"));
+        assert!(!is_kernel_line("check: ok: WARNING: in user output is not a kernel warning"));
+        assert!(!is_kernel_line("[global]"));
+    }
+
+    #[test]
+    fn names_kernel_problems() {
+        let warn = "[    5.1] WARNING: CPU: 0 PID: 85 at lab_selftest.rs:30 init_module+0x1/0x2";
+        assert_eq!(kernel_problem(warn), Some("WARNING: CPU: 0 PID: 85 at lab_selftest.rs:30 init_module+0x1/0x2"));
+        let hung = "[  60.0] INFO: task fio:99 blocked for more than 30 seconds.";
+        assert_eq!(kernel_problem(hung), Some("blocked for more than 30 seconds."));
+        assert_eq!(kernel_problem("[ 1.0] BUG: soft lockup - CPU#0 stuck for 22s!"), Some("BUG: soft lockup - CPU#0 stuck for 22s!"));
+        assert_eq!(kernel_problem("[ 1.0] pmem0: detected capacity change"), None);
+    }
+}
