@@ -85,3 +85,17 @@ lab_expect() {
 		return 1
 	fi
 }
+
+# Runs a fio job with every fs_dax event recorded, prints fio's bandwidth and
+# the event counts, and sets LAB_RANGES to the number of 2 MiB ranges of the
+# job's file (its `size=`, in MiB).
+lab_fio_traced() {
+	job=$1
+	size_mib=$(awk -F= '$1 == "size" { sub(/m$/, "", $2); print $2 }' "$job")
+	LAB_RANGES=$((size_mib / 2))
+	lab_trace_start
+	fio --eta=never --output=/outbox/fio.txt "$job"
+	lab_trace_stop
+	grep -E '^ +(READ|WRITE):' /outbox/fio.txt
+	lab_trace_counts
+}

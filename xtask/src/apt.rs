@@ -178,12 +178,14 @@ fn system_debian_mirror() -> Result<(String, String)> {
 /// The first `URIs` of a deb822 stanza whose path ends in `/debian`.
 fn mirror_from_deb822(text: &str) -> Option<(String, String)> {
     text.split("\n\n").find_map(|stanza| {
-        let field = |name: &str| {
-            stanza.lines().find_map(|line| Some(line.strip_prefix(name)?.trim().to_owned()))
-        };
-        let uri = field("URIs:")?.split_whitespace().find(|uri| uri.trim_end_matches('/').ends_with("/debian"))?.to_owned();
-        let keyring = field("Signed-By:")
-            .unwrap_or_else(|| "/usr/share/keyrings/debian-archive-keyring.gpg".into());
+        let field =
+            |name: &str| stanza.lines().find_map(|line| Some(line.strip_prefix(name)?.trim().to_owned()));
+        let uri = field("URIs:")?
+            .split_whitespace()
+            .find(|uri| uri.trim_end_matches('/').ends_with("/debian"))?
+            .to_owned();
+        let keyring =
+            field("Signed-By:").unwrap_or_else(|| "/usr/share/keyrings/debian-archive-keyring.gpg".into());
         Some((uri, keyring))
     })
 }

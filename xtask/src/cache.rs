@@ -17,9 +17,7 @@ pub fn root() -> PathBuf {
     if let Some(dir) = std::env::var_os("DAX_PROBE_CACHE") {
         return PathBuf::from(dir);
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home().join(".cache"));
+    let base = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| home().join(".cache"));
     base.join("dax-probe")
 }
 

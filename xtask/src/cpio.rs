@@ -49,10 +49,8 @@ impl<W: Write> Writer<W> {
         let inode = self.next_inode;
         self.next_inode += 1;
         let nlink = if mode & S_IFDIR != 0 { 2 } else { 1 };
-        let fields = [
-            inode, mode, 0, 0, nlink, 0, data.len() as u32, 0, 0, rdev.0, rdev.1,
-            name.len() as u32 + 1, 0,
-        ];
+        let fields =
+            [inode, mode, 0, 0, nlink, 0, data.len() as u32, 0, 0, rdev.0, rdev.1, name.len() as u32 + 1, 0];
         let mut header = String::from("070701");
         for field in fields {
             header.push_str(&format!("{field:08x}"));

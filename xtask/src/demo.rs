@@ -48,7 +48,8 @@ pub fn run(kernel_source: Option<&Path>) -> Result<()> {
 
 /// The "EVENT RESULT COUNT" table the guest's lab_trace_counts writes.
 fn read_counts(path: &Path) -> Result<BTreeMap<String, u64>> {
-    let text = fs::read_to_string(path).with_context(|| format!("the guest sent no counts ({})", path.display()))?;
+    let text =
+        fs::read_to_string(path).with_context(|| format!("the guest sent no counts ({})", path.display()))?;
     text.lines()
         .map(|line| {
             let (key, count) = line.rsplit_once(' ').context("bad counts line")?;

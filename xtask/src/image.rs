@@ -92,7 +92,9 @@ impl Tree {
         for (path, node) in &self.0 {
             match node {
                 Node::Dir => archive.dir(path, 0o755)?,
-                Node::File { data, executable } => archive.file(path, if *executable { 0o755 } else { 0o644 }, data)?,
+                Node::File { data, executable } => {
+                    archive.file(path, if *executable { 0o755 } else { 0o644 }, data)?
+                }
                 Node::Symlink(target) => archive.symlink(path, target)?,
                 Node::CharDevice(major, minor) => archive.char_device(path, 0o600, *major, *minor)?,
             }
@@ -198,7 +200,10 @@ mod tests {
 
     #[test]
     fn reads_library_paths_from_ldd() {
-        assert_eq!(ldd_path("\tlibz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x00007f)"), Some("/lib/x86_64-linux-gnu/libz.so.1"));
+        assert_eq!(
+            ldd_path("\tlibz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x00007f)"),
+            Some("/lib/x86_64-linux-gnu/libz.so.1")
+        );
         assert_eq!(ldd_path("\t/lib64/ld-linux-x86-64.so.2 (0x00007f)"), Some("/lib64/ld-linux-x86-64.so.2"));
         assert_eq!(ldd_path("\tlinux-vdso.so.1 (0x00007ffd)"), None);
     }

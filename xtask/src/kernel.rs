@@ -95,16 +95,23 @@ fn custom(tools: &setup::Tools, user_source: Option<&Path>) -> Result<GuestKerne
         configure(tools, &source, &build, &fragment)?;
         make(tools, &source, &build)?;
         let took = started.elapsed();
-        println!("kernel: built in {}m{:02}s ({})", took.as_secs() / 60, took.as_secs() % 60, build.display());
+        println!(
+            "kernel: built in {}m{:02}s ({})",
+            took.as_secs() / 60,
+            took.as_secs() % 60,
+            build.display()
+        );
         fs::write(build.join("dax-probe-build-seconds"), took.as_secs().to_string())?;
         cache::mark_fresh(&build, &key)?;
     }
-    let release = cmd::output(kernel_make(tools, &source, &build).args(["-s", "kernelrelease"]))?.trim().to_owned();
+    let release =
+        cmd::output(kernel_make(tools, &source, &build).args(["-s", "kernelrelease"]))?.trim().to_owned();
     Ok(GuestKernel { flavour: Flavour::Custom, image, release, modules: Vec::new(), build_dir: Some(build) })
 }
 
 fn user_tree(dir: &Path) -> Result<(PathBuf, String)> {
-    let dir = dir.canonicalize().with_context(|| format!("kernel source {} does not exist", dir.display()))?;
+    let dir =
+        dir.canonicalize().with_context(|| format!("kernel source {} does not exist", dir.display()))?;
     if !dir.join("Kconfig").exists() || !dir.join("rust").is_dir() {
         bail!("{} is not a Linux source tree with Rust support (no Kconfig or rust/)", dir.display());
     }
@@ -149,13 +156,18 @@ fn rust_make(tools: &setup::Tools) -> Command {
     let mut make = Command::new("make");
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
-        if name.starts_with("CARGO") || name.starts_with("RUSTC") || name.starts_with("RUSTFLAGS") || name == "RUSTUP_TOOLCHAIN" {
+        if name.starts_with("CARGO")
+            || name.starts_with("RUSTC")
+            || name.starts_with("RUSTFLAGS")
+            || name == "RUSTUP_TOOLCHAIN"
+        {
             make.env_remove(&*name);
         }
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let path = std::env::join_paths(std::iter::once(tools.cargo_bin.clone()).chain(std::env::split_paths(&path)))
-        .expect("PATH entries hold no separator");
+    let path =
+        std::env::join_paths(std::iter::once(tools.cargo_bin.clone()).chain(std::env::split_paths(&path)))
+            .expect("PATH entries hold no separator");
     make.env("PATH", path)
         .env("LIBCLANG_PATH", &tools.libclang_dir)
         .env("RUSTUP_TOOLCHAIN", setup::KERNEL_RUST_TOOLCHAIN);
@@ -174,8 +186,10 @@ impl GuestKernel {
             let path = entry?.path();
             fs::copy(&path, work.join(path.file_name().unwrap_or_default()))?;
         }
-        cmd::output(rust_make(tools).arg("-C").arg(build).arg(format!("M={}", work.display())).arg("modules"))
-            .with_context(|| format!("cannot build the module {name}"))?;
+        cmd::output(
+            rust_make(tools).arg("-C").arg(build).arg(format!("M={}", work.display())).arg("modules"),
+        )
+        .with_context(|| format!("cannot build the module {name}"))?;
         Ok(work.join(format!("{name}.ko")))
     }
 }
@@ -203,7 +217,10 @@ fn configure(tools: &setup::Tools, source: &Path, build: &Path, fragment: &Path)
         let why = cmd::output(kernel_make(tools, source, build).arg("rustavailable")).err();
         hint = format!(" (make rustavailable: {})", why.map(|e| e.to_string()).unwrap_or_default());
     }
-    bail!("kernel config: {} did not stick after olddefconfig: a dependency is missing{hint}", missing.join(", "))
+    bail!(
+        "kernel config: {} did not stick after olddefconfig: a dependency is missing{hint}",
+        missing.join(", ")
+    )
 }
 
 /// The `CONFIG_X=y` lines of `fragment` that are not `=y` in `config`.
@@ -220,7 +237,10 @@ fn options_not_set(fragment: &str, config: &str) -> Vec<String> {
 fn make(tools: &setup::Tools, source: &Path, build: &Path) -> Result<()> {
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let log_path = build.join("build.log");
-    println!("kernel: building bzImage and modules with -j{jobs} (cold: about 20 min on 2 cores); log: {}", log_path.display());
+    println!(
+        "kernel: building bzImage and modules with -j{jobs} (cold: about 20 min on 2 cores); log: {}",
+        log_path.display()
+    );
     let mut log = fs::File::create(&log_path)?;
     let mut child = kernel_make(tools, source, build)
         .arg(format!("-j{jobs}"))
@@ -294,7 +314,14 @@ fn debian_61() -> Result<GuestKernel> {
         let plan = cmd::output(
             // -C /dev/null: the host's modprobe.d (ndctl installs an `install
             // libnvdimm` hook there) must not shape the guest's plan.
-            Command::new("modprobe").arg("-d").arg(&root).args(["-C", "/dev/null", "-S", &release, "--show-depends", name]),
+            Command::new("modprobe").arg("-d").arg(&root).args([
+                "-C",
+                "/dev/null",
+                "-S",
+                &release,
+                "--show-depends",
+                name,
+            ]),
         )?;
         for module in plan.lines().filter_map(|line| line.strip_prefix("insmod ")) {
             let module = PathBuf::from(module.trim());
@@ -326,7 +353,13 @@ mod tests {
     #[test]
     fn the_lab_fragment_asks_for_what_the_issue_names() {
         let fragment = fs::read_to_string(fragment_path()).unwrap();
-        for option in ["CONFIG_RUST", "CONFIG_FS_DAX_PMD", "CONFIG_ACPI_NFIT", "CONFIG_ZONE_DEVICE", "CONFIG_DEBUG_INFO_BTF_MODULES"] {
+        for option in [
+            "CONFIG_RUST",
+            "CONFIG_FS_DAX_PMD",
+            "CONFIG_ACPI_NFIT",
+            "CONFIG_ZONE_DEVICE",
+            "CONFIG_DEBUG_INFO_BTF_MODULES",
+        ] {
             assert!(fragment.contains(&format!("{option}=y")), "{option} missing from the fragment");
         }
     }

@@ -97,7 +97,11 @@ fn run(cli: Cli) -> Result<()> {
                 scenario.timeout = std::time::Duration::from_secs(seconds);
             }
             if !scenario.kernels.contains(&kernel) {
-                println!("vm: note: scenario {} is meant for other kernels than {}", scenario.name, kernel.name());
+                println!(
+                    "vm: note: scenario {} is meant for other kernels than {}",
+                    scenario.name,
+                    kernel.name()
+                );
             }
             let tools = setup::ensure()?;
             let guest = kernel::get(kernel, &tools, source.kernel_source.as_deref())?;

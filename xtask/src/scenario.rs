@@ -72,7 +72,13 @@ fn parse(name: &str, text: &str) -> Result<Scenario> {
         .collect::<Result<_>>()?;
     let timeout = field("timeout:").context("no `# timeout:` line")?.parse().context("bad timeout")?;
     let expect_failure = field("expect-failure:").map(str::to_owned);
-    Ok(Scenario { name: name.to_owned(), summary, kernels, timeout: Duration::from_secs(timeout), expect_failure })
+    Ok(Scenario {
+        name: name.to_owned(),
+        summary,
+        kernels,
+        timeout: Duration::from_secs(timeout),
+        expect_failure,
+    })
 }
 
 #[cfg(test)]
@@ -86,7 +92,8 @@ mod tests {
         assert_eq!(scenario.kernels, [Flavour::Custom, Flavour::Debian61]);
         assert_eq!(scenario.timeout, Duration::from_secs(60));
         assert_eq!(scenario.expect_failure, None);
-        let selftest = parse("y", "# Hangs.\n# kernels: custom\n# timeout: 9\n# expect-failure: timed out\n").unwrap();
+        let selftest =
+            parse("y", "# Hangs.\n# kernels: custom\n# timeout: 9\n# expect-failure: timed out\n").unwrap();
         assert_eq!(selftest.expect_failure.as_deref(), Some("timed out"));
         assert!(parse("x", "# Shows x.\n# kernels: windows\n# timeout: 1\n").is_err());
         assert!(parse("x", "echo no header\n").is_err());

@@ -17,24 +17,39 @@ use anyhow::{bail, Context, Result};
 
 use crate::{cache, cmd};
 
-/// Debian packages and why the lab needs each.
-const PACKAGES: &[(&str, &str)] = &[
-    ("qemu-system-x86", "boots the guest with an emulated NVDIMM"),
-    ("busybox-static", "the guest's shell and basic tools"),
-    ("fio", "the workload run in the guest"),
-    ("xfsprogs", "mkfs.xfs and xfs_io in the guest"),
-    ("ndctl", "turns the NVDIMM namespace into fsdax in the guest"),
-    ("kmod", "resolves the Debian 6.1 kernel's module dependencies"),
-    ("gcc", "compiles the guest kernel's C side"),
-    ("make", "drives the guest kernel build"),
-    ("flex", "kernel build (Kconfig)"),
-    ("bison", "kernel build (Kconfig)"),
-    ("bc", "kernel build"),
-    ("libelf-dev", "kernel build (objtool, BTF)"),
-    ("libssl-dev", "kernel build (module signing tools)"),
-    ("dwarves", "pahole, which writes the kernel's and modules' BTF"),
-    ("xz-utils", "unpacks the kernel source tarball"),
-    ("python3-pip", "installs libclang 18 from PyPI for bindgen"),
+/// A Debian package the lab needs, why, and (for tools a machine may already
+/// have from elsewhere) a command whose success makes the package unnecessary.
+struct Package {
+    name: &'static str,
+    why: &'static str,
+    unless: Option<&'static [&'static str]>,
+}
+
+const fn package(name: &'static str, why: &'static str) -> Package {
+    Package { name, why, unless: None }
+}
+
+const PACKAGES: &[Package] = &[
+    package("qemu-system-x86", "boots the guest with an emulated NVDIMM"),
+    package("busybox-static", "the guest's shell and basic tools"),
+    package("fio", "the workload run in the guest"),
+    package("xfsprogs", "mkfs.xfs and xfs_io in the guest"),
+    package("ndctl", "turns the NVDIMM namespace into fsdax in the guest"),
+    package("kmod", "resolves the Debian 6.1 kernel's module dependencies"),
+    package("gcc", "compiles the guest kernel's C side"),
+    package("make", "drives the guest kernel build"),
+    package("flex", "kernel build (Kconfig)"),
+    package("bison", "kernel build (Kconfig)"),
+    package("bc", "kernel build"),
+    package("libelf-dev", "kernel build (objtool, BTF)"),
+    package("libssl-dev", "kernel build (module signing tools)"),
+    package("dwarves", "pahole, which writes the kernel's and modules' BTF"),
+    package("xz-utils", "unpacks the kernel source tarball"),
+    Package {
+        name: "python3-pip",
+        why: "installs libclang 18 from PyPI for bindgen",
+        unless: Some(&["python3", "-m", "pip", "--version"]),
+    },
 ];
 
 /// bindgen-cli version for the kernel's Rust bindings (7.2 needs >= 0.71.1).
@@ -67,16 +82,19 @@ pub fn ensure() -> Result<Tools> {
 }
 
 fn debian_packages() -> Result<()> {
-    let missing: Vec<_> = PACKAGES.iter().filter(|(name, _)| !dpkg_installed(name)).collect();
+    let missing: Vec<_> = PACKAGES.iter().filter(|package| !package.present()).collect();
     if missing.is_empty() {
         return Ok(());
     }
-    for (name, why) in &missing {
-        println!("setup: installing Debian package {name}: {why}");
+    for package in &missing {
+        println!("setup: installing Debian package {}: {}", package.name, package.why);
     }
-    let names: Vec<_> = missing.iter().map(|(name, _)| *name).collect();
+    let names: Vec<_> = missing.iter().map(|package| package.name).collect();
     if !is_root() {
-        bail!("setup needs root to install Debian packages: run as root, or `apt-get install {}`", names.join(" "));
+        bail!(
+            "setup needs root to install Debian packages: run as root, or `apt-get install {}`",
+            names.join(" ")
+        );
     }
     cmd::run(Command::new("apt-get").args(["-q", "update"]))?;
     cmd::run(
@@ -87,9 +105,13 @@ fn debian_packages() -> Result<()> {
     )
 }
 
-fn dpkg_installed(name: &str) -> bool {
-    cmd::output(Command::new("dpkg-query").args(["-W", "-f=${Status}", name]))
-        .is_ok_and(|status| status.ends_with(" installed"))
+impl Package {
+    fn present(&self) -> bool {
+        let installed = cmd::output(Command::new("dpkg-query").args(["-W", "-f=${Status}", self.name]))
+            .is_ok_and(|status| status.ends_with(" installed"));
+        installed
+            || self.unless.is_some_and(|probe| cmd::output(Command::new(probe[0]).args(&probe[1..])).is_ok())
+    }
 }
 
 fn is_root() -> bool {
@@ -101,14 +123,30 @@ fn rust_components() -> Result<()> {
         (KERNEL_RUST_TOOLCHAIN, "the kernel builds Rust's core library from source"),
         (EBPF_RUST_TOOLCHAIN, "eBPF programs are built with -Z build-std"),
     ] {
-        let installed = cmd::output(
-            Command::new("rustup").args(["component", "list", "--installed", "--toolchain", toolchain]),
-        )
+        let installed = cmd::output(Command::new("rustup").args([
+            "component",
+            "list",
+            "--installed",
+            "--toolchain",
+            toolchain,
+        ]))
         .unwrap_or_default();
         if !installed.lines().any(|line| line.starts_with("rust-src")) {
             println!("setup: adding rust-src to the {toolchain} toolchain: {why}");
-            cmd::run(Command::new("rustup").args(["toolchain", "install", toolchain, "--profile", "minimal"]))?;
-            cmd::run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", toolchain]))?;
+            cmd::run(Command::new("rustup").args([
+                "toolchain",
+                "install",
+                toolchain,
+                "--profile",
+                "minimal",
+            ]))?;
+            cmd::run(Command::new("rustup").args([
+                "component",
+                "add",
+                "rust-src",
+                "--toolchain",
+                toolchain,
+            ]))?;
         }
     }
     Ok(())
@@ -130,9 +168,12 @@ fn libclang() -> Result<PathBuf> {
         return Ok(lib_dir);
     }
     println!("setup: installing libclang {LIBCLANG_VERSION} from PyPI: bindgen needs libclang >= 17, Debian 12 has 16");
-    cmd::run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "--target"]).arg(&target).arg(
-        format!("libclang=={LIBCLANG_VERSION}"),
-    ))?;
+    cmd::run(
+        Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--target"])
+            .arg(&target)
+            .arg(format!("libclang=={LIBCLANG_VERSION}")),
+    )?;
     if !lib_dir.join("libclang.so").exists() {
         bail!("pip installed libclang but {} has no libclang.so", lib_dir.display());
     }
@@ -145,7 +186,10 @@ fn libclang() -> Result<PathBuf> {
 fn bpf_linker(cargo_bin: &Path) -> Result<()> {
     let nightly = cmd::output(Command::new("rustc").arg(format!("+{EBPF_RUST_TOOLCHAIN}")).arg("-vV"))?;
     let stamp_dir = cache::dir(&["tools", "bpf-linker"])?;
-    let key = cache::Key::new("bpf-linker").add("version", BPF_LINKER_VERSION.as_bytes()).add("rustc", nightly.as_bytes()).finish();
+    let key = cache::Key::new("bpf-linker")
+        .add("version", BPF_LINKER_VERSION.as_bytes())
+        .add("rustc", nightly.as_bytes())
+        .finish();
     if cargo_bin.join("bpf-linker").exists() && cache::is_fresh(&stamp_dir, &key) {
         return Ok(());
     }
@@ -155,7 +199,9 @@ fn bpf_linker(cargo_bin: &Path) -> Result<()> {
         .and_then(|version| version.split('.').next())
         .context("`rustc +nightly -vV` names no LLVM version")?
         .to_owned();
-    let sysroot = cmd::output(Command::new("rustc").arg(format!("+{EBPF_RUST_TOOLCHAIN}")).args(["--print", "sysroot"]))?;
+    let sysroot = cmd::output(
+        Command::new("rustc").arg(format!("+{EBPF_RUST_TOOLCHAIN}")).args(["--print", "sysroot"]),
+    )?;
     let libllvm = find_libllvm(&Path::new(sysroot.trim()).join("lib"))?;
     let prefix = stamp_dir.join("llvm-prefix");
     fs::create_dir_all(prefix.join("lib"))?;

@@ -31,7 +31,11 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
     let tools = setup::ensure()?;
 
     println!("test: host unit tests");
-    cmd::run(Command::new(env!("CARGO")).args(["test", "--workspace", "--quiet"]).current_dir(crate::project_root()))?;
+    cmd::run(
+        Command::new(env!("CARGO"))
+            .args(["test", "--workspace", "--quiet"])
+            .current_dir(crate::project_root()),
+    )?;
 
     let scenarios = scenario::all()?;
     let mut rows = Vec::new();
@@ -44,7 +48,10 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
         }
     }
 
-    println!("\n{:<11} {:<26} {:<8} {:<6} {:>6}  what the lab saw", "kernel", "scenario", "expected", "ok", "time");
+    println!(
+        "\n{:<11} {:<26} {:<8} {:<6} {:>6}  what the lab saw",
+        "kernel", "scenario", "expected", "ok", "time"
+    );
     for row in &rows {
         println!(
             "{:<11} {:<26} {:<8} {:<6} {:>5}s  {}",
@@ -70,7 +77,16 @@ fn judge(kernel: &'static str, scenario: &scenario::Scenario, outcome: &vm::Outc
         (None, None) => ("pass", true, outcome.results.join("; ")),
         (None, Some(why)) => ("pass", false, why.clone()),
         (Some(want), Some(why)) => ("failure", why.contains(want.as_str()), why.clone()),
-        (Some(want), None) => ("failure", false, format!("passed, but the lab should have failed it with {want:?}")),
+        (Some(want), None) => {
+            ("failure", false, format!("passed, but the lab should have failed it with {want:?}"))
+        }
     };
-    Row { kernel, scenario: scenario.name.clone(), expected: expected.into(), got, ok, elapsed: outcome.elapsed }
+    Row {
+        kernel,
+        scenario: scenario.name.clone(),
+        expected: expected.into(),
+        got,
+        ok,
+        elapsed: outcome.elapsed,
+    }
 }

@@ -68,7 +68,10 @@ pub fn run(kernel: &GuestKernel, initramfs: &Path, scenario: &Scenario) -> Resul
     let mut qemu = qemu(kernel, initramfs, &accel);
     qemu.args(["-smp", "2", "-m", "2G,slots=2,maxmem=4G"])
         .arg("-object")
-        .arg(format!("memory-backend-file,id=pmem0,share=on,mem-path={},size={NVDIMM_SIZE},align=2M", nvdimm.display()))
+        .arg(format!(
+            "memory-backend-file,id=pmem0,share=on,mem-path={},size={NVDIMM_SIZE},align=2M",
+            nvdimm.display()
+        ))
         .args(["-device", "nvdimm,id=nvdimm0,memdev=pmem0"])
         .arg("-append")
         .arg(format!(
@@ -136,7 +139,10 @@ fn accelerator(kernel: &GuestKernel, initramfs: &Path) -> Vec<&'static str> {
                 Ok(console.saw("Attempted to kill init"))
             })
             .unwrap_or(false);
-        println!("vm: KVM {}", if works { "works: using it" } else { "does not boot a guest here: using TCG" });
+        println!(
+            "vm: KVM {}",
+            if works { "works: using it" } else { "does not boot a guest here: using TCG" }
+        );
         works
     });
     if kvm {
@@ -161,12 +167,10 @@ struct Console {
 
 impl Console {
     fn start(qemu: &mut Command, log: &Path) -> Result<Console> {
-        let mut child = qemu
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("cannot start qemu-system-x86_64 (is qemu-system-x86 installed? `cargo xtask setup`)")?;
+        let mut child =
+            qemu.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().context(
+                "cannot start qemu-system-x86_64 (is qemu-system-x86 installed? `cargo xtask setup`)",
+            )?;
         let stdout = child.stdout.take().expect("piped");
         let mut stderr = child.stderr.take().expect("piped");
         let (sender, lines) = mpsc::channel();
@@ -267,13 +271,15 @@ fn kernel_problem(line: &str) -> Option<&str> {
 }
 
 fn unpack_outbox(encoded: &Path, dir: &Path) -> Result<()> {
-    let text = fs::read(encoded).with_context(|| format!("the guest sent no outbox ({})", encoded.display()))?;
+    let text =
+        fs::read(encoded).with_context(|| format!("the guest sent no outbox ({})", encoded.display()))?;
     let text: Vec<u8> = text.into_iter().filter(|b| !b.is_ascii_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(&text)
         .context("the guest's outbox arrived corrupt (bad base64 on ttyS1)")?;
     fs::create_dir_all(dir)?;
-    let mut tar = Command::new("tar").arg("-xzf").arg("-").arg("-C").arg(dir).stdin(Stdio::piped()).spawn()?;
+    let mut tar =
+        Command::new("tar").arg("-xzf").arg("-").arg("-C").arg(dir).stdin(Stdio::piped()).spawn()?;
     tar.stdin.take().expect("piped").write_all(&bytes)?;
     if !tar.wait()?.success() {
         bail!("the guest's outbox arrived corrupt (not a gzipped tar)");
@@ -296,10 +302,16 @@ mod tests {
     #[test]
     fn names_kernel_problems() {
         let warn = "[    5.1] WARNING: CPU: 0 PID: 85 at lab_selftest.rs:30 init_module+0x1/0x2";
-        assert_eq!(kernel_problem(warn), Some("WARNING: CPU: 0 PID: 85 at lab_selftest.rs:30 init_module+0x1/0x2"));
+        assert_eq!(
+            kernel_problem(warn),
+            Some("WARNING: CPU: 0 PID: 85 at lab_selftest.rs:30 init_module+0x1/0x2")
+        );
         let hung = "[  60.0] INFO: task fio:99 blocked for more than 30 seconds.";
         assert_eq!(kernel_problem(hung), Some("blocked for more than 30 seconds."));
-        assert_eq!(kernel_problem("[ 1.0] BUG: soft lockup - CPU#0 stuck for 22s!"), Some("BUG: soft lockup - CPU#0 stuck for 22s!"));
+        assert_eq!(
+            kernel_problem("[ 1.0] BUG: soft lockup - CPU#0 stuck for 22s!"),
+            Some("BUG: soft lockup - CPU#0 stuck for 22s!")
+        );
         assert_eq!(kernel_problem("[ 1.0] pmem0: detected capacity change"), None);
     }
 }
