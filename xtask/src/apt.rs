@@ -31,6 +31,7 @@ pub struct Archive {
 pub struct Record {
     pub package: String,
     pub version: String,
+    pub architecture: String,
     pub sha256: String,
     pub size: u64,
 }
@@ -140,8 +141,7 @@ pub fn extract(deb: &Path, dir: &Path) -> Result<()> {
 
 /// apt's name for a downloaded package file (`:` in epochs becomes `%3a`).
 fn deb_file_name(record: &Record) -> String {
-    let arch = if record.package.starts_with("linux-source") { "all" } else { "amd64" };
-    format!("{}_{}_{arch}.deb", record.package, record.version.replace(':', "%3a"))
+    format!("{}_{}_{}.deb", record.package, record.version.replace(':', "%3a"), record.architecture)
 }
 
 fn parse_record(text: &str) -> Result<Record> {
@@ -154,6 +154,7 @@ fn parse_record(text: &str) -> Result<Record> {
     Ok(Record {
         package: field("Package")?,
         version: field("Version")?,
+        architecture: field("Architecture")?,
         sha256: field("SHA256")?,
         size: field("Size")?.parse().context("bad Size field")?,
     })
@@ -196,7 +197,7 @@ mod tests {
 
     #[test]
     fn reads_a_package_record() {
-        let text = "Package: linux-source-7.2\nVersion: 7.2.13-1\nSize: 164108840\n\
+        let text = "Package: linux-source-7.2\nVersion: 7.2.13-1\nArchitecture: all\nSize: 164108840\n\
                     SHA256: 30a8c5\nDescription: Linux kernel source\n";
         let record = parse_record(text).unwrap();
         assert_eq!(record.version, "7.2.13-1");

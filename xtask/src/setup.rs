@@ -58,10 +58,12 @@ pub const BINDGEN_VERSION: &str = "0.73.2";
 pub const LIBCLANG_VERSION: &str = "18.1.1";
 /// bpf-linker, built against the nightly toolchain's LLVM (no binary fits it).
 const BPF_LINKER_VERSION: &str = "0.13.0";
-/// The toolchain that compiles the kernel's Rust code.
-pub const KERNEL_RUST_TOOLCHAIN: &str = "stable";
-/// The toolchain that compiles eBPF programs (`-Z build-std`).
-pub const EBPF_RUST_TOOLCHAIN: &str = "nightly";
+/// The toolchain that compiles the kernel's Rust code. Pinned, like the one
+/// in rust-toolchain.toml: "stable" moves, and a new rustc rebuilds the kernel.
+pub const KERNEL_RUST_TOOLCHAIN: &str = "1.95.0";
+/// The toolchain that compiles eBPF programs (`-Z build-std`). Pinned: its
+/// LLVM is the one bpf-linker is built against and loads at run time.
+pub const EBPF_RUST_TOOLCHAIN: &str = "nightly-2026-05-19";
 
 /// What later steps need to know about the installed tools.
 pub struct Tools {
@@ -118,28 +120,37 @@ fn is_root() -> bool {
     cmd::output(Command::new("id").arg("-u")).is_ok_and(|uid| uid.trim() == "0")
 }
 
+/// Installs the pinned toolchains if missing and adds `rust-src` where it is
+/// missing. Never `rustup toolchain install` an existing toolchain: for a
+/// channel name that would update it.
 fn rust_components() -> Result<()> {
+    let toolchains = cmd::output(Command::new("rustup").args(["toolchain", "list"]))?;
     for (toolchain, why) in [
         (KERNEL_RUST_TOOLCHAIN, "the kernel builds Rust's core library from source"),
         (EBPF_RUST_TOOLCHAIN, "eBPF programs are built with -Z build-std"),
     ] {
-        let installed = cmd::output(Command::new("rustup").args([
+        let installed = toolchains
+            .lines()
+            .filter_map(|line| line.split_whitespace().next())
+            .any(|name| name.strip_prefix(toolchain).is_some_and(|host| host.starts_with('-')));
+        if !installed {
+            println!("setup: installing the Rust toolchain {toolchain} with rust-src: {why}");
+            cmd::run(
+                Command::new("rustup")
+                    .args(["toolchain", "install", toolchain, "--profile", "minimal"])
+                    .args(["--component", "rust-src"]),
+            )?;
+            continue;
+        }
+        let components = cmd::output(Command::new("rustup").args([
             "component",
             "list",
             "--installed",
             "--toolchain",
             toolchain,
-        ]))
-        .unwrap_or_default();
-        if !installed.lines().any(|line| line.starts_with("rust-src")) {
+        ]))?;
+        if !components.lines().any(|line| line.starts_with("rust-src")) {
             println!("setup: adding rust-src to the {toolchain} toolchain: {why}");
-            cmd::run(Command::new("rustup").args([
-                "toolchain",
-                "install",
-                toolchain,
-                "--profile",
-                "minimal",
-            ]))?;
             cmd::run(Command::new("rustup").args([
                 "component",
                 "add",
