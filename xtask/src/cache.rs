@@ -53,11 +53,6 @@ impl Key {
         self
     }
 
-    pub fn add_file(&mut self, path: &Path) -> Result<&mut Self> {
-        let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        Ok(self.add(&path.to_string_lossy(), &bytes))
-    }
-
     /// Sixteen hex digits: plenty to tell builds apart, short enough for a folder name.
     pub fn finish(&self) -> String {
         hex(&self.0.clone().finalize()[..8])

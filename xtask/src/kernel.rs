@@ -73,7 +73,10 @@ fn custom(tools: &setup::Tools, user_source: Option<&Path>) -> Result<GuestKerne
     };
     let fragment = fragment_path();
     let mut key = cache::Key::new("custom-kernel");
-    key.add("source", source_id.as_bytes()).add_file(&fragment)?;
+    // Contents only, never paths: a clone in another folder (CI's) must find
+    // the same build.
+    let fragment_text = fs::read(&fragment).with_context(|| format!("cannot read {}", fragment.display()))?;
+    key.add("source", source_id.as_bytes()).add("fragment", &fragment_text);
     for (label, program, flag) in [
         ("rustc", "rustc", "-vV"),
         ("bindgen", &*tools.cargo_bin.join("bindgen").to_string_lossy(), "--version"),
