@@ -20,11 +20,13 @@ use std::{
 use anyhow::{bail, Context, Result};
 use base64::Engine;
 
-use crate::{cmd, kernel::GuestKernel, project_root, scenario::Scenario};
+use crate::{cache, cmd, kernel::GuestKernel, project_root, scenario::Scenario};
 
 /// Size of the emulated NVDIMM (a sparse file on the host).
 const NVDIMM_SIZE: &str = "1G";
 const VERDICT_PREFIX: &str = "dax-lab: verdict: ";
+/// A KVM guest that works prints its first line well within this.
+const KVM_PROBE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Kernel log lines that fail a run whatever the scenario said.
 const KERNEL_PROBLEMS: &[&str] = &[
@@ -124,32 +126,56 @@ fn qemu(kernel: &GuestKernel, initramfs: &Path, accel: &[&str]) -> Command {
 }
 
 /// TCG unless a probe boot under KVM gets as far as the guest's init.
-/// (On this kind of machine /dev/kvm exists but vCPU set-up fails.)
+///
+/// On this kind of machine /dev/kvm exists but a KVM guest hangs silently with
+/// a host core spinning, so the probe costs its whole timeout: its answer is
+/// kept in the cache per host kernel and QEMU version. `DAX_PROBE_ACCEL=tcg`
+/// or `=kvm` decides without probing.
 fn accelerator(kernel: &GuestKernel, initramfs: &Path) -> Vec<&'static str> {
     static KVM_WORKS: OnceLock<bool> = OnceLock::new();
-    let kvm = *KVM_WORKS.get_or_init(|| {
-        if fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
-            return false;
-        }
-        let mut probe = qemu(kernel, initramfs, &["-accel", "kvm", "-cpu", "host"]);
-        probe.args(["-m", "512", "-serial", "stdio", "-append", "console=ttyS0 panic=-1 rdinit=/bin/false"]);
-        let log = std::env::temp_dir().join("dax-probe-kvm-probe.log");
-        // The guest reached init when the kernel complains that init exited.
-        let works = Console::start(&mut probe, &log)
-            .and_then(|mut console| console.follow(Instant::now() + Duration::from_secs(30)))
-            .is_ok_and(|ended| ended)
-            && fs::read_to_string(&log).is_ok_and(|text| text.contains("Attempted to kill init"));
-        println!(
-            "vm: KVM {}",
-            if works { "works: using it" } else { "does not boot a guest here: using TCG" }
-        );
-        works
+    let kvm = *KVM_WORKS.get_or_init(|| match std::env::var("DAX_PROBE_ACCEL").as_deref() {
+        Ok("kvm") => true,
+        Ok("tcg") => false,
+        _ => kvm_probe_cached(kernel, initramfs),
     });
     if kvm {
         vec!["-accel", "kvm", "-cpu", "host"]
     } else {
         vec!["-accel", "tcg"]
     }
+}
+
+fn kvm_probe_cached(kernel: &GuestKernel, initramfs: &Path) -> bool {
+    if fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_err() {
+        return false;
+    }
+    let host = [("uname", "-rv"), ("qemu-system-x86_64", "--version")]
+        .map(|(program, flag)| cmd::version_line(program, flag).unwrap_or_default());
+    let key = cache::Key::new("kvm-probe").add("host", host.join("\n").as_bytes()).finish();
+    let answer = cache::root().join(format!("kvm-probe-{key}"));
+    if let Ok(text) = fs::read_to_string(&answer) {
+        return text.trim() == "works";
+    }
+    println!(
+        "vm: probing KVM with a test boot (at most {} s; the answer is cached)",
+        KVM_PROBE_TIMEOUT.as_secs()
+    );
+    let mut probe = qemu(kernel, initramfs, &["-accel", "kvm", "-cpu", "host"]);
+    probe.args(["-m", "512", "-serial", "stdio", "-append", "console=ttyS0 panic=-1 rdinit=/bin/false"]);
+    let log = std::env::temp_dir().join("dax-probe-kvm-probe.log");
+    // The guest reached init when the kernel complains that init exited.
+    let works = Console::start(&mut probe, &log)
+        .and_then(|mut console| console.follow(Instant::now() + KVM_PROBE_TIMEOUT))
+        .is_ok_and(|ended| ended)
+        && fs::read_to_string(&log).is_ok_and(|text| text.contains("Attempted to kill init"));
+    println!(
+        "vm: KVM {}",
+        if works { "boots a guest: using it" } else { "does not boot a guest here: using TCG" }
+    );
+    if fs::create_dir_all(cache::root()).is_ok() {
+        fs::write(&answer, if works { "works" } else { "fails" }).ok();
+    }
+    works
 }
 
 /// The guest's serial console, read line by line as QEMU runs.
