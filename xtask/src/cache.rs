@@ -72,9 +72,14 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 
 const STAMP: &str = ".dax-probe-stamp";
 
+/// The key of the finished artifact in `dir`, if there is one.
+pub fn stamp(dir: &Path) -> Option<String> {
+    fs::read_to_string(dir.join(STAMP)).ok().map(|stamp| stamp.trim().to_owned())
+}
+
 /// True when `dir` holds a finished artifact built for `key`.
 pub fn is_fresh(dir: &Path, key: &str) -> bool {
-    fs::read_to_string(dir.join(STAMP)).is_ok_and(|stamp| stamp.trim() == key)
+    stamp(dir).is_some_and(|stamp| stamp == key)
 }
 
 /// Marks `dir` as a finished artifact for `key`; call it last.

@@ -123,10 +123,22 @@ fn user_tree(dir: &Path) -> Result<(PathBuf, String)> {
     Ok((dir, id))
 }
 
-/// Debian's linux-source-7.2, verified against the archive index and unpacked once.
+/// Debian's linux-source-7.2, verified against the archive index and unpacked
+/// once. When the index cannot be read (no network, mirror down), the newest
+/// source already verified into the cache is used, and that is said.
 fn debian_source() -> Result<(PathBuf, String)> {
-    let archive = apt::Archive::suite(SOURCE_SUITE)?;
-    let record = archive.record(SOURCE_PACKAGE)?;
+    let archive = apt::Archive::suite(SOURCE_SUITE).and_then(|archive| {
+        let record = archive.record(SOURCE_PACKAGE)?;
+        Ok((archive, record))
+    });
+    let (archive, record) = match archive {
+        Ok(found) => found,
+        Err(error) => {
+            let (tree, id) = cached_source().with_context(|| format!("{error:#}"))?;
+            println!("kernel: cannot read the {SOURCE_SUITE} index ({error:#}); using the cached {id}");
+            return Ok((tree, id));
+        }
+    };
     let dir = cache::dir(&["src", &format!("{SOURCE_PACKAGE}_{}", record.version)])?;
     let tree = dir.join(SOURCE_PACKAGE);
     if !cache::is_fresh(&dir, &record.sha256) {
@@ -142,7 +154,27 @@ fn debian_source() -> Result<(PathBuf, String)> {
         fs::remove_dir_all(&unpacked)?;
         cache::mark_fresh(&dir, &record.sha256)?;
     }
-    Ok((tree, format!("Debian {SOURCE_PACKAGE} {} sha256 {}", record.version, record.sha256)))
+    Ok((tree, source_id(&record.version, &record.sha256)))
+}
+
+fn source_id(version: &str, sha256: &str) -> String {
+    format!("Debian {SOURCE_PACKAGE} {version} sha256 {sha256}")
+}
+
+/// The newest unpacked source in the cache (its stamp holds the .deb's SHA256).
+fn cached_source() -> Result<(PathBuf, String)> {
+    let mut found: Vec<(std::time::SystemTime, PathBuf, String)> = Vec::new();
+    for entry in fs::read_dir(cache::dir(&["src"])?)?.flatten() {
+        let dir = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(version) = name.strip_prefix(&format!("{SOURCE_PACKAGE}_")) else { continue };
+        let Some(sha256) = cache::stamp(&dir) else { continue };
+        let modified = entry.metadata()?.modified()?;
+        found.push((modified, dir.join(SOURCE_PACKAGE), source_id(version, &sha256)));
+    }
+    found.sort();
+    let (_, tree, id) = found.pop().context("and no linux-source-7.2 is in the cache yet")?;
+    Ok((tree, id))
 }
 
 /// `make -C source O=build` with the kernel's Rust toolchain.
