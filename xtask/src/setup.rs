@@ -220,7 +220,7 @@ fn bpf_linker(cargo_bin: &Path) -> Result<()> {
     fs::remove_file(&link).ok();
     symlink(&libllvm, &link)?;
     println!(
-        "setup: building bpf-linker {BPF_LINKER_VERSION} against {} (LLVM {llvm_major}): links the eBPF programs (about 4 min)",
+        "setup: building bpf-linker {BPF_LINKER_VERSION} against {} (LLVM {llvm_major}): links the eBPF programs (about 1 to 2 min)",
         libllvm.display()
     );
     cmd::run(
