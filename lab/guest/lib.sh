@@ -5,6 +5,19 @@ LAB_TRACEFS=/sys/kernel/tracing
 LAB_TRACE=/tmp/fs_dax.trace
 mkdir -p /outbox "$LAB_DAX_MOUNT"
 
+# Prints the state, wait channel and kernel stack of every process, and of
+# kernel threads that are running or blocked (the watchdog's report).
+lab_dump_tasks() {
+	echo "dax-lab: watchdog: the scenario is about to time out; tasks:"
+	for dir in /proc/[0-9]*; do
+		[ -r "$dir/stat" ] || continue
+		state=$(cut -d' ' -f3 "$dir/stat")
+		[ -s "$dir/cmdline" ] || [ "$state" = R ] || [ "$state" = D ] || continue
+		echo "dax-lab: watchdog: $(cut -d' ' -f1-3 "$dir/stat") wchan=$(cat "$dir/wchan" 2>/dev/null) cmd=$(tr '\0' ' ' < "$dir/cmdline" 2>/dev/null)"
+		sed 's/^/dax-lab: watchdog:     /' "$dir/stack" 2>/dev/null
+	done
+}
+
 # Turns the label-less NVDIMM namespace into fsdax with 2 MiB alignment.
 lab_make_fsdax() {
 	ndctl create-namespace --force --reconfig=namespace0.0 --mode=fsdax --align=2M >/tmp/ndctl.json || return 1
@@ -88,14 +101,29 @@ lab_expect() {
 
 # Runs a fio job with every fs_dax event recorded, prints fio's bandwidth and
 # the event counts, and sets LAB_RANGES to the number of 2 MiB ranges of the
-# job's file (its `size=`, in MiB).
+# job's file (its `size=`, in MiB). Further arguments are a command that runs
+# fio for us (e.g. dax-probe record -o FILE --).
 lab_fio_traced() {
 	job=$1
+	shift
 	size_mib=$(awk -F= '$1 == "size" { sub(/m$/, "", $2); print $2 }' "$job")
 	LAB_RANGES=$((size_mib / 2))
 	lab_trace_start
-	fio --eta=never --output=/outbox/fio.txt "$job"
+	"$@" fio --eta=never --output=/outbox/fio.txt "$job"
 	lab_trace_stop
 	grep -E '^ +(READ|WRITE):' /outbox/fio.txt
 	lab_trace_counts
+}
+
+# Checks a dax-probe trace against the tracefs ground truth of the same run:
+# no lost event, and the same count for every event and fault result.
+lab_probe_matches_tracefs() {
+	trace=$1
+	dax-probe report "$trace" | head -n 1
+	dax-probe report --counts "$trace" | sort > /outbox/dax-probe.counts
+	sed 's/^/dax-probe: /' /outbox/dax-probe.counts
+	events=$(awk '{ s += $3 } END { print s + 0 }' /outbox/fs_dax.counts)
+	echo "result: dax-probe and tracefs both saw $events fs_dax events"
+	lab_expect "dax-probe lost no event" sh -c "dax-probe report '$trace' | grep -q ', 0 lost$'"
+	lab_expect "dax-probe's counts equal tracefs' line for line" diff /outbox/fs_dax.counts /outbox/dax-probe.counts
 }

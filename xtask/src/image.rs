@@ -63,11 +63,16 @@ impl Tree {
         Ok(())
     }
 
-    /// A dynamically linked host program and every library `ldd` says it loads.
+    /// A dynamically linked host program, at its host path, with its libraries.
     fn host_program(&mut self, name: &str) -> Result<()> {
         let path = which(name)?;
-        self.host_file(&path.to_string_lossy(), &path, true)?;
-        for library in cmd::output(Command::new("ldd").arg(&path))?.lines().filter_map(ldd_path) {
+        self.host_program_at(&path.to_string_lossy(), &path)
+    }
+
+    /// The program at `host` as `guest`, and every library `ldd` says it loads.
+    fn host_program_at(&mut self, guest: &str, host: &Path) -> Result<()> {
+        self.host_file(guest, host, true)?;
+        for library in cmd::output(Command::new("ldd").arg(host))?.lines().filter_map(ldd_path) {
             self.host_file(library, Path::new(library), true)?;
         }
         Ok(())
@@ -124,6 +129,8 @@ pub fn build(kernel: &GuestKernel, tools: &setup::Tools) -> Result<PathBuf> {
     for program in HOST_PROGRAMS {
         tree.host_program(program)?;
     }
+    let probe = build_probe()?;
+    tree.host_program_at("/usr/bin/dax-probe", &probe)?;
 
     tree.host_file("/init", &project_root().join("lab/guest/init"), true)?;
     tree.host_file("/lab/lib.sh", &project_root().join("lab/guest/lib.sh"), false)?;
@@ -152,6 +159,16 @@ pub fn build(kernel: &GuestKernel, tools: &setup::Tools) -> Result<PathBuf> {
         println!("image: wrote {} ({} MB)", file.display(), fs::metadata(&file)?.len() / 1_000_000);
     }
     Ok(file)
+}
+
+/// Builds the dax-probe binary (and with it the eBPF programs) for the guest.
+fn build_probe() -> Result<PathBuf> {
+    cmd::run(
+        Command::new(env!("CARGO"))
+            .args(["build", "--release", "--quiet", "--package", "dax-probe"])
+            .current_dir(project_root()),
+    )?;
+    Ok(project_root().join("target/release/dax-probe"))
 }
 
 /// Where a module of an unpacked Debian package sits in the guest.

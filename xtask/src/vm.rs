@@ -77,9 +77,10 @@ pub fn run(kernel: &GuestKernel, initramfs: &Path, scenario: &Scenario) -> Resul
         .args(["-device", "nvdimm,id=nvdimm0,memdev=pmem0"])
         .arg("-append")
         .arg(format!(
-            "console=ttyS0 panic=-1 dax_lab.scenario={} dax_lab.kernel={}",
+            "console=ttyS0 panic=-1 dax_lab.scenario={} dax_lab.kernel={} dax_lab.watchdog={}",
             scenario.name,
-            kernel.flavour.name()
+            kernel.flavour.name(),
+            watchdog_seconds(scenario.timeout)
         ))
         .args(["-serial", "stdio", "-serial"])
         .arg(format!("file:{}", outbox.display()));
@@ -111,6 +112,17 @@ pub fn run(kernel: &GuestKernel, initramfs: &Path, scenario: &Scenario) -> Resul
         }
     };
     Ok(Outcome { failure, results: console.results, elapsed, out_dir })
+}
+
+/// When the guest's watchdog reports its tasks: 20 s before the host's
+/// deadline (boot takes a few seconds of it), or half-way for short timeouts.
+fn watchdog_seconds(timeout: Duration) -> u64 {
+    let timeout = timeout.as_secs();
+    if timeout > 60 {
+        timeout - 20
+    } else {
+        timeout / 2
+    }
 }
 
 fn qemu(kernel: &GuestKernel, initramfs: &Path, accel: &[&str]) -> Command {
