@@ -29,7 +29,8 @@ pub async fn record(out: &Path, command: &[String]) -> Result<Recording> {
     let tracepoints = tracefs::fs_dax()?;
     let mut ebpf = load(&tracepoints)?;
     // aya-log: the programs' own diagnostics (a lost event) go to stderr.
-    let logger = aya_log::EbpfLogger::init(&mut ebpf).ok();
+    let mut logger = aya_log::EbpfLogger::init_with_logger(&mut ebpf, StderrLog)
+        .context("cannot read the eBPF programs' log")?;
     for name in &tracepoints.present {
         let program: &mut TracePoint = ebpf
             .program_mut(name)
@@ -77,7 +78,7 @@ pub async fn record(out: &Path, command: &[String]) -> Result<Recording> {
     };
     // Everything the workload caused was submitted before it exited.
     drain(ring.get_mut(), &mut writer)?;
-    drop(logger);
+    logger.flush();
     let lost = lost_events(&ebpf)?;
     let header = trace_file::Header {
         kernel: kernel_release(),
@@ -128,6 +129,21 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, writer: &mut trace_file::Writer
 fn lost_events(ebpf: &Ebpf) -> Result<u64> {
     let lost: PerCpuArray<_, u64> = PerCpuArray::try_from(ebpf.map("LOST").context("no LOST map")?)?;
     Ok(lost.get(&0, 0)?.iter().sum())
+}
+
+/// Writes the eBPF programs' aya-log records to stderr.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record) {
+        eprintln!("dax-probe: ebpf {}: {}", record.level(), record.args());
+    }
+
+    fn flush(&self) {}
 }
 
 fn listed(label: &str, names: &[impl AsRef<str>]) -> String {

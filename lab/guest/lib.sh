@@ -119,11 +119,12 @@ lab_fio_traced() {
 # no lost event, and the same count for every event and fault result.
 lab_probe_matches_tracefs() {
 	trace=$1
-	dax-probe report "$trace" | head -n 1
+	summary=$(dax-probe report "$trace" | head -n 1)
+	echo "$summary"
 	dax-probe report --counts "$trace" | sort > /outbox/dax-probe.counts
 	sed 's/^/dax-probe: /' /outbox/dax-probe.counts
 	events=$(awk '{ s += $3 } END { print s + 0 }' /outbox/fs_dax.counts)
 	echo "result: dax-probe and tracefs both saw $events fs_dax events"
-	lab_expect "dax-probe lost no event" sh -c "dax-probe report '$trace' | grep -q ', 0 lost$'"
+	lab_expect "dax-probe lost no event ($summary)" sh -c "echo '$summary' | grep -q ', 0 lost$'"
 	lab_expect "dax-probe's counts equal tracefs' line for line" diff /outbox/fs_dax.counts /outbox/dax-probe.counts
 }
