@@ -1,9 +1,12 @@
 //! Event types shared by the dax-probe eBPF programs and user space.
 //!
-//! One fixed-size [`Event`] per fs_dax tracepoint hit. The programs do not
-//! know the kernel's record layout: user space reads each tracepoint's
-//! `format` from tracefs (layouts differ between 6.1 and 7.2) and hands the
-//! programs a [`Layout`] saying where each [`Field`] sits in each record.
+//! One fixed-size [`Event`] per hit of a fs_dax tracepoint or of a hook on
+//! the entry-lock and fallback paths ([`HOOK_EVENTS`]). The programs do not
+//! know the kernel's tracepoint record layout: user space reads each
+//! tracepoint's `format` from tracefs (layouts differ between 6.1 and 7.2)
+//! and hands the programs a [`Layout`] saying where each [`Field`] sits in
+//! each record. Hook events carry [`Arg`]s read from the hooked function's
+//! arguments instead.
 #![no_std]
 
 /// The fs_dax tracepoints the probe follows, in [`Event::tracepoint`] order.
@@ -22,6 +25,137 @@ pub const TRACEPOINTS: [&str; TRACEPOINT_COUNT] = [
     "dax_writeback_one",
 ];
 pub const TRACEPOINT_COUNT: usize = 12;
+
+/// Events of the fentry/fexit hooks, in [`Event::kind`] order after the
+/// tracepoints (kind = `TRACEPOINT_COUNT + index`). What each one means, and
+/// which kernel function gives it, is in `dax-probe/src/hooks.rs`.
+pub const HOOK_EVENTS: [&str; HOOK_EVENT_COUNT] = [
+    "entry_lock",
+    "entry_unlock",
+    "entry_wake",
+    "entry_wait",
+    "entry_woken",
+    "grab_fallback",
+    "direct_access_failed",
+    "pmd_fault_iter",
+];
+pub const HOOK_EVENT_COUNT: usize = 8;
+
+/// The kind of an event: a tracepoint or a hook event.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    PmdFault,
+    PmdFaultDone,
+    PmdLoadHole,
+    PmdLoadHoleFallback,
+    PteFault,
+    PteFaultDone,
+    LoadHole,
+    InsertPfnMkwriteNoEntry,
+    InsertPfnMkwrite,
+    WritebackRange,
+    WritebackRangeDone,
+    WritebackOne,
+    /// `dax_lock_entry` stored a locked entry: the old entry (unlocked: a
+    /// lock taken; NULL: a new entry; locked: replaced by its holder) and the new.
+    EntryLock,
+    /// `dax_unlock_entry`: the holder stores the entry back unlocked.
+    EntryUnlock,
+    /// `dax_wake_entry`: waiters of an entry are woken (one or all).
+    EntryWake,
+    /// A task queues itself to wait for an entry (`dax_entry_waitqueue`
+    /// outside a wake): the key is the one the kernel computed.
+    EntryWait,
+    /// A waiting task is back (`finish_wait` after an `EntryWait`).
+    EntryWoken,
+    /// `grab_mapping_entry` gave up with VM_FAULT_FALLBACK (a smaller entry
+    /// sits in the range).
+    GrabFallback,
+    /// `dax_iomap_direct_access` failed (short extent, unaligned pfn, error).
+    DirectAccessFailed,
+    /// A PMD fault got as far as `dax_fault_iter` (its extent was 2 MiB).
+    PmdFaultIter,
+}
+pub const KIND_COUNT: usize = TRACEPOINT_COUNT + HOOK_EVENT_COUNT;
+
+impl Kind {
+    pub const ALL: [Kind; KIND_COUNT] = [
+        Kind::PmdFault,
+        Kind::PmdFaultDone,
+        Kind::PmdLoadHole,
+        Kind::PmdLoadHoleFallback,
+        Kind::PteFault,
+        Kind::PteFaultDone,
+        Kind::LoadHole,
+        Kind::InsertPfnMkwriteNoEntry,
+        Kind::InsertPfnMkwrite,
+        Kind::WritebackRange,
+        Kind::WritebackRangeDone,
+        Kind::WritebackOne,
+        Kind::EntryLock,
+        Kind::EntryUnlock,
+        Kind::EntryWake,
+        Kind::EntryWait,
+        Kind::EntryWoken,
+        Kind::GrabFallback,
+        Kind::DirectAccessFailed,
+        Kind::PmdFaultIter,
+    ];
+
+    pub fn from_u32(kind: u32) -> Option<Kind> {
+        Kind::ALL.get(kind as usize).copied()
+    }
+
+    /// The tracepoint's or hook event's name.
+    pub fn name(self) -> &'static str {
+        let index = self as usize;
+        if index < TRACEPOINT_COUNT {
+            TRACEPOINTS[index]
+        } else {
+            HOOK_EVENTS[index - TRACEPOINT_COUNT]
+        }
+    }
+}
+
+/// What hook events carry in [`Event::fields`], by index.
+#[repr(usize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// The `struct xarray *` of the mapping (`&mapping->i_pages`).
+    Mapping,
+    /// `xas->xa_index` (a page offset in the file).
+    Index,
+    /// The entry stored, woken or waited for (an XArray value entry).
+    Entry,
+    /// The entry `dax_lock_entry` replaced.
+    OldEntry,
+    /// `enum dax_wake_mode`: 0 WAKE_ALL, 1 WAKE_NEXT.
+    Mode,
+    /// The wait key's `entry_start`.
+    KeyStart,
+    /// The hooked function's return value.
+    Ret,
+    /// A byte position in the file (`dax_iomap_direct_access`).
+    Pos,
+    /// A size in bytes (`dax_iomap_direct_access`).
+    Size,
+}
+
+/// DAX entry bits (fs/dax.c: `xa_mk_value(pfn << DAX_SHIFT | flags)`), the
+/// same since 4.x. Entries here are raw XArray words: value bit 0 is the
+/// XArray's own tag, so the DAX flags start at bit 1.
+pub mod entry {
+    pub const LOCKED: u64 = 1 << 1;
+    pub const PMD: u64 = 1 << 2;
+    pub const ZERO_PAGE: u64 = 1 << 3;
+    pub const EMPTY: u64 = 1 << 4;
+    /// Order of a PMD entry on x86-64 (2 MiB / 4 KiB = 512 pages).
+    pub const PMD_ORDER: u32 = 9;
+    /// `xa_mk_internal(VM_FAULT_FALLBACK)`: what `grab_mapping_entry` returns
+    /// when a smaller entry sits in the range.
+    pub const INTERNAL_FALLBACK: u64 = (0x800 << 2) | 2;
+}
 
 /// The record fields the programs copy out, in [`Event::fields`] order.
 #[repr(usize)]
@@ -106,7 +240,7 @@ impl Layout {
         Layout { slots: [[Slot { offset: 0, size: 0 }; FIELD_COUNT]; TRACEPOINT_COUNT] };
 }
 
-/// One tracepoint hit, as the ring buffer carries it and trace files store it.
+/// One tracepoint or hook hit, as the ring buffer carries it and trace files store it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
@@ -115,17 +249,26 @@ pub struct Event {
     /// Process id (tgid) and thread id.
     pub tgid: u32,
     pub tid: u32,
-    /// Index into [`TRACEPOINTS`].
-    pub tracepoint: u32,
+    /// A [`Kind`] (tracepoints first, in [`TRACEPOINTS`] order, then [`HOOK_EVENTS`]).
+    pub kind: u32,
     pub cpu: u32,
     pub comm: [u8; 16],
-    /// Indexed by [`Field`]; 0 where the record has no such field.
+    /// Tracepoints: indexed by [`Field`], 0 where the record has no such
+    /// field. Hook events: indexed by [`Arg`].
     pub fields: [u64; FIELD_COUNT],
 }
 
 impl Event {
     pub fn field(&self, field: Field) -> u64 {
         self.fields[field as usize]
+    }
+
+    pub fn arg(&self, arg: Arg) -> u64 {
+        self.fields[arg as usize]
+    }
+
+    pub fn kind(&self) -> Option<Kind> {
+        Kind::from_u32(self.kind)
     }
 }
 

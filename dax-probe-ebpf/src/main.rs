@@ -1,21 +1,29 @@
-//! eBPF programs of dax-probe: the fs_dax tracepoints of the running kernel.
+//! eBPF programs of dax-probe: the fs_dax tracepoints of the running kernel,
+//! and fentry/fexit hooks on the DAX entry-lock and fallback paths.
 //!
-//! Every tracepoint program does the same thing: reserve an [`Event`] in the
-//! ring buffer, stamp it (time, pid, cpu, comm) and copy the record's fields
-//! from the offsets user space found in tracefs (the [`LAYOUT`] global). A
-//! reservation that fails (ring buffer full) is counted in [`LOST`]: user
-//! space reports every lost event, so no verdict is ever built on a gap.
+//! Every program ends in [`submit`]: reserve an [`Event`] in the ring buffer,
+//! stamp it (time, pid, cpu, comm) and fill its fields. Tracepoint programs
+//! copy the record's fields from the offsets user space found in tracefs (the
+//! [`LAYOUT`] global); hooks copy the hooked function's arguments. Anything
+//! that drops an event (a full ring buffer, a full bookkeeping map) is
+//! counted in [`LOST`]: user space reports every lost event, so no verdict is
+//! ever built on a gap. Which hook gives which event, and why that is sound,
+//! is documented in `dax-probe/src/hooks.rs`.
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns},
-    macros::{map, tracepoint},
-    maps::{PerCpuArray, RingBuf},
-    programs::TracePointContext,
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+        bpf_probe_read_kernel,
+    },
+    macros::{fentry, fexit, map, tracepoint},
+    maps::{HashMap, PerCpuArray, RingBuf},
+    programs::{FEntryContext, FExitContext, TracePointContext},
+    EbpfContext,
 };
 use aya_log_ebpf::warn;
-use dax_probe_common::{Event, Layout, Slot, FIELD_COUNT};
+use dax_probe_common::{entry, Arg, Event, Kind, Layout, Slot, FIELD_COUNT};
 
 /// Field offsets per tracepoint; user space writes it before loading.
 #[no_mangle]
@@ -24,9 +32,34 @@ static LAYOUT: Layout = Layout::EMPTY;
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(16 << 20, 0);
 
-/// Events dropped because the ring buffer was full (per CPU, summed by user space).
+/// Events dropped because the ring buffer or a bookkeeping map was full
+/// (per CPU, summed by user space).
 #[map]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Threads inside `dax_wake_entry`: their `dax_entry_waitqueue` call computes
+/// a wake key, not a wait.
+#[map]
+static WAKING: HashMap<u32, u8> = HashMap::with_max_entries(1 << 14, 0);
+
+/// Threads queued on a DAX entry wait queue: the key they wait for.
+#[map]
+static WAITING: HashMap<u32, WaitKey> = HashMap::with_max_entries(1 << 14, 0);
+
+/// `struct exceptional_entry_key` (fs/dax.c).
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct WaitKey {
+    xa: u64,
+    entry_start: u64,
+}
+
+/// The leading fields of `struct xa_state` (include/linux/xarray.h).
+#[repr(C)]
+struct XaState {
+    xa: u64,
+    xa_index: u64,
+}
 
 macro_rules! tracepoint_programs {
     ($($name:ident = $index:expr),* $(,)?) => {$(
@@ -56,16 +89,6 @@ tracepoint_programs! {
 
 #[inline(always)]
 fn record(ctx: &TracePointContext, tracepoint: usize) {
-    let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
-        if let Some(lost) = LOST.get_ptr_mut(0) {
-            // SAFETY: the per-CPU slot is only touched by programs on this CPU,
-            // and a tracepoint program is not preempted by another on it.
-            unsafe { *lost += 1 };
-        }
-        warn!(ctx, "dax-probe: ring buffer full, event lost");
-        return;
-    };
-    let pid_tgid = bpf_get_current_pid_tgid();
     let mut fields = [0u64; FIELD_COUNT];
     for (field, value) in fields.iter_mut().enumerate() {
         // SAFETY: LAYOUT is a plain global; the volatile read keeps the
@@ -73,17 +96,194 @@ fn record(ctx: &TracePointContext, tracepoint: usize) {
         let slot: Slot = unsafe { core::ptr::read_volatile(&LAYOUT.slots[tracepoint][field]) };
         *value = read_field(ctx, slot);
     }
-    entry.write(Event {
+    submit(ctx, tracepoint as u32, fields);
+}
+
+/// Sends one event to user space, or counts it lost.
+#[inline(always)]
+fn submit(ctx: &impl EbpfContext, kind: u32, fields: [u64; FIELD_COUNT]) {
+    let Some(mut slot) = EVENTS.reserve::<Event>(0) else {
+        count_lost();
+        warn!(ctx, "dax-probe: ring buffer full, event lost");
+        return;
+    };
+    let pid_tgid = bpf_get_current_pid_tgid();
+    slot.write(Event {
         // SAFETY: plain helper calls without arguments.
         time_ns: unsafe { bpf_ktime_get_ns() },
         tgid: (pid_tgid >> 32) as u32,
         tid: pid_tgid as u32,
-        tracepoint: tracepoint as u32,
+        kind,
         cpu: unsafe { bpf_get_smp_processor_id() },
         comm: bpf_get_current_comm().unwrap_or_default(),
         fields,
     });
-    entry.submit(0);
+    slot.submit(0);
+}
+
+#[inline(always)]
+fn count_lost() {
+    if let Some(lost) = LOST.get_ptr_mut(0) {
+        // SAFETY: the per-CPU slot is only touched by programs on this CPU,
+        // and a program is not preempted by another on the same CPU.
+        unsafe { *lost += 1 };
+    }
+}
+
+/// A hook event: `args` go to their [`Arg`] slots.
+#[inline(always)]
+fn submit_hook(ctx: &impl EbpfContext, kind: Kind, args: &[(Arg, u64)]) {
+    let mut fields = [0u64; FIELD_COUNT];
+    for (arg, value) in args {
+        fields[*arg as usize] = *value;
+    }
+    submit(ctx, kind as u32, fields);
+}
+
+fn current_tid() -> u32 {
+    bpf_get_current_pid_tgid() as u32
+}
+
+/// `xas->xa` and `xas->xa_index`; zeros if the read fails.
+#[inline(always)]
+fn read_xas(xas: *const XaState) -> (u64, u64) {
+    // SAFETY: bpf_probe_read_kernel checks the address and fails cleanly.
+    match unsafe { bpf_probe_read_kernel(xas) } {
+        Ok(state) => (state.xa, state.xa_index),
+        Err(_) => (0, 0),
+    }
+}
+
+/// grab_mapping_entry returned: a VM_FAULT_FALLBACK means a smaller (PTE)
+/// entry sits in the PMD range.
+#[fexit(function = "grab_mapping_entry")]
+pub fn grab_mapping_entry_exit(ctx: FExitContext) -> u32 {
+    let ret: u64 = ctx.ret().unwrap_or(0);
+    if ret == entry::INTERNAL_FALLBACK {
+        let (xa, index) = read_xas(ctx.arg(0));
+        submit_hook(&ctx, Kind::GrabFallback, &[(Arg::Mapping, xa), (Arg::Index, index), (Arg::Ret, ret)]);
+    }
+    0
+}
+
+/// dax_lock_entry(xas, entry) returned the entry it replaced: every lock,
+/// insert and replace of a DAX entry. Callers hold the xa_lock, and fexit
+/// runs before they drop it, so one mapping's events reach the ring buffer
+/// in lock order.
+#[fexit(function = "dax_lock_entry")]
+pub fn dax_lock_entry_exit(ctx: FExitContext) -> u32 {
+    let (xa, index) = read_xas(ctx.arg(0));
+    let entry: u64 = ctx.arg(1);
+    let old: u64 = ctx.ret().unwrap_or(0);
+    submit_hook(
+        &ctx,
+        Kind::EntryLock,
+        &[(Arg::Mapping, xa), (Arg::Index, index), (Arg::Entry, entry | entry::LOCKED), (Arg::OldEntry, old)],
+    );
+    0
+}
+
+/// dax_unlock_entry(xas, entry): the holder releases the entry. fentry runs
+/// before the function takes the xa_lock, so the event comes before the
+/// next lock of that entry.
+#[fentry(function = "dax_unlock_entry")]
+pub fn dax_unlock_entry_enter(ctx: FEntryContext) -> u32 {
+    let (xa, index) = read_xas(ctx.arg(0));
+    let entry: u64 = ctx.arg(1);
+    submit_hook(&ctx, Kind::EntryUnlock, &[(Arg::Mapping, xa), (Arg::Index, index), (Arg::Entry, entry)]);
+    0
+}
+
+/// dax_wake_entry(xas, entry, mode): waiters of an entry are woken.
+#[fentry(function = "dax_wake_entry")]
+pub fn dax_wake_entry_enter(ctx: FEntryContext) -> u32 {
+    let tid = current_tid();
+    if WAKING.insert(tid, 1u8, 0).is_err() {
+        count_lost();
+    }
+    let (xa, index) = read_xas(ctx.arg(0));
+    let entry: u64 = ctx.arg(1);
+    let mode: u64 = ctx.arg::<u32>(2) as u64;
+    submit_hook(
+        &ctx,
+        Kind::EntryWake,
+        &[(Arg::Mapping, xa), (Arg::Index, index), (Arg::Entry, entry), (Arg::Mode, mode)],
+    );
+    0
+}
+
+#[fexit(function = "dax_wake_entry")]
+pub fn dax_wake_entry_exit(_ctx: FExitContext) -> u32 {
+    let _ = WAKING.remove(current_tid());
+    0
+}
+
+/// dax_entry_waitqueue(xas, entry, key) outside a wake: a task is about to
+/// queue itself on the wait queue of `key`, as the kernel computed it.
+#[fexit(function = "dax_entry_waitqueue")]
+pub fn dax_entry_waitqueue_exit(ctx: FExitContext) -> u32 {
+    let tid = current_tid();
+    if WAKING.get_ptr(tid).is_some() {
+        return 0;
+    }
+    // SAFETY: the key is the caller's, filled in by the function that just
+    // returned; bpf_probe_read_kernel fails cleanly on a bad address.
+    let Ok(key) = (unsafe { bpf_probe_read_kernel(ctx.arg::<*const WaitKey>(2)) }) else {
+        return 0;
+    };
+    let (_, index) = read_xas(ctx.arg(0));
+    let entry: u64 = ctx.arg(1);
+    if WAITING.insert(tid, key, 0).is_err() {
+        count_lost();
+    }
+    submit_hook(
+        &ctx,
+        Kind::EntryWait,
+        &[(Arg::Mapping, key.xa), (Arg::KeyStart, key.entry_start), (Arg::Index, index), (Arg::Entry, entry)],
+    );
+    0
+}
+
+/// finish_wait: a task that queued on a DAX entry is running again.
+#[fentry(function = "finish_wait")]
+pub fn finish_wait_enter(ctx: FEntryContext) -> u32 {
+    let tid = current_tid();
+    // SAFETY: the value is a plain copy, read before removing the key.
+    let Some(key) = (unsafe { WAITING.get(tid) }).copied() else {
+        return 0;
+    };
+    let _ = WAITING.remove(tid);
+    submit_hook(&ctx, Kind::EntryWoken, &[(Arg::Mapping, key.xa), (Arg::KeyStart, key.entry_start)]);
+    0
+}
+
+/// dax_iomap_direct_access(iomap, pos, size, kaddr, pfnp) failed: the
+/// extent is shorter than asked, the pfn is not aligned, or the device said no.
+#[fexit(function = "dax_iomap_direct_access")]
+pub fn dax_iomap_direct_access_exit(ctx: FExitContext) -> u32 {
+    let ret: i32 = ctx.ret().unwrap_or(0);
+    if ret != 0 {
+        let pos: u64 = ctx.arg(1);
+        let size: u64 = ctx.arg(2);
+        submit_hook(
+            &ctx,
+            Kind::DirectAccessFailed,
+            &[(Arg::Pos, pos), (Arg::Size, size), (Arg::Ret, ret as i64 as u64)],
+        );
+    }
+    0
+}
+
+/// dax_fault_iter(vmf, iter, pfnp, xas, entry, pmd) for a PMD: the fault had
+/// a 2 MiB extent; a fallback without this event had a shorter one.
+#[fentry(function = "dax_fault_iter")]
+pub fn dax_fault_iter_enter(ctx: FEntryContext) -> u32 {
+    let pmd: u64 = ctx.arg::<u64>(5) & 0xff;
+    if pmd != 0 {
+        let (xa, index) = read_xas(ctx.arg(3));
+        submit_hook(&ctx, Kind::PmdFaultIter, &[(Arg::Mapping, xa), (Arg::Index, index)]);
+    }
+    0
 }
 
 /// One field of the record, zero-extended; 0 when the record lacks it.

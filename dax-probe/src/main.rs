@@ -1,18 +1,24 @@
-//! dax-probe: see and verify how Linux maps DAX files with 2 MiB pages.
+//! The dax-probe command line.
 //!
-//! So far: `record` (the fs_dax tracepoints into a trace file) and `report
-//! --counts`. The invariant checker, the fallback reasons and the entry-lock
-//! hooks arrive with the rest of issue #3.
+//! Exit codes: 0 success (check: pass), 1 check: violations found, 2 error,
+//! 3 check: inconclusive (events were lost), or the recorded command's own
+//! non-zero code for `record`.
 
-mod record;
-mod report;
-mod trace_file;
-mod tracefs;
+use std::path::{Path, PathBuf};
 
-use std::path::PathBuf;
-
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
+use dax_probe::{
+    analysis::Analysis,
+    coverage, record,
+    record::{Session, Sink},
+    report, trace_file,
+};
+use dax_probe_common::Event;
+
+const EXIT_VIOLATIONS: i32 = 1;
+const EXIT_ERROR: i32 = 2;
+const EXIT_INCONCLUSIVE: i32 = 3;
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -23,7 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Record every fs_dax event to a trace file, optionally while a command runs.
+    /// Record every DAX fault, entry-lock and fallback event to a trace file,
+    /// optionally while a command runs.
     ///
     /// Example: dax-probe record -o fio.daxtrace -- fio job.fio
     Record {
@@ -35,17 +42,30 @@ enum Command {
         #[arg(last = true)]
         command: Vec<String>,
     },
-    /// Report what a trace holds.
+    /// Check the DAX entry-locking and fault invariants, of a trace file or
+    /// live (no file: until the command exits or Ctrl-C). The last line is
+    /// the verdict: pass, fail (exit 1) or inconclusive (exit 3).
     ///
-    /// Example: dax-probe report --counts fio.daxtrace
+    /// Example: dax-probe check fio.daxtrace; dax-probe check -- fio job.fio
+    Check {
+        trace: Option<PathBuf>,
+        /// A command to run while checking live.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Report PMD and PTE faults, fallbacks per reason, per file and per process.
+    ///
+    /// Example: dax-probe report --json fio.daxtrace
     Report {
         trace: PathBuf,
-        /// One "EVENT RESULT COUNT" line per fs_dax event and fault result.
+        /// Machine-readable output.
+        #[arg(long, conflicts_with = "counts")]
+        json: bool,
+        /// One "EVENT RESULT COUNT" line per fs_dax tracepoint and fault
+        /// result (the lab compares it with tracefs).
         #[arg(long)]
         counts: bool,
     },
-    /// Check the DAX entry-locking invariants of a trace (arrives with issue #3).
-    Check,
 }
 
 fn main() {
@@ -57,51 +77,128 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(error) => {
             eprintln!("dax-probe: error: {error:#}");
-            std::process::exit(1);
+            std::process::exit(EXIT_ERROR);
         }
     }
 }
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Record { output, command } => {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            let recording = runtime.block_on(record::record(&output, &command))?;
-            eprintln!(
-                "dax-probe: {} events, {} lost, written to {}",
-                recording.events,
-                recording.lost,
-                output.display()
+        Command::Record { output, command } => record(&output, &command),
+        Command::Check { trace: Some(trace), command } => {
+            anyhow::ensure!(
+                command.is_empty(),
+                "check takes a trace file or a command to run live, not both"
             );
-            if recording.lost > 0 {
-                eprintln!(
-                    "dax-probe: warning: {} events were lost: checks of this trace are inconclusive",
-                    recording.lost
-                );
-            }
-            match recording.status {
-                Some(status) if !status.success() => {
-                    eprintln!("dax-probe: the command failed ({status}); the trace is complete");
-                    Ok(status.code().unwrap_or(1))
-                }
-                _ => Ok(0),
-            }
-        }
-        Command::Report { trace, counts } => {
             let trace = trace_file::read(&trace)?;
-            if !counts {
-                println!(
-                    "kernel {}, {} events, {} lost",
-                    trace.header.kernel, trace.header.events, trace.header.lost
-                );
+            let mut analysis = Analysis::new(&trace.header.hooks);
+            for event in &trace.events {
+                analysis.push(event);
             }
-            for line in report::counts(&trace) {
-                println!("{line}");
+            Ok(verdict(analysis, &trace.header.hooks, trace.header.lost))
+        }
+        Command::Check { trace: None, command } => {
+            let mut live = LiveCheck(Analysis::new(&[]));
+            let session = live_session(&command, &mut live)?;
+            let code = verdict(live.0, &session.hooks, session.lost);
+            Ok(if code == 0 { command_code(&session) } else { code })
+        }
+        Command::Report { trace, json, counts } => {
+            let trace = trace_file::read(&trace)?;
+            if counts {
+                report::counts(&trace).iter().for_each(|line| println!("{line}"));
+                return Ok(0);
+            }
+            let mut analysis = Analysis::new(&trace.header.hooks);
+            trace.events.iter().for_each(|event| analysis.push(event));
+            analysis.finish();
+            if json {
+                println!("{:#}", report::json(&trace.header, &analysis.stats));
+            } else {
+                report::text(&trace.header, &analysis.stats).iter().for_each(|line| println!("{line}"));
             }
             Ok(0)
         }
-        Command::Check => {
-            bail!("`dax-probe check` is not implemented yet: it arrives with the rest of issue #3")
-        }
     }
+}
+
+fn record(output: &Path, command: &[String]) -> Result<i32> {
+    let mut writer = trace_file::Writer::create(output)?;
+    let session = live_session(command, &mut writer)?;
+    let header = trace_file::Header {
+        kernel: session.kernel.clone(),
+        command: command.join(" "),
+        tracepoints: session.tracepoints.clone(),
+        tracepoints_missing: session.tracepoints_missing.clone(),
+        hooks: session.hooks.clone(),
+        hooks_missing: session.hooks_missing.clone(),
+        lost: session.lost,
+        ..trace_file::Header::default()
+    };
+    let events = writer.finish(header)?;
+    eprintln!("dax-probe: {events} events, {} lost, written to {}", session.lost, output.display());
+    if session.lost > 0 {
+        eprintln!(
+            "dax-probe: warning: {} events were lost: checks of this trace are inconclusive",
+            session.lost
+        );
+    }
+    Ok(command_code(&session))
+}
+
+fn live_session(command: &[String], sink: &mut impl Sink) -> Result<Session> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(record::run(command, sink))
+}
+
+/// The command's failure, passed on (the trace or verdict is still complete).
+fn command_code(session: &Session) -> i32 {
+    match session.status {
+        Some(status) if !status.success() => {
+            eprintln!("dax-probe: the command failed ({status})");
+            status.code().unwrap_or(1)
+        }
+        _ => 0,
+    }
+}
+
+struct LiveCheck(Analysis);
+
+impl Sink for LiveCheck {
+    fn start(&mut self, hooks: &[String]) {
+        self.0 = Analysis::new(hooks);
+    }
+
+    fn push(&mut self, event: &Event) -> Result<()> {
+        self.0.push(event);
+        Ok(())
+    }
+}
+
+/// Prints coverage, violations and, last, the verdict; returns the exit code.
+fn verdict(mut analysis: Analysis, hooks: &[String], lost: u64) -> i32 {
+    analysis.finish();
+    for line in coverage::lines(hooks) {
+        println!("coverage: {line}");
+    }
+    for violation in &analysis.violations {
+        println!("{violation}");
+    }
+    let kept = analysis.violations.len() as u64;
+    if analysis.violation_count > kept {
+        println!("({} more violations not shown)", analysis.violation_count - kept);
+    }
+    let counts = format!(
+        "{} violations, {lost} lost events, {} events",
+        analysis.violation_count, analysis.stats.events
+    );
+    let (word, code) = if lost > 0 {
+        ("inconclusive", EXIT_INCONCLUSIVE)
+    } else if analysis.violation_count > 0 {
+        ("fail", EXIT_VIOLATIONS)
+    } else {
+        ("pass", 0)
+    };
+    println!("verdict: {word} ({counts})");
+    code
 }

@@ -1,7 +1,11 @@
-//! `dax-probe record`: attach to the fs_dax tracepoints and stream every event
-//! to a trace file, optionally while a command runs.
+//! The live source: attach to the fs_dax tracepoints and the hooks, and
+//! stream every event to a [`Sink`] (a trace file, the checker), optionally
+//! while a command runs.
 
-use std::{path::Path, process::ExitStatus};
+use std::{
+    os::fd::{AsFd, AsRawFd},
+    process::ExitStatus,
+};
 
 use anyhow::{Context, Result};
 use aya::{
@@ -12,21 +16,35 @@ use aya::{
 use dax_probe_common::Event;
 use tokio::io::{unix::AsyncFd, Interest};
 
-use crate::{trace_file, tracefs};
+use crate::{hooks, tracefs};
 
 /// The eBPF object dax-probe's build script compiled.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dax-probe"));
 
-/// What a finished recording holds.
-pub struct Recording {
-    pub events: u64,
+/// Where live events go.
+pub trait Sink {
+    /// Called once the hooks are attached, before the first event.
+    fn start(&mut self, _hooks: &[String]) {}
+    fn push(&mut self, event: &Event) -> Result<()>;
+}
+
+/// What a finished live session saw.
+pub struct Session {
+    pub kernel: String,
+    pub tracepoints: Vec<String>,
+    pub tracepoints_missing: Vec<String>,
+    pub hooks: Vec<String>,
+    pub hooks_missing: Vec<String>,
+    /// Events the ring buffer or a map dropped, plus hook runs the kernel
+    /// skipped (BPF recursion protection).
     pub lost: u64,
     /// The command's exit status, if one ran.
     pub status: Option<ExitStatus>,
 }
 
-pub async fn record(out: &Path, command: &[String]) -> Result<Recording> {
+pub async fn run(command: &[String], sink: &mut impl Sink) -> Result<Session> {
     let tracepoints = tracefs::fs_dax()?;
+    let functions = hooks::kernel_functions()?;
     let mut ebpf = load(&tracepoints)?;
     // aya-log: the programs' own diagnostics (a lost event) go to stderr.
     let mut logger = aya_log::EbpfLogger::init_with_logger(&mut ebpf, StderrLog)
@@ -46,13 +64,22 @@ pub async fn record(out: &Path, command: &[String]) -> Result<Recording> {
         listed("; not in this kernel: ", &tracepoints.missing),
         listed("; in this kernel but not recorded: ", &tracepoints.unknown),
     );
+    let coverage = hooks::attach(&mut ebpf, &functions)?;
+    eprintln!("dax-probe: coverage: hooks attached: {}", coverage.attached.join(" "));
+    for (group, why) in &coverage.missing {
+        eprintln!("dax-probe: coverage: hooks {group} not attached: {why}");
+    }
+    let hook_names: Vec<String> = coverage.attached.iter().map(|g| g.to_string()).collect();
+    for line in crate::coverage::lines(&hook_names) {
+        eprintln!("dax-probe: coverage: {line}");
+    }
+    sink.start(&hook_names);
 
     let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("no EVENTS map")?)?;
     // SAFETY: the RingBuf owns its map fd and keeps it open, unchanged, for
     // as long as it lives, and the AsyncFd owns the RingBuf.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .map_err(|error| anyhow::anyhow!("cannot poll the ring buffer: {error}"))?;
-    let mut writer = trace_file::Writer::create(out)?;
     let mut child = match command.split_first() {
         Some((program, args)) => Some(
             tokio::process::Command::new(program)
@@ -66,7 +93,7 @@ pub async fn record(out: &Path, command: &[String]) -> Result<Recording> {
         tokio::select! {
             readable = ring.readable_mut() => {
                 let mut guard = readable?;
-                drain(guard.get_inner_mut(), &mut writer)?;
+                drain(guard.get_inner_mut(), sink)?;
                 guard.clear_ready();
             }
             status = wait(&mut child) => break Some(status?),
@@ -77,19 +104,18 @@ pub async fn record(out: &Path, command: &[String]) -> Result<Recording> {
         }
     };
     // Everything the workload caused was submitted before it exited.
-    drain(ring.get_mut(), &mut writer)?;
+    drain(ring.get_mut(), sink)?;
     logger.flush();
-    let lost = lost_events(&ebpf)?;
-    let header = trace_file::Header {
+    let lost = lost_events(&ebpf)? + recursion_misses(&ebpf);
+    Ok(Session {
         kernel: kernel_release(),
-        command: command.join(" "),
-        attached: tracepoints.present.iter().map(|s| s.to_string()).collect(),
-        missing: tracepoints.missing.iter().map(|s| s.to_string()).collect(),
+        tracepoints: tracepoints.present.iter().map(|s| s.to_string()).collect(),
+        tracepoints_missing: tracepoints.missing.iter().map(|s| s.to_string()).collect(),
+        hooks: hook_names,
+        hooks_missing: coverage.missing.iter().map(|(group, _)| group.to_string()).collect(),
         lost,
-        ..trace_file::Header::default()
-    };
-    let events = writer.finish(header)?;
-    Ok(Recording { events, lost, status })
+        status,
+    })
 }
 
 fn load(tracepoints: &tracefs::Tracepoints) -> Result<Ebpf> {
@@ -110,7 +136,7 @@ async fn wait(child: &mut Option<tokio::process::Child>) -> std::io::Result<Exit
     }
 }
 
-fn drain(ring: &mut RingBuf<aya::maps::MapData>, writer: &mut trace_file::Writer) -> Result<()> {
+fn drain(ring: &mut RingBuf<aya::maps::MapData>, sink: &mut impl Sink) -> Result<()> {
     while let Some(item) = ring.next() {
         let bytes: &[u8] = &item;
         anyhow::ensure!(
@@ -121,7 +147,7 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, writer: &mut trace_file::Writer
         // SAFETY: the programs submit whole Events (integers only, any bit
         // pattern valid); read_unaligned needs no alignment.
         let event = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<Event>()) };
-        writer.push(&event)?;
+        sink.push(&event)?;
     }
     Ok(())
 }
@@ -129,6 +155,40 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, writer: &mut trace_file::Writer
 fn lost_events(ebpf: &Ebpf) -> Result<u64> {
     let lost: PerCpuArray<_, u64> = PerCpuArray::try_from(ebpf.map("LOST").context("no LOST map")?)?;
     Ok(lost.get(&0, 0)?.iter().sum())
+}
+
+/// Runs of the loaded programs the kernel skipped because one was already
+/// running on that CPU (`bpf_prog_info.recursion_misses`): each is an event
+/// that never reached the ring buffer.
+fn recursion_misses(ebpf: &Ebpf) -> u64 {
+    ebpf.programs()
+        .filter_map(|(_, program)| program.fd().ok())
+        .map(|fd| prog_info(fd.as_fd().as_raw_fd()).map_or(0, |info| info.recursion_misses))
+        .sum()
+}
+
+fn prog_info(fd: i32) -> Option<aya_obj::generated::bpf_prog_info> {
+    /// The `info` member of `union bpf_attr` for BPF_OBJ_GET_INFO_BY_FD.
+    #[repr(C)]
+    struct InfoAttr {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+    // SAFETY: bpf_prog_info is plain integers; all zeros is a valid value.
+    let mut info: aya_obj::generated::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut attr = InfoAttr {
+        bpf_fd: fd as u32,
+        info_len: size_of::<aya_obj::generated::bpf_prog_info>() as u32,
+        info: &raw mut info as u64,
+    };
+    // SAFETY: attr points at a live, correctly sized info buffer for the
+    // duration of the call; the kernel writes at most info_len bytes.
+    let rc = unsafe {
+        libc::syscall(libc::SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &raw mut attr, size_of::<InfoAttr>() as u32)
+    };
+    (rc == 0).then_some(info)
 }
 
 /// Writes the eBPF programs' aya-log records to stderr.

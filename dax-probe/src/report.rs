@@ -1,10 +1,16 @@
-//! `dax-probe report`: what a trace holds, counted.
+//! `dax-probe report`: what a trace holds, counted: PMD and PTE faults,
+//! fallbacks per reason, per file and per process; as text or JSON.
 
 use std::collections::BTreeMap;
 
-use dax_probe_common::{Event, Field, TRACEPOINTS};
+use dax_probe_common::{Event, Field, Kind};
+use serde_json::{json, Value};
 
-use crate::trace_file::Trace;
+use crate::{
+    analysis::{Faults, Stats},
+    fallback::Reason,
+    trace_file::{Header, Trace},
+};
 
 /// VM_FAULT_* bits in the order the kernel's tracepoints print them
 /// (include/linux/mm_types.h, VM_FAULT_RESULT_TRACE).
@@ -28,14 +34,16 @@ const VM_FAULT_NAMES: &[(u64, &str)] = &[
 /// for events without one (and results of 0, which print nothing).
 pub fn result_name(event: &Event) -> String {
     let has_result = matches!(
-        TRACEPOINTS[event.tracepoint as usize],
-        "dax_pmd_fault"
-            | "dax_pmd_fault_done"
-            | "dax_pte_fault"
-            | "dax_pte_fault_done"
-            | "dax_load_hole"
-            | "dax_insert_pfn_mkwrite_no_entry"
-            | "dax_insert_pfn_mkwrite"
+        event.kind(),
+        Some(
+            Kind::PmdFault
+                | Kind::PmdFaultDone
+                | Kind::PteFault
+                | Kind::PteFaultDone
+                | Kind::LoadHole
+                | Kind::InsertPfnMkwriteNoEntry
+                | Kind::InsertPfnMkwrite
+        )
     );
     let result = event.field(Field::Result);
     if !has_result || result == 0 {
@@ -50,15 +58,130 @@ pub fn result_name(event: &Event) -> String {
     }
 }
 
-/// "EVENT RESULT COUNT" rows, sorted: the same table the lab's tracefs
-/// ground truth produces, so the two can be compared line for line.
+/// "EVENT RESULT COUNT" rows of the fs_dax tracepoints, sorted: the same
+/// table the lab's tracefs ground truth produces, so the two can be compared
+/// line for line. Hook events are left out (tracefs has no such thing).
 pub fn counts(trace: &Trace) -> Vec<String> {
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for event in &trace.events {
-        let name = TRACEPOINTS.get(event.tracepoint as usize).copied().unwrap_or("unknown");
+    for event in trace.events.iter().filter(|e| (e.kind as usize) < dax_probe_common::TRACEPOINT_COUNT) {
+        let name = crate::events::kind_name(event);
         *counts.entry((name.to_owned(), result_name(event))).or_default() += 1;
     }
     counts.into_iter().map(|((event, result), n)| format!("{event} {result} {n}")).collect()
+}
+
+/// Reasons in the kernel's order: every one that occurred, and `unknown`
+/// always (a zero there is a statement too).
+fn reason_rows(stats: &Stats) -> Vec<(Reason, u64)> {
+    Reason::ALL
+        .into_iter()
+        .map(|reason| (reason, stats.reasons.get(&reason).copied().unwrap_or(0)))
+        .filter(|(reason, n)| *n > 0 || *reason == Reason::Unknown)
+        .collect()
+}
+
+fn fallback_rate(faults: &Faults) -> f64 {
+    if faults.pmd == 0 {
+        0.0
+    } else {
+        faults.pmd_fallback as f64 / faults.pmd as f64
+    }
+}
+
+/// `dev_t` as the fs_dax tracepoints carry it (MKDEV: major << 20 | minor).
+fn device(dev: u64) -> String {
+    format!("{}:{}", dev >> 20, dev & 0xfffff)
+}
+
+fn faults_text(f: &Faults) -> String {
+    format!(
+        "pmd {} (nopage {}, fallback {}, {:.1}% fallback), pte {}",
+        f.pmd,
+        f.pmd_nopage,
+        f.pmd_fallback,
+        100.0 * fallback_rate(f),
+        f.pte
+    )
+}
+
+fn sorted_files(stats: &Stats) -> Vec<(&(u64, u64), &Faults)> {
+    let mut files: Vec<_> = stats.files.iter().collect();
+    files.sort_by_key(|(key, _)| **key);
+    files
+}
+
+fn sorted_processes(stats: &Stats) -> Vec<(&u32, &(String, Faults))> {
+    let mut processes: Vec<_> = stats.processes.iter().collect();
+    processes.sort_by_key(|(tgid, _)| **tgid);
+    processes
+}
+
+pub fn text(header: &Header, stats: &Stats) -> Vec<String> {
+    let f = &stats.faults;
+    let mut lines = vec![
+        format!("kernel {}, {} events, {} lost", header.kernel, stats.events, header.lost),
+        format!("hooks: {}", if header.hooks.is_empty() { "none".into() } else { header.hooks.join(" ") }),
+        format!("faults: {}", faults_text(f)),
+        format!("hook events: {}", hook_counts(stats)),
+        "fallbacks by reason:".to_owned(),
+    ];
+    for (reason, n) in reason_rows(stats) {
+        lines.push(format!("  {:<20} {n}", reason.name()));
+    }
+    lines.push("per file (device inode):".to_owned());
+    for ((dev, ino), faults) in sorted_files(stats) {
+        lines.push(format!("  {} {ino:#x}: {}", device(*dev), faults_text(faults)));
+    }
+    lines.push("per process (pid command):".to_owned());
+    for (tgid, (comm, faults)) in sorted_processes(stats) {
+        lines.push(format!("  {tgid} {comm}: {}", faults_text(faults)));
+    }
+    lines
+}
+
+fn hook_counts(stats: &Stats) -> String {
+    let rows: Vec<_> = dax_probe_common::HOOK_EVENTS
+        .iter()
+        .zip(&stats.hook_events)
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect();
+    rows.join(", ")
+}
+
+fn faults_json(f: &Faults) -> Value {
+    json!({
+        "pmd": f.pmd,
+        "pmd_nopage": f.pmd_nopage,
+        "pmd_fallback": f.pmd_fallback,
+        "fallback_rate": fallback_rate(f),
+        "pte": f.pte,
+    })
+}
+
+pub fn json(header: &Header, stats: &Stats) -> Value {
+    let reasons: serde_json::Map<String, Value> =
+        reason_rows(stats).into_iter().map(|(reason, n)| (reason.name().to_owned(), json!(n))).collect();
+    let files: Vec<Value> = sorted_files(stats)
+        .into_iter()
+        .map(|((dev, ino), faults)| json!({"device": device(*dev), "inode": ino, "faults": faults_json(faults)}))
+        .collect();
+    let processes: Vec<Value> = sorted_processes(stats)
+        .into_iter()
+        .map(|(tgid, (comm, faults))| json!({"pid": tgid, "command": comm, "faults": faults_json(faults)}))
+        .collect();
+    json!({
+        "kernel": header.kernel,
+        "events": stats.events,
+        "lost": header.lost,
+        "hooks": header.hooks,
+        "hooks_missing": header.hooks_missing,
+        "faults": faults_json(&stats.faults),
+        "hook_events": dax_probe_common::HOOK_EVENTS.iter().zip(&stats.hook_events)
+            .map(|(name, n)| (name.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "fallback_reasons": reasons,
+        "files": files,
+        "processes": processes,
+    })
 }
 
 #[cfg(test)]
@@ -67,11 +190,11 @@ mod tests {
     use crate::trace_file::Header;
     use dax_probe_common::FIELD_COUNT;
 
-    fn event(tracepoint: &str, result: u64) -> Event {
+    fn event(name: &str, result: u64) -> Event {
         let mut fields = [0; FIELD_COUNT];
         fields[Field::Result as usize] = result;
-        let tracepoint = TRACEPOINTS.iter().position(|name| *name == tracepoint).unwrap() as u32;
-        Event { time_ns: 0, tgid: 1, tid: 1, tracepoint, cpu: 0, comm: [0; 16], fields }
+        let kind = Kind::ALL.into_iter().find(|kind| kind.name() == name).unwrap() as u32;
+        Event { time_ns: 0, tgid: 1, tid: 1, kind, cpu: 0, comm: [0; 16], fields }
     }
 
     #[test]

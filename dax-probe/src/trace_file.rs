@@ -1,4 +1,4 @@
-//! The dax-probe trace file, version 1.
+//! The dax-probe trace file, version 2.
 //!
 //! ```text
 //! offset 0   b"DAXPROBE"                      magic
@@ -8,9 +8,13 @@
 //!   16 + H   N events of EVENT_SIZE bytes: dax_probe_common::Event, repr(C), LE
 //! ```
 //!
-//! Header keys: `kernel` (release), `command`, `attached` and `missing`
-//! (tracepoints, space-separated), `events` (N), `lost` (events the ring
-//! buffer dropped; non-zero makes every check inconclusive), `event_size`.
+//! Header keys: `kernel` (release), `command`, `tracepoints` and
+//! `tracepoints_missing` (fs_dax tracepoints attached and absent), `hooks`
+//! and `hooks_missing` (hook groups, see `hooks.rs`; what they make
+//! checkable is in `coverage.rs`), all space-separated; `events` (N), `lost`
+//! (events dropped on the way; non-zero makes every check inconclusive),
+//! `event_size`. Event kinds are `dax_probe_common::Kind`. Version 1 (before
+//! the hooks) is no longer read.
 //! A recording is written to `FILE.partial` and renamed to FILE only once its
 //! header holds the final counts, so a FILE that exists is complete.
 
@@ -25,7 +29,7 @@ use anyhow::{bail, ensure, Context, Result};
 use dax_probe_common::Event;
 
 pub const MAGIC: &[u8; 8] = b"DAXPROBE";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 pub const EVENT_SIZE: usize = size_of::<Event>();
 /// Room reserved for the header, so that it can be rewritten in place.
 const HEADER_SIZE: usize = 4096;
@@ -34,8 +38,10 @@ const HEADER_SIZE: usize = 4096;
 pub struct Header {
     pub kernel: String,
     pub command: String,
-    pub attached: Vec<String>,
-    pub missing: Vec<String>,
+    pub tracepoints: Vec<String>,
+    pub tracepoints_missing: Vec<String>,
+    pub hooks: Vec<String>,
+    pub hooks_missing: Vec<String>,
     pub events: u64,
     pub lost: u64,
 }
@@ -43,11 +49,14 @@ pub struct Header {
 impl Header {
     fn to_text(&self) -> String {
         format!(
-            "kernel: {}\ncommand: {}\nattached: {}\nmissing: {}\nevents: {}\nlost: {}\nevent_size: {EVENT_SIZE}\n",
+            "kernel: {}\ncommand: {}\ntracepoints: {}\ntracepoints_missing: {}\nhooks: {}\nhooks_missing: {}\n\
+             events: {}\nlost: {}\nevent_size: {EVENT_SIZE}\n",
             self.kernel,
             self.command.replace('\n', " "),
-            self.attached.join(" "),
-            self.missing.join(" "),
+            self.tracepoints.join(" "),
+            self.tracepoints_missing.join(" "),
+            self.hooks.join(" "),
+            self.hooks_missing.join(" "),
             self.events,
             self.lost
         )
@@ -68,8 +77,10 @@ impl Header {
         Ok(Header {
             kernel: get("kernel")?.to_owned(),
             command: get("command")?.to_owned(),
-            attached: list("attached")?,
-            missing: list("missing")?,
+            tracepoints: list("tracepoints")?,
+            tracepoints_missing: list("tracepoints_missing")?,
+            hooks: list("hooks")?,
+            hooks_missing: list("hooks_missing")?,
             events: get("events")?.parse().context("bad events count")?,
             lost: get("lost")?.parse().context("bad lost count")?,
         })
@@ -93,13 +104,17 @@ impl Writer {
         file.write_all(&[0; 16 + HEADER_SIZE])?;
         Ok(Writer { file, partial, path: path.to_owned(), events: 0 })
     }
+}
 
-    pub fn push(&mut self, event: &Event) -> Result<()> {
+impl crate::record::Sink for Writer {
+    fn push(&mut self, event: &Event) -> Result<()> {
         self.file.write_all(as_bytes(event))?;
         self.events += 1;
         Ok(())
     }
+}
 
+impl Writer {
     /// Writes the header with the final counts and renames the file into place.
     pub fn finish(self, mut header: Header) -> Result<u64> {
         header.events = self.events;
@@ -172,6 +187,7 @@ fn from_bytes(bytes: &[u8]) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Sink;
     use dax_probe_common::FIELD_COUNT;
 
     fn event(n: u64) -> Event {
@@ -179,7 +195,7 @@ mod tests {
             time_ns: n,
             tgid: 7,
             tid: 8,
-            tracepoint: 1,
+            kind: 1,
             cpu: 0,
             comm: *b"fio\0\0\0\0\0\0\0\0\0\0\0\0\0",
             fields: [n; FIELD_COUNT],
@@ -197,7 +213,8 @@ mod tests {
         assert!(!path.exists(), "no complete-looking file before finish");
         let header = Header {
             kernel: "7.2.13".into(),
-            attached: vec!["dax_pmd_fault".into()],
+            tracepoints: vec!["dax_pmd_fault".into()],
+            hooks: vec!["entry-state".into()],
             lost: 3,
             ..Header::default()
         };
@@ -205,7 +222,9 @@ mod tests {
         let trace = read(&path).unwrap();
         assert_eq!(trace.header.events, 2);
         assert_eq!(trace.header.lost, 3);
-        assert_eq!(trace.header.attached, ["dax_pmd_fault"]);
+        assert_eq!(trace.header.tracepoints, ["dax_pmd_fault"]);
+        assert_eq!(trace.header.hooks, ["entry-state"]);
+        assert!(trace.header.hooks_missing.is_empty());
         assert_eq!(trace.events, [event(1), event(2)]);
         fs::remove_dir_all(&dir).ok();
     }

@@ -128,3 +128,21 @@ lab_probe_matches_tracefs() {
 	lab_expect "dax-probe lost no event ($summary)" sh -c "echo '$summary' | grep -q ', 0 lost$'"
 	lab_expect "dax-probe's counts equal tracefs' line for line" diff /outbox/fs_dax.counts /outbox/dax-probe.counts
 }
+
+# Runs `dax-probe check` on a trace (output kept in the outbox) and fails
+# unless the verdict is pass: no violation, no lost event.
+lab_probe_check() {
+	trace=$1
+	code=0
+	dax-probe check "$trace" > /outbox/check.txt || code=$?
+	cat /outbox/check.txt
+	dax-probe report "$trace" > /outbox/report.txt
+	dax-probe report --json "$trace" > /outbox/report.json
+	cat /outbox/report.txt
+	lab_expect "dax-probe check passes (exit $code)" grep -q '^verdict: pass ' /outbox/check.txt
+}
+
+# The number of PMD fallbacks the last lab_probe_check report gives REASON.
+lab_reason_count() {
+	awk -v reason="$1" '$1 == reason { print $2; found = 1 } END { if (!found) print 0 }' /outbox/report.txt
+}

@@ -11,3 +11,4 @@
 lab_format plain
 lab_fio_traced /lab/fio/seed-randrw.fio dax-probe record -o /outbox/fio.daxtrace --
 lab_probe_matches_tracefs /outbox/fio.daxtrace
+lab_probe_check /outbox/fio.daxtrace

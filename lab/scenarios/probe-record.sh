@@ -5,3 +5,4 @@
 
 lab_fio_traced /lab/fio/seed-randrw.fio dax-probe record -o /outbox/fio.daxtrace --
 lab_probe_matches_tracefs /outbox/fio.daxtrace
+lab_probe_check /outbox/fio.daxtrace

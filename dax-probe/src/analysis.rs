@@ -1,0 +1,476 @@
+//! One pass over an event stream (a trace file or the live ring buffer):
+//! fault outcomes and fallback reasons for the report, and the invariants of
+//! [`crate::invariants`] for the checker.
+//!
+//! Events are taken in ring-buffer order. The entry events are emitted under
+//! the mapping's `xa_lock` (see `hooks.rs`), so for one mapping that order is
+//! the order in which the kernel changed its entries.
+
+use std::collections::{HashMap, HashSet};
+
+use dax_probe_common::{Arg, Event, Field, Kind};
+
+use crate::{
+    events::{Entry, Key},
+    fallback::{self, Reason, Seen},
+    invariants::{Invariant, Violation},
+};
+
+const VM_FAULT_NOPAGE: u64 = 0x100;
+const VM_FAULT_FALLBACK: u64 = 0x800;
+const PMD_PAGES: u64 = 512;
+const PAGE_MASK: u64 = !0xfff;
+
+/// Violations kept with their events; beyond this they are only counted.
+const KEPT_VIOLATIONS: usize = 100;
+
+/// Fault counts of one file or process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    pub pmd: u64,
+    pub pmd_nopage: u64,
+    pub pmd_fallback: u64,
+    pub pte: u64,
+}
+
+impl Faults {
+    fn add(&mut self, kind: Kind, result: u64) {
+        match kind {
+            Kind::PmdFaultDone => {
+                self.pmd += 1;
+                self.pmd_nopage += u64::from(result & VM_FAULT_NOPAGE != 0);
+                self.pmd_fallback += u64::from(result & VM_FAULT_FALLBACK != 0);
+            }
+            Kind::PteFaultDone => self.pte += 1,
+            _ => {}
+        }
+    }
+}
+
+/// What the report shows.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub events: u64,
+    pub faults: Faults,
+    /// Per `HOOK_EVENTS` entry.
+    pub hook_events: [u64; dax_probe_common::HOOK_EVENT_COUNT],
+    pub reasons: HashMap<Reason, u64>,
+    /// By (dev, inode).
+    pub files: HashMap<(u64, u64), Faults>,
+    /// By tgid, with the first command name seen.
+    pub processes: HashMap<u32, (String, Faults)>,
+}
+
+struct OpenFault {
+    start: Event,
+    seen: Seen,
+}
+
+#[derive(Default)]
+struct EntryState {
+    entry: u64,
+    holder: Option<Event>,
+}
+
+pub struct Analysis {
+    checked: Vec<Invariant>,
+    fallback_probes: bool,
+    pub stats: Stats,
+    pub violations: Vec<Violation>,
+    pub violation_count: u64,
+    seen_tids: HashSet<u32>,
+    open_pmd: HashMap<u32, OpenFault>,
+    /// A FALLBACK not yet followed by its PTE fault: tid -> the done event.
+    unserved: HashMap<u32, Event>,
+    /// (tgid, page) that a PTE fault has handled.
+    pte_served: HashSet<(u32, u64)>,
+    entries: HashMap<Key, EntryState>,
+    /// Present PTE entries per (mapping, PMD start).
+    ptes_in_pmd: HashMap<Key, u32>,
+    /// Entry locks per holding thread.
+    held: HashMap<u32, Vec<Key>>,
+    /// Locked entry values per mapping, to find the entry a waiter waits for.
+    locked_values: HashMap<(u64, u64), Key>,
+    waiters: HashMap<u32, Event>,
+}
+
+impl Analysis {
+    /// `groups`: the hook groups the trace was recorded with.
+    pub fn new(groups: &[String]) -> Analysis {
+        Analysis {
+            checked: Invariant::ALL.into_iter().filter(|i| i.checkable(groups)).collect(),
+            fallback_probes: groups.iter().any(|g| g == crate::hooks::FALLBACK_PROBES),
+            stats: Stats::default(),
+            violations: Vec::new(),
+            violation_count: 0,
+            seen_tids: HashSet::new(),
+            open_pmd: HashMap::new(),
+            unserved: HashMap::new(),
+            pte_served: HashSet::new(),
+            entries: HashMap::new(),
+            ptes_in_pmd: HashMap::new(),
+            held: HashMap::new(),
+            locked_values: HashMap::new(),
+            waiters: HashMap::new(),
+        }
+    }
+
+    pub fn checked(&self) -> &[Invariant] {
+        &self.checked
+    }
+
+    pub fn push(&mut self, event: &Event) {
+        self.stats.events += 1;
+        let first_of_thread = self.seen_tids.insert(event.tid);
+        let Some(kind) = event.kind() else { return };
+        if let Some(n) = (kind as usize).checked_sub(dax_probe_common::TRACEPOINT_COUNT) {
+            self.stats.hook_events[n] += 1;
+        }
+        match kind {
+            Kind::PmdFault => self.pmd_fault(event),
+            Kind::PmdFaultDone => self.pmd_fault_done(event, first_of_thread),
+            Kind::PteFault => self.pte_fault(event),
+            Kind::PteFaultDone => self.fault_done(event),
+            Kind::PmdLoadHoleFallback => self.seen(event, |seen| seen.hole_fallback = true),
+            Kind::GrabFallback => self.seen(event, |seen| seen.grab_fallback = true),
+            Kind::DirectAccessFailed => self.seen(event, |seen| seen.direct_access_failed = true),
+            Kind::PmdFaultIter => self.seen(event, |seen| seen.fault_iter = true),
+            Kind::EntryLock => self.entry_lock(event),
+            Kind::EntryUnlock => self.entry_unlock(event),
+            Kind::EntryWake => self.entry_wake(event),
+            Kind::EntryWait => self.entry_wait(event),
+            Kind::EntryWoken => {
+                self.waiters.remove(&event.tid);
+            }
+            _ => {}
+        }
+    }
+
+    /// The end of the stream: what is still held, asleep or unanswered.
+    pub fn finish(&mut self) {
+        let mut unserved: Vec<_> = self.unserved.drain().map(|(_, done)| done).collect();
+        unserved.sort_by_key(|e| e.time_ns);
+        for done in unserved {
+            self.check_served(done);
+        }
+        let mut open: Vec<_> = self.open_pmd.drain().map(|(_, fault)| fault.start).collect();
+        open.sort_by_key(|e| e.time_ns);
+        for start in open {
+            self.violate(
+                Invariant::PmdFaultDone,
+                None,
+                "dax_pmd_fault without a done at the end of the trace",
+                vec![start],
+            );
+        }
+        let mut held: Vec<_> = self
+            .entries
+            .iter()
+            .filter_map(|(key, state)| state.holder.map(|holder| (*key, holder)))
+            .collect();
+        held.sort_by_key(|(_, holder)| holder.time_ns);
+        let asleep: Vec<_> = self.waiters.drain().map(|(_, wait)| wait).collect();
+        for (key, holder) in &held {
+            self.violate(
+                Invariant::LockReleased,
+                Some(*key),
+                "entry still locked at the end of the trace",
+                vec![*holder],
+            );
+        }
+        for wait in asleep {
+            let key = Key { mapping: wait.arg(Arg::Mapping), start: wait.arg(Arg::KeyStart) };
+            if !held.iter().any(|(held_key, _)| *held_key == key) {
+                self.violate(
+                    Invariant::WaiterWoken,
+                    Some(key),
+                    "a waiter is still asleep though nobody holds its entry",
+                    vec![wait],
+                );
+            }
+        }
+    }
+
+    fn violate(&mut self, invariant: Invariant, key: Option<Key>, what: &str, events: Vec<Event>) {
+        if !self.checked.contains(&invariant) {
+            return;
+        }
+        self.violation_count += 1;
+        if self.violations.len() < KEPT_VIOLATIONS {
+            self.violations.push(Violation { invariant, key, what: what.to_owned(), events });
+        }
+    }
+
+    fn seen(&mut self, event: &Event, mark: fn(&mut Seen)) {
+        if let Some(open) = self.open_pmd.get_mut(&event.tid) {
+            mark(&mut open.seen);
+        }
+    }
+
+    fn pmd_fault(&mut self, event: &Event) {
+        if let Some(done) = self.unserved.remove(&event.tid) {
+            self.check_served(done);
+        }
+        let previous = self.open_pmd.insert(event.tid, OpenFault { start: *event, seen: Seen::default() });
+        if let Some(previous) = previous {
+            self.violate(
+                Invariant::PmdFaultDone,
+                None,
+                "a thread started a PMD fault before the previous one was done",
+                vec![previous.start, *event],
+            );
+        }
+    }
+
+    fn pmd_fault_done(&mut self, event: &Event, first_of_thread: bool) {
+        match self.open_pmd.remove(&event.tid) {
+            Some(open) => {
+                if event.field(Field::Result) & VM_FAULT_FALLBACK != 0 {
+                    let reason = fallback::classify(event, open.seen, self.fallback_probes);
+                    *self.stats.reasons.entry(reason).or_default() += 1;
+                    self.unserved.insert(event.tid, *event);
+                }
+            }
+            // A thread's first event may be the end of a fault begun before recording.
+            None if first_of_thread => {}
+            None => self.violate(
+                Invariant::PmdFaultDone,
+                None,
+                "dax_pmd_fault_done without its dax_pmd_fault",
+                vec![*event],
+            ),
+        }
+        self.fault_done(event);
+    }
+
+    fn pte_fault(&mut self, event: &Event) {
+        let page = event.field(Field::Address) & PAGE_MASK;
+        self.pte_served.insert((event.tgid, page));
+        self.unserved
+            .retain(|_, done| !(done.tgid == event.tgid && done.field(Field::Address) & PAGE_MASK == page));
+    }
+
+    /// A FALLBACK whose thread went on without a PTE fault on that page.
+    fn check_served(&mut self, done: Event) {
+        let page = done.field(Field::Address) & PAGE_MASK;
+        if !self.pte_served.contains(&(done.tgid, page)) {
+            self.violate(
+                Invariant::FallbackServed,
+                None,
+                "a PMD FALLBACK was not followed by a PTE fault on its address",
+                vec![done],
+            );
+        }
+    }
+
+    fn fault_done(&mut self, event: &Event) {
+        let kind = event.kind().expect("a fault done event");
+        let result = event.field(Field::Result);
+        self.stats.faults.add(kind, result);
+        let file = (event.field(Field::Dev), event.field(Field::Ino));
+        self.stats.files.entry(file).or_default().add(kind, result);
+        self.stats
+            .processes
+            .entry(event.tgid)
+            .or_insert_with(|| (crate::events::comm(event), Faults::default()))
+            .1
+            .add(kind, result);
+        if let Some(keys) = self.held.get(&event.tid).filter(|keys| !keys.is_empty()) {
+            let key = keys[0];
+            let holder = self.entries.get(&key).and_then(|state| state.holder);
+            let events = holder.into_iter().chain([*event]).collect();
+            self.violate(
+                Invariant::LockReleased,
+                Some(key),
+                "a fault returned holding an entry lock",
+                events,
+            );
+        }
+    }
+
+    fn entry_lock(&mut self, event: &Event) {
+        let mapping = event.arg(Arg::Mapping);
+        let index = event.arg(Arg::Index);
+        let old = Entry(event.arg(Arg::OldEntry));
+        let new = Entry(event.arg(Arg::Entry));
+        let key = Key { mapping, start: new.start(index) };
+        if !self.entries.contains_key(&key) {
+            self.entry_inserted(event, key, new);
+        }
+        if old.is_locked() {
+            self.lock_kept(event, key, new);
+        } else {
+            self.lock_taken(event, key, new);
+        }
+        if let Some(state) = self.entries.get_mut(&key) {
+            state.entry = new.0;
+        }
+    }
+
+    fn entry_unlock(&mut self, event: &Event) {
+        let entry = Entry(event.arg(Arg::Entry));
+        let key = Key { mapping: event.arg(Arg::Mapping), start: entry.start(event.arg(Arg::Index)) };
+        let Some(state) = self.entries.get(&key) else { return };
+        if state.holder.is_none() {
+            self.violate(
+                Invariant::LockReleased,
+                Some(key),
+                "an entry that is not locked was released",
+                vec![*event],
+            );
+            return;
+        }
+        self.lock_dropped(event, key);
+    }
+
+    /// A wake by the entry's holder ends its lock: WAKE_NEXT after the
+    /// writeback's unlocking store, WAKE_ALL after a delete. A WAKE_ALL by
+    /// anybody else follows the delete of an unlocked entry.
+    fn entry_wake(&mut self, event: &Event) {
+        let entry = Entry(event.arg(Arg::Entry));
+        let key = Key { mapping: event.arg(Arg::Mapping), start: entry.start(event.arg(Arg::Index)) };
+        let wake_all = event.arg(Arg::Mode) == 0;
+        let Some(holder) = self.entries.get(&key).map(|state| state.holder) else { return };
+        let by_holder = holder.is_some_and(|holder| holder.tid == event.tid);
+        if by_holder {
+            self.lock_dropped(event, key);
+        }
+        if wake_all && (holder.is_none() || by_holder) {
+            self.entry_deleted(key);
+        }
+    }
+
+    fn entry_inserted(&mut self, event: &Event, key: Key, new: Entry) {
+        let pmd_key = Key { mapping: key.mapping, start: key.start & !(PMD_PAGES - 1) };
+        if new.order() == 0 {
+            let inside_pmd = self.entries.get(&pmd_key).is_some_and(|state| Entry(state.entry).order() > 0);
+            if inside_pmd {
+                let holder = self.entries[&pmd_key].holder;
+                let events = holder.into_iter().chain([*event]).collect();
+                self.violate(
+                    Invariant::PmdCoversRange,
+                    Some(key),
+                    "a PTE entry was created inside a present PMD entry",
+                    events,
+                );
+            }
+            *self.ptes_in_pmd.entry(pmd_key).or_default() += 1;
+        } else if self.ptes_in_pmd.get(&pmd_key).is_some_and(|&n| n > 0) {
+            self.violate(
+                Invariant::PmdCoversRange,
+                Some(key),
+                "a PMD entry was created over present PTE entries",
+                vec![*event],
+            );
+        }
+        self.entries.insert(key, EntryState { entry: new.0, holder: None });
+    }
+
+    fn entry_deleted(&mut self, key: Key) {
+        let Some(state) = self.entries.remove(&key) else { return };
+        if Entry(state.entry).order() == 0 {
+            let pmd_key = Key { mapping: key.mapping, start: key.start & !(PMD_PAGES - 1) };
+            if let Some(n) = self.ptes_in_pmd.get_mut(&pmd_key) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        if let Some(holder) = state.holder {
+            self.forget_lock(&holder, key, Entry(state.entry));
+        }
+    }
+
+    fn lock_taken(&mut self, event: &Event, key: Key, new: Entry) {
+        let state = self.entries.entry(key).or_default();
+        if let Some(holder) = state.holder {
+            // The XArray said unlocked, but nobody released it in our stream.
+            let events = vec![holder, *event];
+            self.violate(
+                Invariant::SingleHolder,
+                Some(key),
+                "a lock was taken while another holder had not released it",
+                events,
+            );
+        }
+        self.entries.get_mut(&key).expect("just inserted").holder = Some(*event);
+        if new.order() == 0 {
+            let pmd_key = Key { mapping: key.mapping, start: key.start & !(PMD_PAGES - 1) };
+            let pmd_holder = self.entries.get(&pmd_key).and_then(|s| s.holder).filter(|h| h.tid != event.tid);
+            if let Some(pmd_holder) = pmd_holder.filter(|_| pmd_key != key) {
+                let events = vec![pmd_holder, *event];
+                self.violate(
+                    Invariant::SingleHolder,
+                    Some(key),
+                    "a PTE entry was locked inside a PMD range another thread holds",
+                    events,
+                );
+            }
+        }
+        self.held.entry(event.tid).or_default().push(key);
+        self.locked_values.insert((key.mapping, new.0), key);
+    }
+
+    fn lock_kept(&mut self, event: &Event, key: Key, new: Entry) {
+        let Some(state) = self.entries.get_mut(&key) else { return };
+        let old_entry = Entry(state.entry);
+        match state.holder {
+            Some(holder) if holder.tid != event.tid => {
+                self.violate(
+                    Invariant::SingleHolder,
+                    Some(key),
+                    "a thread stored over an entry another thread holds locked",
+                    vec![holder, *event],
+                );
+            }
+            Some(_) => {
+                // An insert or replace by the holder (dax_insert_entry).
+                self.locked_values.remove(&(key.mapping, old_entry.0));
+                self.locked_values.insert((key.mapping, new.0), key);
+            }
+            None => {}
+        }
+    }
+
+    fn lock_dropped(&mut self, event: &Event, key: Key) {
+        let Some(state) = self.entries.get_mut(&key) else { return };
+        let Some(holder) = state.holder.take() else { return };
+        let entry = Entry(state.entry);
+        self.forget_lock(&holder, key, entry);
+        if holder.tid != event.tid {
+            self.violate(
+                Invariant::SingleHolder,
+                Some(key),
+                "a lock was released by a thread that does not hold it",
+                vec![holder, *event],
+            );
+        }
+    }
+
+    fn forget_lock(&mut self, holder: &Event, key: Key, entry: Entry) {
+        if let Some(keys) = self.held.get_mut(&holder.tid) {
+            keys.retain(|k| *k != key);
+        }
+        self.locked_values.remove(&(key.mapping, entry.0));
+    }
+
+    fn entry_wait(&mut self, event: &Event) {
+        let mapping = event.arg(Arg::Mapping);
+        let key = Key { mapping, start: event.arg(Arg::KeyStart) };
+        let waited = Entry(event.arg(Arg::Entry));
+        self.waiters.insert(event.tid, *event);
+        let key_is_held = self.entries.get(&key).is_some_and(|state| state.holder.is_some());
+        if key_is_held {
+            return;
+        }
+        // The entry the waiter saw locked is held under another key: the
+        // unlock will wake that key's queue, never this one.
+        if let Some(&held_key) = self.locked_values.get(&(mapping, waited.0)) {
+            let holder = self.entries.get(&held_key).and_then(|state| state.holder);
+            let events = holder.into_iter().chain([*event]).collect();
+            let what = format!(
+                "a waiter sleeps on index {} but its entry is locked at index {}",
+                key.start, held_key.start
+            );
+            self.violate(Invariant::WaiterWoken, Some(key), &what, events);
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! What a set of attached hook groups lets dax-probe check and name.
+
+use crate::{fallback::Reason, hooks, invariants::Invariant};
+
+/// Human lines: the invariants checked and not, the fallback reasons named.
+pub fn lines(groups: &[String]) -> Vec<String> {
+    let (checked, unchecked): (Vec<_>, Vec<_>) =
+        Invariant::ALL.into_iter().partition(|i| i.checkable(groups));
+    let mut lines = vec![format!("invariants checked: {}", names(&checked, |i| i.name().to_owned()))];
+    if !unchecked.is_empty() {
+        let why = |i: &Invariant| format!("{} (needs hooks {})", i.name(), i.needs().unwrap_or("?"));
+        lines.push(format!("invariants NOT checked: {}", names(&unchecked, why)));
+    }
+    let probes = groups.iter().any(|g| g == hooks::FALLBACK_PROBES);
+    lines.push(if probes {
+        "fallback reasons: all of them".to_owned()
+    } else {
+        let from_fields =
+            [Reason::AddressColour, Reason::CowWrite, Reason::VmaStart, Reason::VmaEnd, Reason::PastEof];
+        format!(
+            "fallback reasons: only {} and no-huge-zero-page; others count as unknown (needs hooks {})",
+            names(&from_fields, |r| r.name().to_owned()),
+            hooks::FALLBACK_PROBES
+        )
+    });
+    lines
+}
+
+fn names<T>(items: &[T], name: impl Fn(&T) -> String) -> String {
+    if items.is_empty() {
+        return "none".to_owned();
+    }
+    items.iter().map(name).collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,164 @@
+//! The fentry/fexit hooks on fs/dax.c, grouped by what they make checkable.
+//!
+//! Most entry-lock functions of fs/dax.c are `static` and may be inlined, so
+//! the hooks are chosen to survive that (and are attached only where the
+//! running kernel has the symbol and its BTF):
+//!
+//! | event | hook | why it is sound |
+//! |---|---|---|
+//! | `entry_lock` | fexit `dax_lock_entry` | Every lock, insert and replace of a DAX entry stores a locked value through this function (grab, insert, writeback, `dax_lock_folio`); the return value is the entry it replaced, so the event says whether a lock was taken (old unlocked), an entry created (old NULL) or replaced by its holder (old locked). Callers hold the mapping's `xa_lock` and fexit runs before they drop it: one mapping's events reach the ring buffer in lock order. |
+//! | `entry_unlock` | fentry `dax_unlock_entry` | The release of faults and `dax_unlock_mapping_entry`; fentry runs before it takes the `xa_lock`, so the event precedes the next lock. Writeback releases with a store and a `WAKE_NEXT` by the holder, and deletes (PMD downgrade, invalidation) with a store of NULL and a `WAKE_ALL`: the analysis reads those from `entry_wake`, which is why this group includes the wake hooks. |
+//! | `entry_wake` | fentry `dax_wake_entry` | The only way waiters of an entry are woken (unlock, writeback, delete, passing a wake on); the key is `(xa, index aligned to the entry's order)`, as `dax_entry_waitqueue` computes it. A wake by the entry's holder ends its lock (`WAKE_NEXT`: writeback; `WAKE_ALL`: the entry was deleted); a `WAKE_ALL` by anybody else follows a delete of an unlocked entry (invalidation). |
+//! | `entry_wait` | fexit `dax_entry_waitqueue` outside `dax_wake_entry` | Every waiter computes its key here, just before `prepare_to_wait`; the event carries the key the kernel actually computed, so a waiter hashed on the wrong index (23c84eb78375) shows. |
+//! | `entry_woken` | fentry `finish_wait` of a thread with an `entry_wait` | Every DAX wait ends in `finish_wait` on the same thread. |
+//! | `grab_fallback` | fexit `grab_mapping_entry` returning `VM_FAULT_FALLBACK` | The only fallback of `grab_mapping_entry`: a smaller entry in the PMD range. |
+//! | `direct_access_failed` | fexit `dax_iomap_direct_access` != 0 | Short extent, unaligned pfn or device error. |
+//! | `pmd_fault_iter` | fentry `dax_fault_iter` with `pmd` | Reached only when the extent is at least 2 MiB. |
+//!
+//! `xas_store` itself would be the one hook for every entry change, but it
+//! is neither ftrace-able nor kprobe-able on the lab's 7.2 kernel, so the
+//! entry-state group needs `dax_lock_entry` and `dax_unlock_entry` as real
+//! symbols (7.2 built for size has them; Debian's 6.1 inlines
+//! `dax_lock_entry`, and the coverage line says so).
+//!
+//! A group attaches whole or not at all, so a half-seen protocol never
+//! passes for a checked one.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context, Result};
+use aya::{
+    programs::{FEntry, FExit},
+    Btf, Ebpf,
+};
+
+/// How a program attaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attach {
+    FEntry,
+    FExit,
+}
+
+/// One program: its name in the eBPF object, how it attaches, the kernel function.
+#[derive(Clone, Copy, Debug)]
+pub struct Hook {
+    pub program: &'static str,
+    pub attach: Attach,
+    pub function: &'static str,
+}
+
+const fn entry(program: &'static str, function: &'static str) -> Hook {
+    Hook { program, attach: Attach::FEntry, function }
+}
+
+const fn exit(program: &'static str, function: &'static str) -> Hook {
+    Hook { program, attach: Attach::FExit, function }
+}
+
+/// Hooks that only make sense together.
+#[derive(Debug)]
+pub struct Group {
+    pub name: &'static str,
+    pub hooks: &'static [Hook],
+}
+
+pub const ENTRY_STATE: &str = "entry-state";
+pub const WAIT_WAKE: &str = "wait-wake";
+pub const FALLBACK_PROBES: &str = "fallback-probes";
+
+pub const GROUPS: &[Group] = &[
+    Group {
+        name: ENTRY_STATE,
+        hooks: &[
+            exit("dax_lock_entry_exit", "dax_lock_entry"),
+            entry("dax_unlock_entry_enter", "dax_unlock_entry"),
+            entry("dax_wake_entry_enter", "dax_wake_entry"),
+            exit("dax_wake_entry_exit", "dax_wake_entry"),
+        ],
+    },
+    Group {
+        name: WAIT_WAKE,
+        hooks: &[
+            entry("dax_wake_entry_enter", "dax_wake_entry"),
+            exit("dax_wake_entry_exit", "dax_wake_entry"),
+            exit("dax_entry_waitqueue_exit", "dax_entry_waitqueue"),
+            entry("finish_wait_enter", "finish_wait"),
+        ],
+    },
+    Group {
+        name: FALLBACK_PROBES,
+        hooks: &[
+            exit("grab_mapping_entry_exit", "grab_mapping_entry"),
+            exit("dax_iomap_direct_access_exit", "dax_iomap_direct_access"),
+            entry("dax_fault_iter_enter", "dax_fault_iter"),
+        ],
+    },
+];
+
+/// Which groups attached, and why the others did not.
+#[derive(Debug, Default)]
+pub struct Coverage {
+    pub attached: Vec<&'static str>,
+    /// (group, the reason: the functions this kernel lacks).
+    pub missing: Vec<(&'static str, String)>,
+}
+
+/// Text symbols of the running kernel (`/proc/kallsyms`), exact names only:
+/// a `.isra`/`.constprop` clone has another signature and is no hook.
+pub fn kernel_functions() -> Result<BTreeSet<String>> {
+    let text = std::fs::read_to_string("/proc/kallsyms").context("cannot read /proc/kallsyms")?;
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let (_, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
+            matches!(kind, "t" | "T").then(|| name.to_owned())
+        })
+        .collect())
+}
+
+/// Loads and attaches every group whose functions all exist.
+pub fn attach(ebpf: &mut Ebpf, functions: &BTreeSet<String>) -> Result<Coverage> {
+    let btf = Btf::from_sys_fs()
+        .context("cannot read the kernel's BTF (/sys/kernel/btf/vmlinux): it needs CONFIG_DEBUG_INFO_BTF")?;
+    let mut coverage = Coverage::default();
+    let mut loaded = BTreeSet::new();
+    for group in GROUPS {
+        let absent: Vec<_> =
+            group.hooks.iter().map(|hook| hook.function).filter(|f| !functions.contains(*f)).collect();
+        if !absent.is_empty() {
+            let mut absent: Vec<_> = absent.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+            absent.sort();
+            coverage
+                .missing
+                .push((group.name, format!("not in this kernel (inlined?): {}", absent.join(" "))));
+            continue;
+        }
+        for hook in group.hooks {
+            if loaded.insert(hook.program) {
+                attach_hook(ebpf, &btf, hook)?;
+            }
+        }
+        coverage.attached.push(group.name);
+    }
+    Ok(coverage)
+}
+
+fn attach_hook(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook) -> Result<()> {
+    let name = hook.program;
+    let program = ebpf.program_mut(name).with_context(|| format!("no program {name} in the eBPF object"))?;
+    let failed = || format!("cannot attach {:?} to {}: the kernel refused it", hook.attach, hook.function);
+    match hook.attach {
+        Attach::FExit => {
+            let program: &mut FExit = program.try_into()?;
+            program.load(hook.function, btf).with_context(failed)?;
+            program.attach().with_context(failed)?;
+        }
+        Attach::FEntry => {
+            let program: &mut FEntry = program.try_into()?;
+            program.load(hook.function, btf).with_context(failed)?;
+            program.attach().with_context(failed)?;
+        }
+    }
+    Ok(())
+}
