@@ -474,3 +474,200 @@ impl Analysis {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::test_support::*;
+    use crate::hooks::{ENTRY_STATE, FALLBACK_PROBES, WAIT_WAKE};
+
+    const A: u64 = 0x7f00_0000_0000;
+    const PMD: u64 = 0x100;
+
+    fn run(events: &[Event]) -> Analysis {
+        let groups = [ENTRY_STATE, WAIT_WAKE, FALLBACK_PROBES].map(String::from);
+        let mut analysis = Analysis::new(&groups);
+        for (time, event) in events.iter().enumerate() {
+            analysis.push(&Event { time_ns: time as u64, ..*event });
+        }
+        analysis.finish();
+        analysis
+    }
+
+    fn broken(events: &[Event]) -> Vec<Invariant> {
+        run(events).violations.iter().map(|v| v.invariant).collect()
+    }
+
+    fn pmd_entry(locked: bool) -> u64 {
+        dax_entry(0x1000, true, locked)
+    }
+
+    fn pte_entry(pfn: u64) -> u64 {
+        dax_entry(pfn, false, false)
+    }
+
+    fn fault(kind: Kind, tid: u32, address: u64, result: u64) -> Event {
+        crate::events::test_support::fault(
+            kind,
+            tid,
+            address,
+            A,
+            A + (4 << 20),
+            (address - A) >> 12,
+            VM_SHARED_RW,
+            1024,
+            result,
+        )
+    }
+
+    /// One clean PMD fault of thread `tid` at A: lock a new entry, replace it, unlock.
+    fn pmd_fault(tid: u32) -> Vec<Event> {
+        vec![
+            fault(Kind::PmdFault, tid, A, 0),
+            lock(tid, 0, 0, pmd_entry(false)),
+            pmd_fault_iter(tid, 0),
+            lock(tid, 0, pmd_entry(true), pmd_entry(false)),
+            unlock(tid, 0, pmd_entry(false)),
+            wake(tid, 0, pmd_entry(false), false),
+            fault(Kind::PmdFaultDone, tid, A, PMD),
+        ]
+    }
+
+    #[test]
+    fn a_clean_stream_passes() {
+        let mut events = pmd_fault(1);
+        // Another thread waits for the entry while thread 1 holds it, then takes it.
+        events.insert(2, wait(2, 0, 0, pmd_entry(true)));
+        events.push(woken(2, 0));
+        events.extend([lock(2, 0, pmd_entry(false), pmd_entry(false)), unlock(2, 0, pmd_entry(false))]);
+        let analysis = run(&events);
+        assert!(analysis.violations.is_empty(), "{:#?}", analysis.violations);
+        assert_eq!(analysis.stats.faults.pmd_nopage, 1);
+    }
+
+    #[test]
+    fn lock_released() {
+        // A fault returns with its lock held (the lock leaked on a fallback path).
+        let mut leak = pmd_fault(1);
+        leak.retain(|e| e.kind() != Some(Kind::EntryUnlock) && e.kind() != Some(Kind::EntryWake));
+        assert!(broken(&leak).contains(&Invariant::LockReleased));
+        // An entry released twice.
+        let mut twice = pmd_fault(1);
+        twice.push(unlock(1, 0, pmd_entry(false)));
+        assert_eq!(broken(&twice), [Invariant::LockReleased]);
+        assert!(broken(&pmd_fault(1)).is_empty());
+    }
+
+    #[test]
+    fn single_holder() {
+        // Thread 2 locks the entry thread 1 holds (the XArray said unlocked).
+        let events = [lock(1, 0, 0, pmd_entry(false)), lock(2, 0, pmd_entry(false), pmd_entry(false))];
+        assert!(broken(&events).contains(&Invariant::SingleHolder));
+        // Thread 2 releases thread 1's lock.
+        let events =
+            [lock(1, 0, 0, pmd_entry(false)), unlock(2, 0, pmd_entry(false)), unlock(1, 0, pmd_entry(false))];
+        assert!(broken(&events).contains(&Invariant::SingleHolder));
+        let events = [
+            lock(1, 0, 0, pmd_entry(false)),
+            unlock(1, 0, pmd_entry(false)),
+            lock(2, 0, pmd_entry(false), pmd_entry(false)),
+            unlock(2, 0, pmd_entry(false)),
+        ];
+        assert!(broken(&events).is_empty());
+    }
+
+    #[test]
+    fn pmd_covers_range() {
+        // A PMD entry created over a present PTE entry.
+        let events = [
+            lock(1, 3, 0, pte_entry(7)),
+            unlock(1, 3, pte_entry(7)),
+            lock(2, 0, 0, pmd_entry(false)),
+            unlock(2, 0, pmd_entry(false)),
+        ];
+        assert_eq!(broken(&events), [Invariant::PmdCoversRange]);
+        // A PTE entry created inside a present PMD entry.
+        let events = [
+            lock(1, 0, 0, pmd_entry(false)),
+            unlock(1, 0, pmd_entry(false)),
+            lock(2, 5, 0, pte_entry(9)),
+            unlock(2, 5, pte_entry(9)),
+        ];
+        assert_eq!(broken(&events), [Invariant::PmdCoversRange]);
+        // The kernel's downgrade: lock the empty PMD, delete it (WAKE_ALL), then a PTE entry.
+        let empty_pmd = dax_entry(0, true, false) | dax_probe_common::entry::EMPTY;
+        let events = [
+            lock(1, 0, 0, empty_pmd),
+            unlock(1, 0, empty_pmd),
+            lock(2, 5, empty_pmd, empty_pmd),
+            wake(2, 5, empty_pmd, true),
+            lock(2, 5, 0, pte_entry(9)),
+            unlock(2, 5, pte_entry(9)),
+        ];
+        assert!(broken(&events).is_empty(), "{:?}", broken(&events));
+    }
+
+    #[test]
+    fn waiter_woken() {
+        // The 23c84eb78375 class: the entry is a PTE entry locked at index 3,
+        // the waiter hashed its wait on the PMD-aligned index 0.
+        let events = [
+            lock(1, 3, 0, pte_entry(7)),
+            wait(2, 0, 0, pte_entry(7) | 2),
+            unlock(1, 3, pte_entry(7)),
+            wake(1, 3, pte_entry(7), false),
+        ];
+        assert!(broken(&events).contains(&Invariant::WaiterWoken));
+        // The unlock skipped its wake-up: the waiter is left asleep.
+        let events =
+            [lock(1, 0, 0, pmd_entry(false)), wait(2, 0, 0, pmd_entry(true)), unlock(1, 0, pmd_entry(false))];
+        assert_eq!(broken(&events), [Invariant::WaiterWoken]);
+        let events = [
+            lock(1, 0, 0, pmd_entry(false)),
+            wait(2, 0, 0, pmd_entry(true)),
+            unlock(1, 0, pmd_entry(false)),
+            woken(2, 0),
+        ];
+        assert!(broken(&events).is_empty());
+    }
+
+    #[test]
+    fn pmd_fault_done() {
+        let events = [
+            fault(Kind::PmdFault, 1, A, 0),
+            fault(Kind::PmdFault, 1, A, 0),
+            fault(Kind::PmdFaultDone, 1, A, PMD),
+        ];
+        assert_eq!(broken(&events), [Invariant::PmdFaultDone]);
+        let events = [fault(Kind::PmdFault, 1, A, 0)];
+        assert_eq!(broken(&events), [Invariant::PmdFaultDone]);
+        let events = [
+            fault(Kind::PmdFault, 1, A, 0),
+            fault(Kind::PmdFaultDone, 1, A, PMD),
+            fault(Kind::PmdFaultDone, 1, A, PMD),
+        ];
+        assert_eq!(broken(&events), [Invariant::PmdFaultDone]);
+    }
+
+    #[test]
+    fn fallback_served() {
+        let fallback = [fault(Kind::PmdFault, 1, A + 4096, 0), fault(Kind::PmdFaultDone, 1, A + 4096, 0x800)];
+        assert_eq!(broken(&fallback), [Invariant::FallbackServed]);
+        let mut served = fallback.to_vec();
+        served.extend([fault(Kind::PteFault, 1, A + 4096, 0), fault(Kind::PteFaultDone, 1, A + 4096, PMD)]);
+        assert!(broken(&served).is_empty());
+        let analysis = run(&served);
+        assert_eq!(analysis.stats.reasons.get(&Reason::ExtentTooShort), Some(&1));
+    }
+
+    #[test]
+    fn invariants_without_their_hooks_are_not_checked() {
+        let mut analysis = Analysis::new(&[]);
+        for event in [lock(1, 0, 0, pmd_entry(false))] {
+            analysis.push(&event);
+        }
+        analysis.finish();
+        assert!(analysis.violations.is_empty());
+        assert_eq!(analysis.checked(), [Invariant::PmdFaultDone, Invariant::FallbackServed]);
+    }
+}

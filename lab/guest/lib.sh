@@ -146,3 +146,23 @@ lab_probe_check() {
 lab_reason_count() {
 	awk -v reason="$1" '$1 == reason { print $2; found = 1 } END { if (!found) print 0 }' /outbox/report.txt
 }
+
+# The total of PMD fallbacks in the last lab_probe_check report.
+lab_fallback_total() {
+	awk '/^faults:/ { gsub(/[(),]/, " "); for (i = 1; i <= NF; i++) if ($i == "fallback") { print $(i + 1); exit } }' /outbox/report.txt
+}
+
+# Records `dax-lab-fault ARGS` with dax-probe; check must pass, and the report
+# must give REASON to every PMD fallback of the run (at least one).
+lab_expect_reason() {
+	reason=$1
+	shift
+	echo "dax-lab: provoking $reason: dax-lab-fault $*"
+	dax-probe record -o "/tmp/$reason.daxtrace" -- dax-lab-fault "$@"
+	lab_probe_check "/tmp/$reason.daxtrace"
+	cp /outbox/report.txt "/outbox/report-$reason.txt"
+	n=$(lab_reason_count "$reason")
+	total=$(lab_fallback_total)
+	echo "result: $reason: $n of $total PMD fallbacks"
+	lab_expect "the report names $reason for every fallback ($n of $total)" test "$n" -ge 1 -a "$n" = "$total"
+}

@@ -129,8 +129,9 @@ pub fn build(kernel: &GuestKernel, tools: &setup::Tools) -> Result<PathBuf> {
     for program in HOST_PROGRAMS {
         tree.host_program(program)?;
     }
-    let probe = build_probe()?;
-    tree.host_program_at("/usr/bin/dax-probe", &probe)?;
+    for (package, binary) in build_guest_programs()? {
+        tree.host_program_at(&format!("/usr/bin/{package}"), &binary)?;
+    }
 
     tree.host_file("/init", &project_root().join("lab/guest/init"), true)?;
     tree.host_file("/lab/lib.sh", &project_root().join("lab/guest/lib.sh"), false)?;
@@ -161,14 +162,19 @@ pub fn build(kernel: &GuestKernel, tools: &setup::Tools) -> Result<PathBuf> {
     Ok(file)
 }
 
-/// Builds the dax-probe binary (and with it the eBPF programs) for the guest.
-fn build_probe() -> Result<PathBuf> {
-    cmd::run(
-        Command::new(env!("CARGO"))
-            .args(["build", "--release", "--quiet", "--package", "dax-probe"])
-            .current_dir(project_root()),
-    )?;
-    Ok(project_root().join("target/release/dax-probe"))
+/// Our programs in the guest: dax-probe (with the eBPF programs) and the
+/// lab's fault generator.
+const GUEST_PACKAGES: [&str; 2] = ["dax-probe", "dax-lab-fault"];
+
+/// Builds the guest programs; returns (package, binary) pairs.
+fn build_guest_programs() -> Result<Vec<(&'static str, PathBuf)>> {
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo.args(["build", "--release", "--quiet"]).current_dir(project_root());
+    for package in GUEST_PACKAGES {
+        cargo.args(["--package", package]);
+    }
+    cmd::run(&mut cargo)?;
+    Ok(GUEST_PACKAGES.map(|package| (package, project_root().join("target/release").join(package))).to_vec())
 }
 
 /// Where a module of an unpacked Debian package sits in the guest.
