@@ -59,6 +59,17 @@ enum Task {
         #[command(flatten)]
         source: Source,
     },
+    /// A benchmark (not a test): prints what it measured and the ratio to its target.
+    Bench {
+        #[arg(value_enum)]
+        what: Bench,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Bench {
+    /// The offline checker's events per second on one core (target 5 M/s).
+    Checker,
 }
 
 #[derive(Args)]
@@ -125,6 +136,11 @@ fn run(cli: Cli) -> Result<()> {
         }
         Task::Test { source } => suite::run(source.kernel_source.as_deref()),
         Task::Demo { source } => demo::run(source.kernel_source.as_deref()),
+        Task::Bench { what: Bench::Checker } => cmd::run(
+            std::process::Command::new(env!("CARGO"))
+                .args(["bench", "--quiet", "--package", "dax-probe", "--bench", "checker"])
+                .current_dir(project_root()),
+        ),
     }
 }
 
