@@ -307,11 +307,24 @@ fn unpack_outbox(encoded: &Path, dir: &Path) -> Result<()> {
         .decode(&text)
         .context("the guest's outbox arrived corrupt (bad base64 on ttyS1)")?;
     fs::create_dir_all(dir)?;
-    let mut tar =
-        Command::new("tar").arg("-xzf").arg("-").arg("-C").arg(dir).stdin(Stdio::piped()).spawn()?;
+    // tar's complaints go into the error, which only counts when the
+    // scenario passed (a killed guest leaves half an outbox, as expected).
+    let mut tar = Command::new("tar")
+        .arg("-xzf")
+        .arg("-")
+        .arg("-C")
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
     tar.stdin.take().expect("piped").write_all(&bytes)?;
-    if !tar.wait()?.success() {
-        bail!("the guest's outbox arrived corrupt (not a gzipped tar)");
+    let output = tar.wait_with_output()?;
+    if !output.status.success() {
+        let why = String::from_utf8_lossy(&output.stderr);
+        bail!(
+            "the guest's outbox arrived corrupt (not a gzipped tar: {})",
+            why.lines().next().unwrap_or("?")
+        );
     }
     Ok(())
 }
