@@ -10,7 +10,9 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use dax_probe::{
     analysis::Analysis,
-    coverage, record,
+    coverage,
+    invariants::Invariant,
+    record,
     record::{Session, Sink},
     report, trace_file,
 };
@@ -188,10 +190,15 @@ fn verdict(mut analysis: Analysis, hooks: &[String], lost: u64) -> i32 {
     if analysis.violation_count > kept {
         println!("({} more violations not shown)", analysis.violation_count - kept);
     }
-    let counts = format!(
+    let mut counts = format!(
         "{} violations, {lost} lost events, {} events",
         analysis.violation_count, analysis.stats.events
     );
+    // A pass over part of the invariants says so where nobody can miss it.
+    let checked = analysis.checked().len();
+    if checked < Invariant::ALL.len() {
+        counts.push_str(&format!("; {checked} of {} invariants checked", Invariant::ALL.len()));
+    }
     let (word, code) = if lost > 0 {
         ("inconclusive", EXIT_INCONCLUSIVE)
     } else if analysis.violation_count > 0 {
