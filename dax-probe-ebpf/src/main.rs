@@ -17,13 +17,13 @@ use aya_ebpf::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
         bpf_probe_read_kernel,
     },
-    macros::{fentry, fexit, map, tracepoint},
+    macros::{fentry, fexit, kprobe, map, tracepoint},
     maps::{HashMap, PerCpuArray, RingBuf},
-    programs::{FEntryContext, FExitContext, TracePointContext},
+    programs::{FEntryContext, FExitContext, ProbeContext, TracePointContext},
     EbpfContext,
 };
 use aya_log_ebpf::warn;
-use dax_probe_common::{entry, Arg, Event, Kind, Layout, Slot, FIELD_COUNT};
+use dax_probe_common::{entry, Arg, Event, Kind, Layout, Slot, FIELD_COUNT, KIND_COUNT};
 
 /// Field offsets per tracepoint; user space writes it before loading.
 #[no_mangle]
@@ -282,6 +282,25 @@ pub fn dax_fault_iter_enter(ctx: FEntryContext) -> u32 {
     if pmd != 0 {
         let (xa, index) = read_xas(ctx.arg(3));
         submit_hook(&ctx, Kind::PmdFaultIter, &[(Arg::Mapping, xa), (Arg::Index, index)]);
+    }
+    0
+}
+
+/// daxref_trace(kind, record) in the reference module (reference-module/
+/// trace.rs): the module hands over the event kind and its fields already in
+/// our order, at the points where fs/dax.c has its tracepoints and hooks.
+#[kprobe]
+pub fn daxref_trace(ctx: ProbeContext) -> u32 {
+    let (Some(kind), Some(record)) = (ctx.arg::<u32>(0), ctx.arg::<*const [u64; FIELD_COUNT]>(1)) else {
+        return 0;
+    };
+    if kind as usize >= KIND_COUNT {
+        return 0;
+    }
+    // SAFETY: the record is on the caller's stack for the call; the read
+    // fails cleanly if it is not.
+    if let Ok(fields) = unsafe { bpf_probe_read_kernel(record) } {
+        submit(&ctx, kind, fields);
     }
     0
 }

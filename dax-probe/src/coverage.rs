@@ -11,7 +11,7 @@ pub fn lines(groups: &[String]) -> Vec<String> {
         let why = |i: &Invariant| format!("{} (needs hooks {})", i.name(), i.needs().unwrap_or("?"));
         lines.push(format!("invariants NOT checked: {}", names(&unchecked, why)));
     }
-    let probes = groups.iter().any(|g| g == hooks::FALLBACK_PROBES);
+    let probes = hooks::provides(groups, hooks::FALLBACK_PROBES);
     lines.push(if probes {
         "fallback reasons: all of them".to_owned()
     } else {

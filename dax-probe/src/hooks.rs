@@ -14,6 +14,7 @@
 //! | `grab_fallback` | fexit `grab_mapping_entry` returning `VM_FAULT_FALLBACK` | The only fallback of `grab_mapping_entry`: a smaller entry in the PMD range. |
 //! | `direct_access_failed` | fexit `dax_iomap_direct_access` != 0 | Short extent, unaligned pfn or device error. |
 //! | `pmd_fault_iter` | fentry `dax_fault_iter` with `pmd` | Reached only when the extent is at least 2 MiB. |
+//! | all of the above, for `/dev/daxref` | kprobe `daxref_trace` (reference module) | The module calls its one probe point where fs/dax.c has each tracepoint or hooked function, under the same locks, with the fields in our order. |
 //!
 //! `xas_store` itself would be the one hook for every entry change, but it
 //! is neither ftrace-able nor kprobe-able on the lab's 7.2 kernel, so the
@@ -28,7 +29,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use aya::{
-    programs::{FEntry, FExit},
+    programs::{FEntry, FExit, KProbe},
     Btf, Ebpf,
 };
 
@@ -37,6 +38,8 @@ use aya::{
 pub enum Attach {
     FEntry,
     FExit,
+    /// A kprobe: for module functions without BTF (Rust modules have none).
+    KProbe,
 }
 
 /// One program: its name in the eBPF object, how it attaches, the kernel function.
@@ -55,6 +58,10 @@ const fn exit(program: &'static str, function: &'static str) -> Hook {
     Hook { program, attach: Attach::FExit, function }
 }
 
+const fn kprobe(program: &'static str, function: &'static str) -> Hook {
+    Hook { program, attach: Attach::KProbe, function }
+}
+
 /// Hooks that only make sense together.
 #[derive(Debug)]
 pub struct Group {
@@ -65,6 +72,7 @@ pub struct Group {
 pub const ENTRY_STATE: &str = "entry-state";
 pub const WAIT_WAKE: &str = "wait-wake";
 pub const FALLBACK_PROBES: &str = "fallback-probes";
+pub const REFERENCE_MODULE: &str = "reference-module";
 
 pub const GROUPS: &[Group] = &[
     Group {
@@ -93,6 +101,9 @@ pub const GROUPS: &[Group] = &[
             entry("dax_fault_iter_enter", "dax_fault_iter"),
         ],
     },
+    // The reference module (reference-module/), when it is loaded: every
+    // event of /dev/daxref comes through its one probe point.
+    Group { name: REFERENCE_MODULE, hooks: &[kprobe("daxref_trace", "daxref_trace")] },
 ];
 
 /// Which groups attached, and why the others did not.
@@ -117,6 +128,12 @@ pub fn kernel_functions() -> Result<BTreeSet<String>> {
         .collect())
 }
 
+/// Whether `groups` give what `group` gives: the reference module's probe
+/// point gives every hook group's events (for /dev/daxref).
+pub fn provides(groups: &[String], group: &str) -> bool {
+    groups.iter().any(|g| g == group || g == REFERENCE_MODULE)
+}
+
 /// Loads and attaches every group whose functions all exist.
 pub fn attach(ebpf: &mut Ebpf, functions: &BTreeSet<String>) -> Result<Coverage> {
     let btf = Btf::from_sys_fs()
@@ -129,9 +146,12 @@ pub fn attach(ebpf: &mut Ebpf, functions: &BTreeSet<String>) -> Result<Coverage>
         if !absent.is_empty() {
             let mut absent: Vec<_> = absent.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
             absent.sort();
-            coverage
-                .missing
-                .push((group.name, format!("not in this kernel (inlined?): {}", absent.join(" "))));
+            let why = if group.name == REFERENCE_MODULE {
+                "the daxref module is not loaded".to_owned()
+            } else {
+                format!("not in this kernel (inlined?): {}", absent.join(" "))
+            };
+            coverage.missing.push((group.name, why));
             continue;
         }
         for hook in group.hooks {
@@ -158,6 +178,11 @@ fn attach_hook(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook) -> Result<()> {
             let program: &mut FEntry = program.try_into()?;
             program.load(hook.function, btf).with_context(failed)?;
             program.attach().with_context(failed)?;
+        }
+        Attach::KProbe => {
+            let program: &mut KProbe = program.try_into()?;
+            program.load().with_context(failed)?;
+            program.attach(hook.function, 0).with_context(failed)?;
         }
     }
     Ok(())

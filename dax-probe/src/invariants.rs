@@ -65,7 +65,7 @@ impl Invariant {
 
     /// Checkable with these hook groups attached.
     pub fn checkable(self, groups: &[String]) -> bool {
-        self.needs().is_none_or(|group| groups.iter().any(|g| g == group))
+        self.needs().is_none_or(|group| hooks::provides(groups, group))
     }
 }
 

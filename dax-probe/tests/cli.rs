@@ -72,5 +72,8 @@ fn a_trace_with_lost_events_is_inconclusive_not_pass() {
     writer.finish(trace_file::Header { lost: 1, ..trace_file::Header::default() }).unwrap();
     let (code, stdout, _) = dax_probe(&["check", path.to_str().unwrap()]);
     assert_eq!(code, 3, "{stdout}");
-    assert_eq!(stdout.lines().last(), Some("verdict: inconclusive (0 violations, 1 lost events, 2 events; 2 of 6 invariants checked)"));
+    assert_eq!(
+        stdout.lines().last(),
+        Some("verdict: inconclusive (0 violations, 1 lost events, 2 events; 2 of 6 invariants checked)")
+    );
 }

@@ -158,8 +158,8 @@ lab_expect_reason() {
 	reason=$1
 	shift
 	echo "dax-lab: provoking $reason: dax-lab-fault $*"
-	dax-probe record -o "/tmp/$reason.daxtrace" -- dax-lab-fault "$@"
-	lab_probe_check "/tmp/$reason.daxtrace"
+	dax-probe record -o "/outbox/$reason.daxtrace" -- dax-lab-fault "$@"
+	lab_probe_check "/outbox/$reason.daxtrace"
 	cp /outbox/report.txt "/outbox/report-$reason.txt"
 	n=$(lab_reason_count "$reason")
 	total=$(lab_fallback_total)

@@ -20,7 +20,9 @@ use crate::{cache, cmd, cpio, kernel::GuestKernel, project_root, setup};
 /// Programs the scenarios run, copied from the host with their libraries.
 const HOST_PROGRAMS: &[&str] = &["fio", "mkfs.xfs", "xfs_io", "ndctl"];
 /// Out-of-tree Rust modules built for the custom kernel (`lab/modules/NAME`).
-const LAB_MODULES: &[&str] = &["lab_selftest"];
+/// Our kernel modules, built for the custom kernel: (name, source folder).
+const LAB_MODULES: &[(&str, &str)] =
+    &[("lab_selftest", "lab/modules/lab_selftest"), ("daxref", "reference-module")];
 
 enum Node {
     Dir,
@@ -147,8 +149,8 @@ pub fn build(kernel: &GuestKernel, tools: &setup::Tools) -> Result<PathBuf> {
     }
     tree.file("/lib/modules/load-order", load_order.into_bytes(), false);
     if kernel.build_dir.is_some() {
-        for name in LAB_MODULES {
-            let module = kernel.build_module(tools, &project_root().join("lab/modules").join(name))?;
+        for (name, source) in LAB_MODULES {
+            let module = kernel.build_module(tools, name, &project_root().join(source))?;
             tree.host_file(&format!("/lab/modules/{name}.ko"), &module, false)?;
         }
     }

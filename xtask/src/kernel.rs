@@ -210,16 +210,22 @@ fn rust_make(tools: &setup::Tools) -> Command {
 }
 
 impl GuestKernel {
-    /// Builds the out-of-tree module in `source` (a folder with a Kbuild file)
-    /// against this kernel, in a copy under target/ so the repository stays clean.
-    pub fn build_module(&self, tools: &setup::Tools, source: &Path) -> Result<PathBuf> {
+    /// Builds the out-of-tree module `name` from `source` (a folder with a
+    /// Kbuild file) against this kernel, in a copy under target/ so the
+    /// repository stays clean.
+    pub fn build_module(&self, tools: &setup::Tools, name: &str, source: &Path) -> Result<PathBuf> {
         let build = self.build_dir.as_deref().context("only the custom kernel can build our modules")?;
-        let name = source.file_name().context("module folder has no name")?.to_string_lossy().into_owned();
-        let work = project_root().join("target/lab/modules").join(&name);
+        let work = project_root().join("target/lab/modules").join(name);
+        // A fresh copy: a file removed from the source must not linger.
+        if work.exists() {
+            fs::remove_dir_all(&work)?;
+        }
         fs::create_dir_all(&work)?;
         for entry in fs::read_dir(source)? {
             let path = entry?.path();
-            fs::copy(&path, work.join(path.file_name().unwrap_or_default()))?;
+            if path.is_file() {
+                fs::copy(&path, work.join(path.file_name().unwrap_or_default()))?;
+            }
         }
         cmd::output(
             rust_make(tools).arg("-C").arg(build).arg(format!("M={}", work.display())).arg("modules"),

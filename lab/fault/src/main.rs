@@ -6,7 +6,9 @@
 //! `--touch` lists byte offsets into the mapping, each `r` (read) or `w`
 //! (write): `--touch w:0x100000,r:0`. `--threads N` runs the touches in N
 //! threads at once, `--rounds` times each, with MADV_DONTNEED between rounds so
-//! every round faults again.
+//! every round faults again. `--punch` adds a thread that punches the
+//! touched pages out of /dev/daxref (its DAXREF_PUNCH ioctl) during every
+//! round, so that entry deletes race with the faults.
 
 use std::{fs::OpenOptions, os::fd::AsRawFd, path::PathBuf, ptr};
 
@@ -36,7 +38,13 @@ struct Args {
     threads: usize,
     #[arg(long, default_value = "1")]
     rounds: usize,
+    /// Punch the touched pages out of /dev/daxref during every round.
+    #[arg(long)]
+    punch: bool,
 }
+
+/// `_IO('D', 1)`: reference-module/daxref.rs's DAXREF_PUNCH.
+const DAXREF_PUNCH: libc::c_ulong = ((b'D' as libc::c_ulong) << 8) | 1;
 
 /// A byte count: decimal, `0x` hex, or with a `k`/`m` (KiB/MiB) suffix.
 fn number(text: &str) -> Result<usize, String> {
@@ -121,6 +129,15 @@ fn main() -> Result<()> {
             unsafe { libc::madvise(base as *mut _, args.length, libc::MADV_DONTNEED) };
         }
         std::thread::scope(|scope| {
+            if args.punch {
+                let (touches, fd, offset) = (&touches, file.as_raw_fd(), args.offset);
+                scope.spawn(move || {
+                    for touch in touches {
+                        // SAFETY: an ioctl on our open file with a plain integer argument.
+                        unsafe { libc::ioctl(fd, DAXREF_PUNCH, (offset + touch.offset) >> 12) };
+                    }
+                });
+            }
             for thread in 0..args.threads {
                 let touches = &touches;
                 scope.spawn(move || {

@@ -1,0 +1,24 @@
+# The reference module: the seed's fio job on /dev/daxref under dax-probe maps 2 MiB pages, and check finds 0 violations.
+# kernels: custom
+# timeout: 300
+. /lab/lib.sh
+
+insmod /lab/modules/daxref.ko size_mib=256
+lab_expect "/dev/daxref appeared" test -c /dev/daxref
+dax-probe record -o /outbox/refmod.daxtrace -- fio --eta=never --output=/outbox/fio.txt /lab/fio/daxref-randrw.fio
+grep -E '^ +(READ|WRITE):' /outbox/fio.txt
+lab_probe_check /outbox/refmod.daxtrace
+nopage=$(awk '/^faults:/ { gsub(/[(),]/, " "); for (i = 1; i <= NF; i++) if ($i == "nopage") { print $(i + 1); exit } }' /outbox/report.txt)
+echo "result: /dev/daxref: $nopage PMD faults mapped 2 MiB for 128 ranges"
+lab_expect "every 2 MiB range was mapped by a PMD ($nopage PMD NOPAGE)" test "$nopage" -ge 128
+rmmod daxref
+lab_expect "daxref is gone after rmmod" sh -c "! grep -q '^daxref ' /proc/modules"
+
+# What fio wrote is what it reads back (fio's own checksums).
+insmod /lab/modules/daxref.ko size_mib=64
+fio --eta=never --output=/outbox/fio-verify.txt --name=verify --filename=/dev/daxref --ioengine=mmap \
+	--rw=randwrite --bs=4k --size=64m --thread --verify=crc32c --do_verify=1
+lab_expect "fio verified every block it wrote to /dev/daxref" grep -q 'verify' /outbox/fio-verify.txt
+# A mapping 4 KiB off alignment falls back, and dax-probe names why.
+lab_expect_reason address-colour /dev/daxref --length 4m --shift 4k --touch r:1m
+rmmod daxref

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The entry array of the device and its locking: fs/dax.c's
+//! `grab_mapping_entry`, `dax_lock_entry`, `dax_insert_entry`,
+//! `dax_unlock_entry`, `dax_wake_entry` and `__dax_invalidate_entry`, in Rust.
+//!
+//! Entries live in an XArray at their first index (a PMD entry at its 2 MiB
+//! aligned index). Its lock is the entry lock's guard, as the XArray lock is
+//! in fs/dax.c: an entry's LOCKED flag changes only under it, and a waiter
+//! queues before dropping it. Every change is reported through
+//! `trace::entry_event`, at the point fs/dax.c's hooked function runs.
+
+use kernel::{
+    prelude::*,
+    xarray::{self, XArray},
+};
+
+use crate::{
+    bugs::Bug,
+    entry::{Entry, PMD_COLOUR, PMD_PAGES},
+    trace::{self, Kind},
+    wait::{WaitKey, WaitTable, WakeMode},
+};
+
+/// Why `grab` gave no entry.
+pub(crate) enum GrabError {
+    /// PTE entries sit in the PMD range: the fault falls back.
+    Conflict,
+    /// No memory for the entry.
+    NoMemory,
+    /// With a bug injected: the entry stayed locked through every timeout.
+    Stuck,
+}
+
+/// A locked entry, as `grab` hands it to a fault.
+#[derive(Clone, Copy)]
+pub(crate) struct Locked {
+    pub(crate) start: usize,
+    pub(crate) entry: Entry,
+}
+
+/// What the array holds at an index.
+enum Found {
+    Nothing,
+    /// A PTE entry in the range of a PMD request.
+    Conflict,
+    At(usize, Entry),
+}
+
+#[pin_data]
+pub(crate) struct Mapping {
+    #[pin]
+    entries: XArray<KBox<Entry>>,
+    waits: WaitTable,
+    bug: Bug,
+}
+
+type Guard<'a> = xarray::Guard<'a, KBox<Entry>>;
+
+impl Mapping {
+    pub(crate) fn new(waits: WaitTable, bug: Bug) -> impl PinInit<Mapping> {
+        pin_init!(Mapping { entries <- XArray::new(xarray::AllocKind::Alloc), waits, bug })
+    }
+
+    /// The mapping's identity in events (fs/dax.c uses `&mapping->i_pages`).
+    pub(crate) fn id(&self) -> usize {
+        core::ptr::from_ref(&self.entries) as usize
+    }
+
+    pub(crate) fn bug(&self) -> Bug {
+        self.bug
+    }
+
+    /// A fallback-path event of a fault at `index` (no entry involved).
+    pub(crate) fn event_at(&self, kind: Kind, index: usize) {
+        trace::entry_event(kind, self.id(), index, 0, 0, 0, 0);
+    }
+
+    fn event(&self, kind: Kind, index: usize, entry: Entry, old: u64, mode: u64, key: usize) {
+        trace::entry_event(kind, self.id(), index, entry.as_xa_value(), old, mode, key);
+    }
+
+    /// The entry covering `index` (PTE request) or any entry in its 2 MiB
+    /// range (PMD request); a smaller entry there is a conflict.
+    fn find(&self, xa: &Guard<'_>, index: usize, pmd: bool) -> Found {
+        let pmd_start = index & !PMD_COLOUR;
+        if let Some(entry) = xa.get(pmd_start).filter(|e| e.is_pmd()) {
+            return Found::At(pmd_start, *entry);
+        }
+        if pmd {
+            let ptes_here = (pmd_start..pmd_start + PMD_PAGES).any(|i| xa.get(i).is_some());
+            if ptes_here && !self.bug.is(Bug::PmdOverPtes) {
+                return Found::Conflict;
+            }
+            return Found::Nothing;
+        }
+        match xa.get(index) {
+            Some(entry) => Found::At(index, *entry),
+            None => Found::Nothing,
+        }
+    }
+
+    /// Stores `new` (locked) at `start` and reports what it replaced:
+    /// fs/dax.c's `dax_lock_entry`.
+    fn lock_entry(&self, xa: &mut Guard<'_>, index: usize, start: usize, old: Option<Entry>, new: Entry, slot: KBox<Entry>) -> Result {
+        let new = new.locked();
+        match xa.get_mut(start) {
+            Some(entry) => *entry = new,
+            None => {
+                let mut slot = slot;
+                *slot = new;
+                xa.store(start, slot, GFP_NOWAIT).map_err(|_| ENOMEM)?;
+            }
+        }
+        self.event(Kind::EntryLock, index, new, old.map_or(0, Entry::as_xa_value), 0, 0);
+        Ok(())
+    }
+
+    /// Locks the entry for `index`, waiting while another task holds it;
+    /// creates an empty locked one if there is none: `grab_mapping_entry`.
+    pub(crate) fn grab(&self, index: usize, pmd: bool) -> Result<Locked, GrabError> {
+        let fresh = Entry::empty(pmd);
+        let start = if pmd { index & !PMD_COLOUR } else { index };
+        let mut timeouts = 0;
+        loop {
+            let slot = KBox::new(fresh, GFP_KERNEL).map_err(|_| GrabError::NoMemory)?;
+            let mut xa = self.entries.lock();
+            match self.find(&xa, index, pmd) {
+                Found::Conflict => return Err(GrabError::Conflict),
+                Found::At(found, entry) if entry.is_locked() => {
+                    if !self.wait(xa, index, found, entry) {
+                        timeouts += 1;
+                        if timeouts == Bug::WAIT_TIMEOUTS {
+                            return Err(GrabError::Stuck);
+                        }
+                    }
+                    continue;
+                }
+                Found::At(found, entry) if !pmd && entry.is_downgradable() => {
+                    // An empty or zero-page PMD entry gives way to PTE entries:
+                    // lock it, delete it, wake all its waiters, start afresh.
+                    let spare = KBox::new(fresh, GFP_NOWAIT).map_err(|_| GrabError::NoMemory)?;
+                    self.lock_entry(&mut xa, index, found, Some(entry), entry, spare).map_err(|_| GrabError::NoMemory)?;
+                    drop(xa.remove(found));
+                    self.wake(index, entry, WakeMode::All);
+                }
+                Found::At(found, entry) => {
+                    self.lock_entry(&mut xa, index, found, Some(entry), entry, slot).map_err(|_| GrabError::NoMemory)?;
+                    return Ok(Locked { start: found, entry: entry.locked() });
+                }
+                Found::Nothing => {}
+            }
+            self.lock_entry(&mut xa, index, start, None, fresh, slot).map_err(|_| GrabError::NoMemory)?;
+            return Ok(Locked { start, entry: fresh.locked() });
+        }
+    }
+
+    /// Queues on the entry's wait queue and sleeps until it is unlocked:
+    /// the loop of `get_next_unlocked_entry`.
+    fn wait(&self, xa: Guard<'_>, index: usize, start: usize, entry: Entry) -> bool {
+        // The wait key is the entry's start, so that every index of a PMD
+        // entry shares one queue; the injected bug uses the raw index.
+        let entry_start = if self.bug.is(Bug::PmdRawIndexHash) { index } else { start };
+        let key = WaitKey { mapping: self.id(), entry_start };
+        self.event(Kind::EntryWait, index, entry, 0, 0, entry_start);
+        let woken = self.waits.wait(key, move || drop(xa), self.bug.wait_timeout());
+        self.event(Kind::EntryWoken, index, entry, 0, 0, entry_start);
+        woken
+    }
+
+    /// Wakes the waiters of the entry at `index`: `dax_wake_entry`.
+    fn wake(&self, index: usize, entry: Entry, mode: WakeMode) {
+        let start = entry.start(index);
+        self.event(Kind::EntryWake, index, entry, 0, mode as u64, start);
+        self.waits.wake(WaitKey { mapping: self.id(), entry_start: start }, mode);
+    }
+
+    /// Replaces the entry a fault holds with the one that maps `pfn`,
+    /// still locked: `dax_insert_entry`.
+    pub(crate) fn insert(&self, index: usize, locked: Locked, pfn: usize) -> Locked {
+        let flags = if locked.entry.is_pmd() { crate::entry::PMD } else { 0 };
+        let new = Entry::new(pfn, flags).locked();
+        let mut xa = self.entries.lock();
+        if let Some(entry) = xa.get_mut(locked.start) {
+            *entry = new;
+        }
+        self.event(Kind::EntryLock, index, new, locked.entry.as_xa_value(), 0, 0);
+        drop(xa);
+        Locked { start: locked.start, entry: new }
+    }
+
+    /// Unlocks a fault's entry and wakes the next waiter: `dax_unlock_entry`.
+    pub(crate) fn unlock(&self, index: usize, locked: Locked) {
+        self.release(index, locked);
+        if self.bug.is(Bug::DoubleRelease) {
+            self.release(index, locked);
+        }
+    }
+
+    fn release(&self, index: usize, locked: Locked) {
+        let entry = locked.entry.unlocked();
+        self.event(Kind::EntryUnlock, index, entry, 0, 0, 0);
+        let mut xa = self.entries.lock();
+        if let Some(slot) = xa.get_mut(locked.start) {
+            *slot = entry;
+        }
+        drop(xa);
+        if !self.bug.is(Bug::SkipWakeOnUnlock) {
+            self.wake(index, entry, WakeMode::Next);
+        }
+    }
+
+    /// Deletes the entry covering `index` once nobody holds it, and wakes
+    /// everybody who waited for it: a punch hole (`__dax_invalidate_entry`).
+    /// `unmap` runs while the entry is locked, so that no fault maps the
+    /// old page between the unmap and the delete.
+    pub(crate) fn delete(&self, index: usize, unmap: impl FnOnce(usize, usize)) {
+        let Ok(locked) = self.grab(index, false) else { return };
+        let pages = if locked.entry.is_pmd() { PMD_PAGES } else { 1 };
+        unmap(locked.start, pages);
+        let mut xa = self.entries.lock();
+        drop(xa.remove(locked.start));
+        drop(xa);
+        let mode = if self.bug.is(Bug::WakeOneOnDelete) { WakeMode::Next } else { WakeMode::All };
+        self.wake(index, locked.entry.unlocked(), mode);
+    }
+}
