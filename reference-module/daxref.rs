@@ -52,6 +52,10 @@ module! {
             default: 0,
             description: "Injected bug: 0 none, 1 skip wake on unlock, 2 PMD waits hashed on the raw index, 3 PMD entry over PTE entries, 4 double release, 5 entry left locked on the direct-access fallback, 6 wake one on delete",
         },
+        hold_us: u32 {
+            default: 0,
+            description: "Microseconds a 2 MiB fault or a punch holds its entry lock before going on (slow media; more contention in the lab)",
+        },
         unaligned_range: u32 {
             default: 0xffff_ffff,
             description: "Back this 2 MiB range 4 KiB off alignment (its PMD faults fall back for direct-access); default: none",
@@ -117,7 +121,9 @@ fn new_device() -> Result<Arc<DaxRef>> {
     let unaligned = *module_parameters::unaligned_range.value() as usize;
     let region = Region::new(size_mib / 2, Some(unaligned).filter(|&r| r < size_mib / 2))?;
     let waits = WaitTable::new(static_lock_class!())?;
-    let device = Arc::pin_init(try_pin_init!(DaxRef { region, mapping <- Mapping::new(waits, bug) }), GFP_KERNEL)?;
+    let hold_us = *module_parameters::hold_us.value();
+    let device =
+        Arc::pin_init(try_pin_init!(DaxRef { region, mapping <- Mapping::new(waits, bug, hold_us) }), GFP_KERNEL)?;
     pr_info!("daxref: /dev/daxref: {size_mib} MiB, injected bug: {bug:?}\n");
     Ok(device)
 }

@@ -156,6 +156,7 @@ fn pmd_map(request: &Request, mapping: &Mapping, region: &Region) -> Result<u32,
         return Ok(0);
     }
     mapping.event_at(Kind::PmdFaultIter, index);
+    mapping.hold();
     let start = index & !PMD_COLOUR;
     let Some(pfn) = region.pmd_pfn(start) else {
         mapping.event_at(Kind::DirectAccessFailed, index);

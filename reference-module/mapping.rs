@@ -53,13 +53,22 @@ pub(crate) struct Mapping {
     entries: XArray<KBox<Entry>>,
     waits: WaitTable,
     bug: Bug,
+    hold_us: u32,
 }
 
 type Guard<'a> = xarray::Guard<'a, KBox<Entry>>;
 
 impl Mapping {
-    pub(crate) fn new(waits: WaitTable, bug: Bug) -> impl PinInit<Mapping> {
-        pin_init!(Mapping { entries <- XArray::new(xarray::AllocKind::Alloc), waits, bug })
+    pub(crate) fn new(waits: WaitTable, bug: Bug, hold_us: u32) -> impl PinInit<Mapping> {
+        pin_init!(Mapping { entries <- XArray::new(xarray::AllocKind::Alloc), waits, bug, hold_us })
+    }
+
+    /// Holds a locked entry a while, as a slow device or file system would
+    /// (`hold_us`); only ever called with no spinlock held.
+    pub(crate) fn hold(&self) {
+        if self.hold_us > 0 {
+            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(i64::from(self.hold_us)));
+        }
     }
 
     /// The mapping's identity in events (fs/dax.c uses `&mapping->i_pages`).
@@ -218,10 +227,13 @@ impl Mapping {
         let Ok(locked) = self.grab(index, false) else { return };
         let pages = if locked.entry.is_pmd() { PMD_PAGES } else { 1 };
         unmap(locked.start, pages);
+        self.hold();
+        let mode = if self.bug.is(Bug::WakeOneOnDelete) { WakeMode::Next } else { WakeMode::All };
         let mut xa = self.entries.lock();
         drop(xa.remove(locked.start));
-        drop(xa);
-        let mode = if self.bug.is(Bug::WakeOneOnDelete) { WakeMode::Next } else { WakeMode::All };
+        // Still under the array's lock, as fs/dax.c wakes after a delete: a
+        // fault that then finds the slot empty comes after this wake-up.
         self.wake(index, locked.entry.unlocked(), mode);
+        drop(xa);
     }
 }

@@ -320,6 +320,13 @@ impl Analysis {
         let old = Entry(event.arg(Arg::OldEntry));
         let new = Entry(event.arg(Arg::Entry));
         let key = Key { mapping, start: new.start(index) };
+        if !old.is_value() && self.entries.contains_key(&key) {
+            // Created anew, so it was deleted: but no WAKE_ALL said so, and
+            // every delete in fs/dax.c wakes all waiters of the entry.
+            let what = "an entry was deleted without waking all its waiters (it is created anew, no WAKE_ALL came)";
+            self.violate(Invariant::WaiterWoken, Some(key), what, vec![*event]);
+            self.entry_deleted(key);
+        }
         if !self.entries.contains_key(&key) {
             self.entry_inserted(event, key, new);
         }
@@ -732,6 +739,14 @@ mod tests {
         assert_eq!(broken(&events), [Invariant::WaiterWoken]);
         let mut all = events.to_vec();
         all[3] = wake(1, 0, pmd_entry(false), true);
+        // A delete that woke one: the entry is created anew with no WAKE_ALL seen.
+        let events = [
+            lock(1, 0, 0, pte_entry(1)),
+            wake(1, 0, pte_entry(1), false),
+            lock(2, 0, 0, pte_entry(1)),
+            unlock(2, 0, pte_entry(1)),
+        ];
+        assert_eq!(broken(&events), [Invariant::WaiterWoken]);
         assert!(broken(&all).is_empty(), "{:?}", broken(&all));
         // The kernel's way: unlock, then wake the next waiter, which wakes.
         let events = [

@@ -4,15 +4,18 @@
 #
 # Every case runs the same stress on /dev/daxref, recorded by dax-probe: one
 # process maps it aligned (2 MiB faults), another 4 KiB off (4 KiB faults on
-# the same pages), two threads each, many rounds, while a thread punches the
-# touched pages out. Range 0 is backed off 2 MiB alignment, so its 2 MiB
+# the same pages), three threads each, 80 rounds, while a thread punches the
+# touched pages out; each 2 MiB fault and punch holds its entry lock 2 ms
+# (hold_us), so that waits are common. Range 0 is backed off 2 MiB alignment, so its 2 MiB
 # faults take the direct-access fallback (where bug 5 leaks its lock).
 . /lab/lib.sh
 
 cat > /tmp/stress.sh <<'STRESS'
-touches=r:0,w:4k,r:1m,w:2m,r:3m,w:6m
-dax-lab-fault /dev/daxref --length 8m --threads 2 --rounds 40 --touch $touches --punch &
-dax-lab-fault /dev/daxref --length 8m --shift 4k --threads 2 --rounds 40 --touch $touches &
+# First a 2 MiB fault on range 0 alone: it takes the direct-access fallback.
+dax-lab-fault /dev/daxref --length 4m --touch r:0
+touches=r:0,w:0x200000,r:0x201000,w:0x300000
+dax-lab-fault /dev/daxref --length 8m --threads 3 --rounds 80 --touch $touches --punch &
+dax-lab-fault /dev/daxref --length 8m --shift 4k --threads 3 --rounds 80 --touch $touches &
 wait
 STRESS
 
@@ -29,8 +32,8 @@ missed=0
 table=/outbox/detection.txt
 echo "bug | injected | expected invariant | check's verdict | invariants named | caught" > $table
 echo "$cases" | while read -r bug name expected; do
-	insmod /lab/modules/daxref.ko size_mib=16 unaligned_range=0 bug=$bug
-	trace=/tmp/bug$bug.daxtrace
+	insmod /lab/modules/daxref.ko size_mib=16 unaligned_range=0 hold_us=2000 bug=$bug
+	trace=/outbox/bug$bug.daxtrace
 	dax-probe record -o $trace -- sh /tmp/stress.sh > /outbox/record-bug$bug.txt 2>&1 || true
 	rmmod daxref
 	dax-probe check $trace > /outbox/check-bug$bug.txt || true

@@ -5,8 +5,10 @@
 //! and the file offset (`--offset`) exactly; `--private` maps it MAP_PRIVATE.
 //! `--touch` lists byte offsets into the mapping, each `r` (read) or `w`
 //! (write): `--touch w:0x100000,r:0`. `--threads N` runs the touches in N
-//! threads at once, `--rounds` times each, with MADV_DONTNEED between rounds so
-//! every round faults again. `--punch` adds a thread that punches the
+//! threads at once, `--rounds` times each, unmapping and mapping the file
+//! again between rounds, so that every round faults again from empty page
+//! tables (MADV_DONTNEED would keep the PTE tables, and a 2 MiB fault only
+//! happens where there is none). `--punch` adds a thread that punches the
 //! touched pages out of /dev/daxref (its DAXREF_PUNCH ioctl) during every
 //! round, so that entry deletes race with the faults.
 
@@ -105,28 +107,34 @@ fn main() -> Result<()> {
     );
     let at = (reserved as usize).next_multiple_of(PMD_SIZE) + args.shift;
     let share = if args.private { libc::MAP_PRIVATE } else { libc::MAP_SHARED };
-    // SAFETY: MAP_FIXED over our own reservation, so no other mapping is replaced.
-    let base = unsafe {
-        libc::mmap(
-            at as *mut _,
-            args.length,
-            libc::PROT_READ | libc::PROT_WRITE,
-            share | libc::MAP_FIXED,
-            file.as_raw_fd(),
-            args.offset as i64,
-        )
+    let map = || -> Result<usize> {
+        // SAFETY: MAP_FIXED inside our own reservation (first over its
+        // PROT_NONE pages, then over the hole our munmap left), so no other
+        // mapping is replaced.
+        let base = unsafe {
+            libc::mmap(
+                at as *mut _,
+                args.length,
+                libc::PROT_READ | libc::PROT_WRITE,
+                share | libc::MAP_FIXED,
+                file.as_raw_fd(),
+                args.offset as i64,
+            )
+        };
+        ensure!(
+            base != libc::MAP_FAILED,
+            "cannot map {}: {}",
+            args.file.display(),
+            std::io::Error::last_os_error()
+        );
+        Ok(base as usize)
     };
-    ensure!(
-        base != libc::MAP_FAILED,
-        "cannot map {}: {}",
-        args.file.display(),
-        std::io::Error::last_os_error()
-    );
-    let base = base as usize;
+    let base = map()?;
     for round in 0..args.rounds {
         if round > 0 {
-            // SAFETY: drops our own page tables; the file keeps the data.
-            unsafe { libc::madvise(base as *mut _, args.length, libc::MADV_DONTNEED) };
+            // SAFETY: our own mapping, which nothing uses between rounds.
+            unsafe { libc::munmap(base as *mut _, args.length) };
+            map()?;
         }
         std::thread::scope(|scope| {
             if args.punch {
