@@ -67,6 +67,7 @@ module! {
 #[pin_data]
 struct DaxRef {
     region: Region,
+    counters: fault::Counters,
     #[pin]
     mapping: Mapping,
 }
@@ -95,7 +96,8 @@ impl kernel::InPlaceModule for DaxRefModule {
 /// `thp_get_unmapped_area`, so that `mmap` picks a 2 MiB aligned address
 /// for a 2 MiB aligned offset, as it does for DAX files. Without it no
 /// mapping fio makes could take a PMD (every fault would be address-colour).
-static mut FOPS: core::mem::MaybeUninit<bindings::file_operations> = core::mem::MaybeUninit::uninit();
+static mut FOPS: core::mem::MaybeUninit<bindings::file_operations> =
+    core::mem::MaybeUninit::uninit();
 
 fn align_mappings(misc: &MiscDeviceRegistration<DaxRefFile>) {
     let raw = misc.as_raw();
@@ -122,8 +124,10 @@ fn new_device() -> Result<Arc<DaxRef>> {
     let region = Region::new(size_mib / 2, Some(unaligned).filter(|&r| r < size_mib / 2))?;
     let waits = WaitTable::new(static_lock_class!())?;
     let hold_us = *module_parameters::hold_us.value();
-    let device =
-        Arc::pin_init(try_pin_init!(DaxRef { region, mapping <- Mapping::new(waits, bug, hold_us) }), GFP_KERNEL)?;
+    let device = Arc::pin_init(
+        try_pin_init!(DaxRef { region, counters: fault::Counters::new(), mapping <- Mapping::new(waits, bug, hold_us) }),
+        GFP_KERNEL,
+    )?;
     pr_info!("daxref: /dev/daxref: {size_mib} MiB, injected bug: {bug:?}\n");
     Ok(device)
 }
@@ -140,8 +144,14 @@ impl MiscDevice for DaxRefFile {
     fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
         // SAFETY: the only registration of this type is the `misc` field of
         // the module's `DaxRefModule`, which outlives every open file.
-        let module = unsafe { &*kernel::container_of!(core::ptr::from_ref(misc), DaxRefModule, misc) };
-        Ok(KBox::new(DaxRefFile { device: module.device.clone() }, GFP_KERNEL)?)
+        let module =
+            unsafe { &*kernel::container_of!(core::ptr::from_ref(misc), DaxRefModule, misc) };
+        Ok(KBox::new(
+            DaxRefFile {
+                device: module.device.clone(),
+            },
+            GFP_KERNEL,
+        )?)
     }
 
     fn mmap(this: &DaxRefFile, _file: &File, vma: &VmaNew) -> Result {
@@ -175,7 +185,12 @@ impl MiscDevice for DaxRefFile {
                     // SAFETY: the file is open, so its mapping is valid; unmapping
                     // the entry's pages from every process makes the next access fault.
                     unsafe {
-                        bindings::unmap_mapping_range((*file.as_ptr()).f_mapping, (start << 12) as i64, (pages << 12) as i64, 1)
+                        bindings::unmap_mapping_range(
+                            (*file.as_ptr()).f_mapping,
+                            (start << 12) as i64,
+                            (pages << 12) as i64,
+                            1,
+                        )
                     };
                 });
                 Ok(0)
@@ -213,10 +228,13 @@ unsafe extern "C" fn daxref_fault(vmf: *mut bindings::vm_fault) -> bindings::vm_
         let device = device_of(vmf);
         (device, fault::Request::new(vmf, &device.region))
     };
-    fault::pte_fault(&request, &device.mapping, &device.region)
+    fault::pte_fault(&request, &device.mapping, &device.region, &device.counters)
 }
 
-unsafe extern "C" fn daxref_huge_fault(vmf: *mut bindings::vm_fault, order: u32) -> bindings::vm_fault_t {
+unsafe extern "C" fn daxref_huge_fault(
+    vmf: *mut bindings::vm_fault,
+    order: u32,
+) -> bindings::vm_fault_t {
     if order != 9 {
         return bindings::vm_fault_reason_VM_FAULT_FALLBACK;
     }
@@ -225,5 +243,5 @@ unsafe extern "C" fn daxref_huge_fault(vmf: *mut bindings::vm_fault, order: u32)
         let device = device_of(vmf);
         (device, fault::Request::new(vmf, &device.region))
     };
-    fault::pmd_fault(&request, &device.mapping, &device.region)
+    fault::pmd_fault(&request, &device.mapping, &device.region, &device.counters)
 }

@@ -6,7 +6,12 @@
 //! falls back to PTEs otherwise, for one of the reasons dax-probe's report
 //! names (`Fallback`).
 
-use kernel::{bindings, mm::virt::VmaRef, prelude::*};
+use kernel::{
+    bindings,
+    mm::virt::VmaRef,
+    prelude::*,
+    sync::atomic::{Atomic, Relaxed},
+};
 
 use crate::{
     bugs::Bug,
@@ -19,11 +24,13 @@ use crate::{
 const VM_FAULT_SIGBUS: u32 = bindings::vm_fault_reason_VM_FAULT_SIGBUS;
 const VM_FAULT_OOM: u32 = bindings::vm_fault_reason_VM_FAULT_OOM;
 const VM_FAULT_FALLBACK: u32 = bindings::vm_fault_reason_VM_FAULT_FALLBACK;
+const VM_FAULT_NOPAGE: u32 = bindings::vm_fault_reason_VM_FAULT_NOPAGE;
 const PAGE_SHIFT: u32 = 12;
 const PMD_SIZE: u64 = 2 << 20;
 
 /// Why a PMD fault fell back; the names are dax-probe's.
 #[derive(Clone, Copy, Debug)]
+#[repr(usize)]
 pub(crate) enum Fallback {
     AddressColour,
     CowWrite,
@@ -35,6 +42,16 @@ pub(crate) enum Fallback {
 }
 
 impl Fallback {
+    const ALL: [Fallback; 7] = [
+        Fallback::AddressColour,
+        Fallback::CowWrite,
+        Fallback::VmaStart,
+        Fallback::VmaEnd,
+        Fallback::PastEof,
+        Fallback::PteEntryInRange,
+        Fallback::DirectAccess,
+    ];
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Fallback::AddressColour => "address-colour",
@@ -44,6 +61,40 @@ impl Fallback {
             Fallback::PastEof => "past-eof",
             Fallback::PteEntryInRange => "pte-entry-in-range",
             Fallback::DirectAccess => "direct-access",
+        }
+    }
+}
+
+/// The device's fault counters, printed when the module is unloaded: how
+/// many 2 MiB and 4 KiB mappings it made, and why 2 MiB faults fell back.
+pub(crate) struct Counters {
+    pmd_mapped: Atomic<u64>,
+    pte_mapped: Atomic<u64>,
+    fallbacks: [Atomic<u64>; Fallback::ALL.len()],
+}
+
+impl Counters {
+    pub(crate) fn new() -> Counters {
+        Counters {
+            pmd_mapped: Atomic::new(0),
+            pte_mapped: Atomic::new(0),
+            fallbacks: [const { Atomic::new(0) }; Fallback::ALL.len()],
+        }
+    }
+}
+
+impl Drop for Counters {
+    fn drop(&mut self) {
+        pr_info!(
+            "daxref: {} 2 MiB mappings, {} 4 KiB mappings\n",
+            self.pmd_mapped.load(Relaxed),
+            self.pte_mapped.load(Relaxed)
+        );
+        for reason in Fallback::ALL {
+            let n = self.fallbacks[reason as usize].load(Relaxed);
+            if n > 0 {
+                pr_info!("daxref: {n} 2 MiB faults fell back: {}\n", reason.name());
+            }
         }
     }
 }
@@ -66,7 +117,13 @@ impl Request {
         // mmap or VMA read lock held, which is what VmaRef asks.
         let (vma, address, pgoff, flags, area) = unsafe {
             let anon = &(*vmf).__bindgen_anon_1;
-            (anon.vma, anon.address, anon.pgoff, (*vmf).flags, VmaRef::from_raw(anon.vma))
+            (
+                anon.vma,
+                anon.address,
+                anon.pgoff,
+                (*vmf).flags,
+                VmaRef::from_raw(anon.vma),
+            )
         };
         let (vm_start, vm_end, vm_flags) = (area.start(), area.end(), area.flags());
         let fault = Fault {
@@ -81,7 +138,12 @@ impl Request {
             flags: u64::from(flags),
         };
         let write = flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0;
-        Request { vmf, vma, fault, write }
+        Request {
+            vmf,
+            vma,
+            fault,
+            write,
+        }
     }
 
     fn index(&self) -> usize {
@@ -120,15 +182,23 @@ impl Request {
 }
 
 /// A 2 MiB fault: map the whole range, or fall back.
-pub(crate) fn pmd_fault(request: &Request, mapping: &Mapping, region: &Region) -> u32 {
+pub(crate) fn pmd_fault(
+    request: &Request,
+    mapping: &Mapping,
+    region: &Region,
+    counters: &Counters,
+) -> u32 {
     request.fault.emit(Kind::PmdFault, 0);
     let result = match pmd_map(request, mapping, region) {
         Ok(result) => result,
         Err(reason) => {
-            pr_debug!("daxref: PMD fault at page {} falls back: {}\n", request.index(), reason.name());
+            counters.fallbacks[reason as usize].add(1, Relaxed);
             VM_FAULT_FALLBACK
         }
     };
+    if result == VM_FAULT_NOPAGE {
+        counters.pmd_mapped.add(1, Relaxed);
+    }
     request.fault.emit(Kind::PmdFaultDone, result);
     result
 }
@@ -174,9 +244,17 @@ fn pmd_map(request: &Request, mapping: &Mapping, region: &Region) -> Result<u32,
 }
 
 /// A 4 KiB fault: `dax_iomap_pte_fault`.
-pub(crate) fn pte_fault(request: &Request, mapping: &Mapping, region: &Region) -> u32 {
+pub(crate) fn pte_fault(
+    request: &Request,
+    mapping: &Mapping,
+    region: &Region,
+    counters: &Counters,
+) -> u32 {
     request.fault.emit(Kind::PteFault, 0);
     let result = pte_map(request, mapping, region);
+    if result == VM_FAULT_NOPAGE {
+        counters.pte_mapped.add(1, Relaxed);
+    }
     request.fault.emit(Kind::PteFaultDone, result);
     result
 }
@@ -195,11 +273,15 @@ fn pte_map(request: &Request, mapping: &Mapping, region: &Region) -> u32 {
     let (locked, pfn) = if locked.entry.is_pmd() {
         (locked, locked.entry.pfn() + (index - locked.start))
     } else {
-        (mapping.insert(index, locked, region.pfn(index)), region.pfn(index))
+        (
+            mapping.insert(index, locked, region.pfn(index)),
+            region.pfn(index),
+        )
     };
     // SAFETY: the VMA is valid for this fault and the address is inside it;
     // the pfn is a page of the device's memory.
-    let result = unsafe { bindings::vmf_insert_pfn(request.vma, request.fault.address as _, pfn as _) };
+    let result =
+        unsafe { bindings::vmf_insert_pfn(request.vma, request.fault.address as _, pfn as _) };
     mapping.unlock(index, locked);
     result
 }

@@ -111,7 +111,15 @@ impl Mapping {
 
     /// Stores `new` (locked) at `start` and reports what it replaced:
     /// fs/dax.c's `dax_lock_entry`.
-    fn lock_entry(&self, xa: &mut Guard<'_>, index: usize, start: usize, old: Option<Entry>, new: Entry, slot: KBox<Entry>) -> Result {
+    fn lock_entry(
+        &self,
+        xa: &mut Guard<'_>,
+        index: usize,
+        start: usize,
+        old: Option<Entry>,
+        new: Entry,
+        slot: KBox<Entry>,
+    ) -> Result {
         let new = new.locked();
         match xa.get_mut(start) {
             Some(entry) => *entry = new,
@@ -121,7 +129,14 @@ impl Mapping {
                 xa.store(start, slot, GFP_NOWAIT).map_err(|_| ENOMEM)?;
             }
         }
-        self.event(Kind::EntryLock, index, new, old.map_or(0, Entry::as_xa_value), 0, 0);
+        self.event(
+            Kind::EntryLock,
+            index,
+            new,
+            old.map_or(0, Entry::as_xa_value),
+            0,
+            0,
+        );
         Ok(())
     }
 
@@ -149,18 +164,27 @@ impl Mapping {
                     // An empty or zero-page PMD entry gives way to PTE entries:
                     // lock it, delete it, wake all its waiters, start afresh.
                     let spare = KBox::new(fresh, GFP_NOWAIT).map_err(|_| GrabError::NoMemory)?;
-                    self.lock_entry(&mut xa, index, found, Some(entry), entry, spare).map_err(|_| GrabError::NoMemory)?;
+                    self.lock_entry(&mut xa, index, found, Some(entry), entry, spare)
+                        .map_err(|_| GrabError::NoMemory)?;
                     drop(xa.remove(found));
                     self.wake(index, entry, WakeMode::All);
                 }
                 Found::At(found, entry) => {
-                    self.lock_entry(&mut xa, index, found, Some(entry), entry, slot).map_err(|_| GrabError::NoMemory)?;
-                    return Ok(Locked { start: found, entry: entry.locked() });
+                    self.lock_entry(&mut xa, index, found, Some(entry), entry, slot)
+                        .map_err(|_| GrabError::NoMemory)?;
+                    return Ok(Locked {
+                        start: found,
+                        entry: entry.locked(),
+                    });
                 }
                 Found::Nothing => {}
             }
-            self.lock_entry(&mut xa, index, start, None, fresh, slot).map_err(|_| GrabError::NoMemory)?;
-            return Ok(Locked { start, entry: fresh.locked() });
+            self.lock_entry(&mut xa, index, start, None, fresh, slot)
+                .map_err(|_| GrabError::NoMemory)?;
+            return Ok(Locked {
+                start,
+                entry: fresh.locked(),
+            });
         }
     }
 
@@ -169,10 +193,19 @@ impl Mapping {
     fn wait(&self, xa: Guard<'_>, index: usize, start: usize, entry: Entry) -> bool {
         // The wait key is the entry's start, so that every index of a PMD
         // entry shares one queue; the injected bug uses the raw index.
-        let entry_start = if self.bug.is(Bug::PmdRawIndexHash) { index } else { start };
-        let key = WaitKey { mapping: self.id(), entry_start };
+        let entry_start = if self.bug.is(Bug::PmdRawIndexHash) {
+            index
+        } else {
+            start
+        };
+        let key = WaitKey {
+            mapping: self.id(),
+            entry_start,
+        };
         self.event(Kind::EntryWait, index, entry, 0, 0, entry_start);
-        let woken = self.waits.wait(key, move || drop(xa), self.bug.wait_timeout());
+        let woken = self
+            .waits
+            .wait(key, move || drop(xa), self.bug.wait_timeout());
         self.event(Kind::EntryWoken, index, entry, 0, 0, entry_start);
         woken
     }
@@ -181,21 +214,41 @@ impl Mapping {
     fn wake(&self, index: usize, entry: Entry, mode: WakeMode) {
         let start = entry.start(index);
         self.event(Kind::EntryWake, index, entry, 0, mode as u64, start);
-        self.waits.wake(WaitKey { mapping: self.id(), entry_start: start }, mode);
+        self.waits.wake(
+            WaitKey {
+                mapping: self.id(),
+                entry_start: start,
+            },
+            mode,
+        );
     }
 
     /// Replaces the entry a fault holds with the one that maps `pfn`,
     /// still locked: `dax_insert_entry`.
     pub(crate) fn insert(&self, index: usize, locked: Locked, pfn: usize) -> Locked {
-        let flags = if locked.entry.is_pmd() { crate::entry::PMD } else { 0 };
+        let flags = if locked.entry.is_pmd() {
+            crate::entry::PMD
+        } else {
+            0
+        };
         let new = Entry::new(pfn, flags).locked();
         let mut xa = self.entries.lock();
         if let Some(entry) = xa.get_mut(locked.start) {
             *entry = new;
         }
-        self.event(Kind::EntryLock, index, new, locked.entry.as_xa_value(), 0, 0);
+        self.event(
+            Kind::EntryLock,
+            index,
+            new,
+            locked.entry.as_xa_value(),
+            0,
+            0,
+        );
         drop(xa);
-        Locked { start: locked.start, entry: new }
+        Locked {
+            start: locked.start,
+            entry: new,
+        }
     }
 
     /// Unlocks a fault's entry and wakes the next waiter: `dax_unlock_entry`.
@@ -224,11 +277,17 @@ impl Mapping {
     /// `unmap` runs while the entry is locked, so that no fault maps the
     /// old page between the unmap and the delete.
     pub(crate) fn delete(&self, index: usize, unmap: impl FnOnce(usize, usize)) {
-        let Ok(locked) = self.grab(index, false) else { return };
+        let Ok(locked) = self.grab(index, false) else {
+            return;
+        };
         let pages = if locked.entry.is_pmd() { PMD_PAGES } else { 1 };
         unmap(locked.start, pages);
         self.hold();
-        let mode = if self.bug.is(Bug::WakeOneOnDelete) { WakeMode::Next } else { WakeMode::All };
+        let mode = if self.bug.is(Bug::WakeOneOnDelete) {
+            WakeMode::Next
+        } else {
+            WakeMode::All
+        };
         let mut xa = self.entries.lock();
         drop(xa.remove(locked.start));
         // Still under the array's lock, as fs/dax.c wakes after a delete: a

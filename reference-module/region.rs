@@ -53,7 +53,10 @@ impl Region {
             // SAFETY: a plain page allocation; freed in Drop with the same order.
             let pages = unsafe { bindings::alloc_pages(gfp, order) };
             if pages.is_null() {
-                pr_err!("daxref: no {} MiB of contiguous memory for range {range}\n", 2 << (order - PMD_ORDER));
+                pr_err!(
+                    "daxref: no {} MiB of contiguous memory for range {range}\n",
+                    2 << (order - PMD_ORDER)
+                );
                 return Err(ENOMEM);
             }
             let pfn = page_to_pfn(pages) + usize::from(shifted);

@@ -66,9 +66,32 @@ impl Fault {
 
 /// An entry-lock or fallback event (`dax_probe_common::Arg` order:
 /// mapping, index, entry, old entry, wake mode, wait key start).
-pub(crate) fn entry_event(kind: Kind, mapping: usize, index: usize, entry: u64, old: u64, mode: u64, key: usize) {
-    let record: [u64; RECORD_WORDS] =
-        [mapping as u64, index as u64, entry, old, mode, key as u64, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+pub(crate) fn entry_event(
+    kind: Kind,
+    mapping: usize,
+    index: usize,
+    entry: u64,
+    old: u64,
+    mode: u64,
+    key: usize,
+) {
+    let record: [u64; RECORD_WORDS] = [
+        mapping as u64,
+        index as u64,
+        entry,
+        old,
+        mode,
+        key as u64,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ];
     daxref_trace(kind as u32, &record);
 }
 

@@ -8,12 +8,7 @@
 
 use core::{ffi::c_void, pin::Pin};
 
-use kernel::{
-    bindings, container_of,
-    prelude::*,
-    sync::LockClassKey,
-    types::Opaque,
-};
+use kernel::{bindings, container_of, prelude::*, sync::LockClassKey, types::Opaque};
 
 const WAIT_TABLE_BITS: u32 = 8;
 const WAIT_TABLE_ENTRIES: usize = 1 << WAIT_TABLE_BITS;
@@ -61,14 +56,21 @@ impl WaitTable {
         for queue in &queues {
             // SAFETY: the vector has its final size, so the heads do not move
             // again; each is initialised once before any use.
-            unsafe { bindings::__init_waitqueue_head(queue.get(), c"daxref_wait".as_ptr().cast(), class.as_ptr()) };
+            unsafe {
+                bindings::__init_waitqueue_head(
+                    queue.get(),
+                    c"daxref_wait".as_ptr().cast(),
+                    class.as_ptr(),
+                )
+            };
         }
         Ok(WaitTable { queues })
     }
 
     /// fs/dax.c's `hash_long(xa ^ index)`, folded to the table size.
     fn queue(&self, key: WaitKey) -> *mut bindings::wait_queue_head {
-        let hash = ((key.mapping ^ key.entry_start) as u64).wrapping_mul(0x61c8_8646_80b5_83eb) >> (64 - WAIT_TABLE_BITS);
+        let hash = ((key.mapping ^ key.entry_start) as u64).wrapping_mul(0x61c8_8646_80b5_83eb)
+            >> (64 - WAIT_TABLE_BITS);
         self.queues[hash as usize].get()
     }
 
@@ -90,7 +92,11 @@ impl WaitTable {
         unsafe {
             bindings::init_wait_entry(&mut waiter.wait, 0);
             waiter.wait.func = Some(wake_entry);
-            bindings::prepare_to_wait_exclusive(queue, &mut waiter.wait, bindings::TASK_UNINTERRUPTIBLE as i32);
+            bindings::prepare_to_wait_exclusive(
+                queue,
+                &mut waiter.wait,
+                bindings::TASK_UNINTERRUPTIBLE as i32,
+            );
         }
         unlock();
         // SAFETY: we are queued and in TASK_UNINTERRUPTIBLE; schedule returns
@@ -118,7 +124,12 @@ impl WaitTable {
         // SAFETY: the queue is initialised; the key outlives the call, and
         // our wake function reads it as a WaitKey.
         unsafe {
-            bindings::__wake_up(self.queue(key), bindings::TASK_NORMAL, nr, (&raw mut key).cast::<c_void>())
+            bindings::__wake_up(
+                self.queue(key),
+                bindings::TASK_NORMAL,
+                nr,
+                (&raw mut key).cast::<c_void>(),
+            )
         };
     }
 }

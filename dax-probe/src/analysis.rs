@@ -323,7 +323,8 @@ impl Analysis {
         if !old.is_value() && self.entries.contains_key(&key) {
             // Created anew, so it was deleted: but no WAKE_ALL said so, and
             // every delete in fs/dax.c wakes all waiters of the entry.
-            let what = "an entry was deleted without waking all its waiters (it is created anew, no WAKE_ALL came)";
+            let what =
+                "an entry was deleted without waking all its waiters (it is created anew, no WAKE_ALL came)";
             self.violate(Invariant::WaiterWoken, Some(key), what, vec![*event]);
             self.entry_deleted(key);
         }

@@ -13,6 +13,9 @@ echo "result: /dev/daxref: $nopage PMD faults mapped 2 MiB for 128 ranges"
 lab_expect "every 2 MiB range was mapped by a PMD ($nopage PMD NOPAGE)" test "$nopage" -ge 128
 rmmod daxref
 lab_expect "daxref is gone after rmmod" sh -c "! grep -q '^daxref ' /proc/modules"
+counters=$(dmesg | grep -o 'daxref: [0-9]* 2 MiB mappings, [0-9]* 4 KiB mappings' | tail -n 1)
+echo "result: the module's counters: $counters"
+lab_expect "the module's own counters show the 2 MiB mappings" sh -c "echo '$counters' | grep -q '^daxref: $nopage 2 MiB'"
 
 # What fio wrote is what it reads back (fio's own checksums).
 insmod /lab/modules/daxref.ko size_mib=64
