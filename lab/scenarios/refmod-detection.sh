@@ -13,6 +13,9 @@
 cat > /tmp/stress.sh <<'STRESS'
 # First a 2 MiB fault on range 0 alone: it takes the direct-access fallback.
 dax-lab-fault /dev/daxref --length 4m --touch r:0
+# Two threads fault two pages of range 1 at once: one waits for the other's
+# PMD entry, on the range's start (or, with bug 2, on its own page).
+dax-lab-fault /dev/daxref --length 4m --threads 2 --rounds 20 --touch w:0x200000,r:0x201000
 touches=r:0,w:0x200000,r:0x201000,w:0x300000
 dax-lab-fault /dev/daxref --length 8m --threads 3 --rounds 80 --touch $touches --punch &
 dax-lab-fault /dev/daxref --length 8m --shift 4k --threads 3 --rounds 80 --touch $touches &
