@@ -99,10 +99,11 @@ impl WaitTable {
             );
         }
         unlock();
-        // SAFETY: we are queued and in TASK_UNINTERRUPTIBLE; schedule returns
-        // once a wake-up for our key made us runnable (or at once if it did already).
         let woken = match timeout {
             None => {
+                // SAFETY: we are queued and in TASK_UNINTERRUPTIBLE; schedule
+                // returns once a wake-up for our key made us runnable (or at
+                // once if one did already).
                 unsafe { bindings::schedule() };
                 true
             }
