@@ -76,6 +76,7 @@ struct EntryState {
     holder: Option<Event>,
 }
 
+#[derive(Default)]
 pub struct Analysis {
     checked: Vec<Invariant>,
     fallback_probes: bool,
@@ -116,20 +117,7 @@ impl Analysis {
         Analysis {
             checked: Invariant::ALL.into_iter().filter(|i| i.checkable(groups)).collect(),
             fallback_probes: crate::hooks::provides(groups, crate::hooks::FALLBACK_PROBES),
-            stats: Stats::default(),
-            violations: Vec::new(),
-            violation_count: 0,
-            pmd_threads: HashSet::default(),
-            open_pmd: HashMap::default(),
-            unserved: HashMap::default(),
-            pte_served: HashSet::default(),
-            entries: HashMap::default(),
-            ptes_in_pmd: HashMap::default(),
-            held: HashMap::default(),
-            locked_values: HashMap::default(),
-            waiters: HashMap::default(),
-            queues: HashMap::default(),
-            owed_wakes: HashMap::default(),
+            ..Analysis::default()
         }
     }
 
@@ -162,51 +150,37 @@ impl Analysis {
         }
     }
 
-    /// The end of the stream: what is still held, asleep or unanswered.
+    /// The end of the stream: what is still owed, unanswered, held or asleep.
     pub fn finish(&mut self) {
-        let owed: Vec<_> = self.owed_wakes.drain().map(|(_, owed)| owed).collect();
-        for (key, unlock) in owed {
+        for (key, unlock) in drain_by_time(&mut self.owed_wakes, |(_, unlock)| unlock.time_ns) {
             self.violate(Invariant::WaiterWoken, Some(key), OWED_WAKE, vec![unlock]);
         }
-        let mut unserved: Vec<_> = self.unserved.drain().map(|(_, done)| done).collect();
-        unserved.sort_by_key(|e| e.time_ns);
-        for done in unserved {
+        for done in drain_by_time(&mut self.unserved, |done| done.time_ns) {
             self.check_served(done);
         }
-        let mut open: Vec<_> = self.open_pmd.drain().map(|(_, fault)| fault.start).collect();
-        open.sort_by_key(|e| e.time_ns);
-        for start in open {
-            self.violate(
-                Invariant::PmdFaultDone,
-                None,
-                "dax_pmd_fault without a done at the end of the trace",
-                vec![start],
-            );
+        for open in drain_by_time(&mut self.open_pmd, |open| open.start.time_ns) {
+            let what = "dax_pmd_fault without a done at the end of the trace";
+            self.violate(Invariant::PmdFaultDone, None, what, vec![open.start]);
         }
+        self.finish_locks_and_waiters();
+    }
+
+    fn finish_locks_and_waiters(&mut self) {
         let mut held: Vec<_> = self
             .entries
             .iter()
             .filter_map(|(key, state)| state.holder.map(|holder| (*key, holder)))
             .collect();
         held.sort_by_key(|(_, holder)| holder.time_ns);
-        let asleep: Vec<_> = self.waiters.drain().map(|(_, wait)| wait).collect();
         for (key, holder) in &held {
-            self.violate(
-                Invariant::LockReleased,
-                Some(*key),
-                "entry still locked at the end of the trace",
-                vec![*holder],
-            );
+            let what = "entry still locked at the end of the trace";
+            self.violate(Invariant::LockReleased, Some(*key), what, vec![*holder]);
         }
-        for wait in asleep {
+        for wait in drain_by_time(&mut self.waiters, |wait| wait.time_ns) {
             let key = Key { mapping: wait.arg(Arg::Mapping), start: wait.arg(Arg::KeyStart) };
             if !held.iter().any(|(held_key, _)| *held_key == key) {
-                self.violate(
-                    Invariant::WaiterWoken,
-                    Some(key),
-                    "a waiter is still asleep though nobody holds its entry",
-                    vec![wait],
-                );
+                let what = "a waiter is still asleep though nobody holds its entry";
+                self.violate(Invariant::WaiterWoken, Some(key), what, vec![wait]);
             }
         }
     }
@@ -551,6 +525,13 @@ impl Analysis {
             self.violate(Invariant::WaiterWoken, Some(key), &what, events);
         }
     }
+}
+
+/// A per-thread map's values, oldest first (reports come out in time order).
+fn drain_by_time<T>(map: &mut HashMap<u32, T>, time: impl Fn(&T) -> u64) -> Vec<T> {
+    let mut values: Vec<T> = map.drain().map(|(_, value)| value).collect();
+    values.sort_by_key(|value| time(value));
+    values
 }
 
 /// The key a wake event wakes: the entry's start, as `dax_entry_waitqueue` computes it.
