@@ -1,4 +1,5 @@
-//! The fentry/fexit hooks on fs/dax.c, grouped by what they make checkable.
+//! The hooks: fentry/fexit on fs/dax.c and a kprobe on the reference
+//! module's probe point, grouped by what they make checkable.
 //!
 //! Most entry-lock functions of fs/dax.c are `static` and may be inlined, so
 //! the hooks are chosen to survive that (and are attached only where the
@@ -17,10 +18,11 @@
 //! | all of the above, for `/dev/daxref` | kprobe `daxref_trace` (reference module) | The module calls its one probe point where fs/dax.c has each tracepoint or hooked function, under the same locks, with the fields in our order. |
 //!
 //! `xas_store` itself would be the one hook for every entry change, but it
-//! is neither ftrace-able nor kprobe-able on the lab's 7.2 kernel, so the
-//! entry-state group needs `dax_lock_entry` and `dax_unlock_entry` as real
-//! symbols (7.2 built for size has them; Debian's 6.1 inlines
-//! `dax_lock_entry`, and the coverage line says so).
+//! has no ftrace site on 7.2 or 6.1 (so no fentry, and a kprobe only with
+//! CONFIG_KPROBE_EVENTS_ON_NOTRACE), and it would see every page-cache store
+//! of the system. So the entry-state group needs `dax_lock_entry` and
+//! `dax_unlock_entry` as real symbols (7.2 built for size has them; Debian's
+//! 6.1 inlines `dax_lock_entry`, and the coverage line says so).
 //!
 //! A group attaches whole or not at all, so a half-seen protocol never
 //! passes for a checked one.
