@@ -9,8 +9,8 @@
 //! tracepoint: the module stays pure Rust, the symbol is in
 //! `/proc/kallsyms` only while the module is loaded (so dax-probe's coverage
 //! line tells whether it is there), and the record needs no layout parsing.
-//! The numbering below is `dax_probe_common::Kind`, `Field` and `Arg`; keep
-//! them in step.
+//! The numbering below is `dax_probe_common::Kind`, `Field` and `Arg`;
+//! `dax-probe/tests/reference_module_abi.rs` fails when they drift apart.
 
 /// Event kinds (`dax_probe_common::Kind`).
 #[derive(Clone, Copy)]

@@ -362,7 +362,7 @@ impl Analysis {
         queue.asleep = queue.asleep.saturating_sub(1);
         if queue.wakes > 0 {
             queue.wakes -= 1;
-        } else if !self.entries.get(&key).is_some_and(|state| state.holder.is_some()) {
+        } else if self.entries.get(&key).is_none_or(|state| state.holder.is_none()) {
             let what =
                 "a waiter woke though no wake-up for its entry came (a lost wake-up, ended by a timeout)";
             self.violate(Invariant::WaiterWoken, Some(key), what, vec![wait, *event]);
@@ -808,9 +808,7 @@ mod tests {
     #[test]
     fn invariants_without_their_hooks_are_not_checked() {
         let mut analysis = Analysis::new(&[]);
-        for event in [lock(1, 0, 0, pmd_entry(false))] {
-            analysis.push(&event);
-        }
+        analysis.push(&lock(1, 0, 0, pmd_entry(false)));
         analysis.finish();
         assert!(analysis.violations.is_empty());
         assert_eq!(analysis.checked(), [Invariant::PmdFaultDone, Invariant::FallbackServed]);
