@@ -246,8 +246,12 @@ impl Analysis {
     fn pte_fault(&mut self, event: &Event) {
         let page = event.field(Field::Address) & PAGE_MASK;
         self.pte_served.insert((event.tgid, page));
-        self.unserved
-            .retain(|_, done| !(done.tgid == event.tgid && done.field(Field::Address) & PAGE_MASK == page));
+        // Nearly every PTE fault finds nothing owed: skip the walk then.
+        if !self.unserved.is_empty() {
+            self.unserved.retain(|_, done| {
+                !(done.tgid == event.tgid && done.field(Field::Address) & PAGE_MASK == page)
+            });
+        }
     }
 
     /// A FALLBACK whose thread went on without a PTE fault on that page.
@@ -316,8 +320,7 @@ impl Analysis {
     }
 
     fn entry_unlock(&mut self, event: &Event) {
-        let entry = Entry(event.arg(Arg::Entry));
-        let key = Key { mapping: event.arg(Arg::Mapping), start: entry.start(event.arg(Arg::Index)) };
+        let key = entry_key(event);
         let Some(state) = self.entries.get(&key) else { return };
         if state.holder.is_none() {
             self.violate(
@@ -341,7 +344,7 @@ impl Analysis {
             return;
         }
         let Some((key, unlock)) = self.owed_wakes.remove(&event.tid) else { return };
-        let woke_it = kind == Kind::EntryWake && wake_key(event) == key;
+        let woke_it = kind == Kind::EntryWake && entry_key(event) == key;
         if !woke_it {
             self.violate(Invariant::WaiterWoken, Some(key), OWED_WAKE, vec![unlock, *event]);
         }
@@ -373,8 +376,7 @@ impl Analysis {
     /// writeback's unlocking store, WAKE_ALL after a delete. A WAKE_ALL by
     /// anybody else follows the delete of an unlocked entry.
     fn entry_wake(&mut self, event: &Event) {
-        let entry = Entry(event.arg(Arg::Entry));
-        let key = Key { mapping: event.arg(Arg::Mapping), start: entry.start(event.arg(Arg::Index)) };
+        let key = entry_key(event);
         let wake_all = event.arg(Arg::Mode) == 0;
         if let Some(queue) = self.queues.get_mut(&key) {
             queue.wakes = if wake_all { queue.asleep } else { (queue.wakes + 1).min(queue.asleep) };
@@ -537,8 +539,9 @@ fn drain_by_time<T>(map: &mut HashMap<u32, T>, time: impl Fn(&T) -> u64) -> Vec<
     values
 }
 
-/// The key a wake event wakes: the entry's start, as `dax_entry_waitqueue` computes it.
-fn wake_key(event: &Event) -> Key {
+/// The entry an unlock or wake event names: (mapping, the entry's start), as
+/// `dax_entry_waitqueue` computes the wake key.
+fn entry_key(event: &Event) -> Key {
     Key { mapping: event.arg(Arg::Mapping), start: Entry(event.arg(Arg::Entry)).start(event.arg(Arg::Index)) }
 }
 

@@ -143,11 +143,16 @@ pub fn attach(ebpf: &mut Ebpf, functions: &BTreeSet<String>) -> Result<Coverage>
     let mut coverage = Coverage::default();
     let mut loaded = BTreeSet::new();
     for group in GROUPS {
-        let absent: Vec<_> =
-            group.hooks.iter().map(|hook| hook.function).filter(|f| !functions.contains(*f)).collect();
+        // Sorted and each named once (a function can carry two hooks).
+        let absent: Vec<_> = group
+            .hooks
+            .iter()
+            .map(|hook| hook.function)
+            .filter(|f| !functions.contains(*f))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         if !absent.is_empty() {
-            let mut absent: Vec<_> = absent.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
-            absent.sort();
             let why = if group.name == REFERENCE_MODULE {
                 "the daxref module is not loaded".to_owned()
             } else {

@@ -102,7 +102,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Check { trace: None, command } => {
             let mut live = LiveCheck(Analysis::new(&[]));
             let session = live_session(&command, &mut live)?;
-            let code = verdict(live.0, &session.hooks, session.lost);
+            let code = verdict(live.0, &session.header.hooks, session.header.lost);
             Ok(if code == 0 { command_code(&session) } else { code })
         }
         Command::Report { trace, json, counts } => {
@@ -127,23 +127,11 @@ fn run(cli: Cli) -> Result<i32> {
 fn record(output: &Path, command: &[String]) -> Result<i32> {
     let mut writer = trace_file::Writer::create(output)?;
     let session = live_session(command, &mut writer)?;
-    let header = trace_file::Header {
-        kernel: session.kernel.clone(),
-        command: command.join(" "),
-        tracepoints: session.tracepoints.clone(),
-        tracepoints_missing: session.tracepoints_missing.clone(),
-        hooks: session.hooks.clone(),
-        hooks_missing: session.hooks_missing.clone(),
-        lost: session.lost,
-        ..trace_file::Header::default()
-    };
-    let events = writer.finish(header)?;
-    eprintln!("dax-probe: {events} events, {} lost, written to {}", session.lost, output.display());
-    if session.lost > 0 {
-        eprintln!(
-            "dax-probe: warning: {} events were lost: checks of this trace are inconclusive",
-            session.lost
-        );
+    let lost = session.header.lost;
+    let events = writer.finish(session.header.clone())?;
+    eprintln!("dax-probe: {events} events, {lost} lost, written to {}", output.display());
+    if lost > 0 {
+        eprintln!("dax-probe: warning: {lost} events were lost: checks of this trace are inconclusive");
     }
     Ok(command_code(&session))
 }

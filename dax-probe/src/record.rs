@@ -16,7 +16,7 @@ use aya::{
 use dax_probe_common::Event;
 use tokio::io::{unix::AsyncFd, Interest};
 
-use crate::{hooks, tracefs};
+use crate::{hooks, trace_file, tracefs};
 
 /// The eBPF object dax-probe's build script compiled.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dax-probe"));
@@ -28,17 +28,11 @@ pub trait Sink {
     fn push(&mut self, event: &Event) -> Result<()>;
 }
 
-/// What a finished live session saw.
+/// What a finished live session saw: a trace header (kernel, command,
+/// coverage, and in `lost` the events the ring buffer or a map dropped plus
+/// hook runs the kernel skipped), and the command's exit status, if one ran.
 pub struct Session {
-    pub kernel: String,
-    pub tracepoints: Vec<String>,
-    pub tracepoints_missing: Vec<String>,
-    pub hooks: Vec<String>,
-    pub hooks_missing: Vec<String>,
-    /// Events the ring buffer or a map dropped, plus hook runs the kernel
-    /// skipped (BPF recursion protection).
-    pub lost: u64,
-    /// The command's exit status, if one ran.
+    pub header: trace_file::Header,
     pub status: Option<ExitStatus>,
 }
 
@@ -106,16 +100,17 @@ pub async fn run(command: &[String], sink: &mut impl Sink) -> Result<Session> {
     // Everything the workload caused was submitted before it exited.
     drain(ring.get_mut(), sink)?;
     logger.flush();
-    let lost = lost_events(&ebpf)? + recursion_misses(&ebpf);
-    Ok(Session {
+    let header = trace_file::Header {
         kernel: kernel_release(),
+        command: command.join(" "),
         tracepoints: tracepoints.present.iter().map(|s| s.to_string()).collect(),
         tracepoints_missing: tracepoints.missing.iter().map(|s| s.to_string()).collect(),
         hooks: hook_names,
         hooks_missing: coverage.missing.iter().map(|(group, _)| group.to_string()).collect(),
-        lost,
-        status,
-    })
+        lost: lost_events(&ebpf)? + recursion_misses(&ebpf),
+        ..trace_file::Header::default()
+    };
+    Ok(Session { header, status })
 }
 
 fn load(tracepoints: &tracefs::Tracepoints) -> Result<Ebpf> {
