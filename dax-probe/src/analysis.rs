@@ -16,6 +16,7 @@ use crate::{
     events::{Entry, Key},
     fallback::{self, Reason, Seen},
     invariants::{Invariant, Violation},
+    timeline::{Latencies, Outcome, Timeline},
 };
 
 const VM_FAULT_NOPAGE: u64 = 0x100;
@@ -35,9 +36,18 @@ pub struct Faults {
     pub pmd_nopage: u64,
     pub pmd_fallback: u64,
     pub pte: u64,
+    pub pte_nopage: u64,
 }
 
 impl Faults {
+    pub fn merge(&mut self, other: &Faults) {
+        self.pmd += other.pmd;
+        self.pmd_nopage += other.pmd_nopage;
+        self.pmd_fallback += other.pmd_fallback;
+        self.pte += other.pte;
+        self.pte_nopage += other.pte_nopage;
+    }
+
     fn add(&mut self, kind: Kind, result: u64) {
         match kind {
             Kind::PmdFaultDone => {
@@ -45,7 +55,10 @@ impl Faults {
                 self.pmd_nopage += u64::from(result & VM_FAULT_NOPAGE != 0);
                 self.pmd_fallback += u64::from(result & VM_FAULT_FALLBACK != 0);
             }
-            Kind::PteFaultDone => self.pte += 1,
+            Kind::PteFaultDone => {
+                self.pte += 1;
+                self.pte_nopage += u64::from(result & VM_FAULT_NOPAGE != 0);
+            }
             _ => {}
         }
     }
@@ -63,6 +76,10 @@ pub struct Stats {
     pub files: HashMap<(u64, u64), Faults>,
     /// By tgid, with the first command name seen.
     pub processes: HashMap<u32, (String, Faults)>,
+    pub timeline: Timeline,
+    pub latency: Latencies,
+    /// Per [`Invariant::ALL`] entry.
+    pub violations: [u64; Invariant::ALL.len()],
 }
 
 struct OpenFault {
@@ -86,6 +103,8 @@ pub struct Analysis {
     /// Threads seen starting a PMD fault (a done before that is a fault begun before recording).
     pmd_threads: HashSet<u32>,
     open_pmd: HashMap<u32, OpenFault>,
+    /// PTE faults begun: tid -> start time.
+    open_pte: HashMap<u32, u64>,
     /// A FALLBACK not yet followed by its PTE fault: tid -> the done event.
     unserved: HashMap<u32, Event>,
     /// (tgid, page) that a PTE fault has handled.
@@ -127,6 +146,7 @@ impl Analysis {
 
     pub fn push(&mut self, event: &Event) {
         self.stats.events += 1;
+        self.stats.timeline.begin(event.time_ns);
         let Some(kind) = event.kind() else { return };
         if let Some(n) = (kind as usize).checked_sub(dax_probe_common::TRACEPOINT_COUNT) {
             self.stats.hook_events[n] += 1;
@@ -136,7 +156,7 @@ impl Analysis {
             Kind::PmdFault => self.pmd_fault(event),
             Kind::PmdFaultDone => self.pmd_fault_done(event),
             Kind::PteFault => self.pte_fault(event),
-            Kind::PteFaultDone => self.fault_done(event),
+            Kind::PteFaultDone => self.pte_fault_done(event),
             Kind::PmdLoadHoleFallback => self.seen(event, |seen| seen.hole_fallback = true),
             Kind::GrabFallback => self.seen(event, |seen| seen.grab_fallback = true),
             Kind::DirectAccessFailed => self.seen(event, |seen| seen.direct_access_failed = true),
@@ -190,6 +210,7 @@ impl Analysis {
             return;
         }
         self.violation_count += 1;
+        self.stats.violations[invariant as usize] += 1;
         if self.violations.len() < KEPT_VIOLATIONS {
             self.violations.push(Violation { invariant, key, what: what.to_owned(), events });
         }
@@ -223,13 +244,21 @@ impl Analysis {
     }
 
     fn pmd_fault_done(&mut self, event: &Event) {
+        let result = event.field(Field::Result);
         match self.open_pmd.remove(&event.tid) {
             Some(open) => {
-                if event.field(Field::Result) & VM_FAULT_FALLBACK != 0 {
+                self.stats.latency.pmd.observe(event.time_ns.saturating_sub(open.start.time_ns));
+                let outcome = if result & VM_FAULT_FALLBACK != 0 {
                     let reason = fallback::classify(event, open.seen, self.fallback_probes);
                     *self.stats.reasons.entry(reason).or_default() += 1;
                     self.unserved.insert(event.tid, *event);
-                }
+                    Outcome::Fallback(reason)
+                } else if result & VM_FAULT_NOPAGE != 0 {
+                    Outcome::Pmd
+                } else {
+                    Outcome::PmdOther
+                };
+                self.stats.timeline.add(event.time_ns, outcome);
             }
             // A fault begun before recording ends without its start.
             None if !self.pmd_threads.contains(&event.tid) => {}
@@ -244,6 +273,7 @@ impl Analysis {
     }
 
     fn pte_fault(&mut self, event: &Event) {
+        self.open_pte.insert(event.tid, event.time_ns);
         let page = event.field(Field::Address) & PAGE_MASK;
         self.pte_served.insert((event.tgid, page));
         // Nearly every PTE fault finds nothing owed: skip the walk then.
@@ -265,6 +295,14 @@ impl Analysis {
                 vec![done],
             );
         }
+    }
+
+    fn pte_fault_done(&mut self, event: &Event) {
+        if let Some(start_ns) = self.open_pte.remove(&event.tid) {
+            self.stats.latency.pte.observe(event.time_ns.saturating_sub(start_ns));
+            self.stats.timeline.add(event.time_ns, Outcome::Pte);
+        }
+        self.fault_done(event);
     }
 
     fn fault_done(&mut self, event: &Event) {

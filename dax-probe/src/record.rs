@@ -26,6 +26,8 @@ pub trait Sink {
     /// Called once the hooks are attached, before the first event.
     fn start(&mut self, _hooks: &[String]) {}
     fn push(&mut self, event: &Event) -> Result<()>;
+    /// The events lost so far, about once a second while recording.
+    fn lost(&mut self, _lost: u64) {}
 }
 
 /// What a finished live session saw: a trace header (kernel, command,
@@ -36,7 +38,42 @@ pub struct Session {
     pub status: Option<ExitStatus>,
 }
 
-pub async fn run(command: &[String], sink: &mut impl Sink) -> Result<Session> {
+/// Both sinks get every event (`run -o`: the checker and a trace file).
+impl<A: Sink, B: Sink> Sink for (A, B) {
+    fn start(&mut self, hooks: &[String]) {
+        self.0.start(hooks);
+        self.1.start(hooks);
+    }
+
+    fn push(&mut self, event: &Event) -> Result<()> {
+        self.0.push(event)?;
+        self.1.push(event)
+    }
+
+    fn lost(&mut self, lost: u64) {
+        self.0.lost(lost);
+        self.1.lost(lost);
+    }
+}
+
+impl<S: Sink> Sink for Option<S> {
+    fn start(&mut self, hooks: &[String]) {
+        self.iter_mut().for_each(|sink| sink.start(hooks));
+    }
+
+    fn push(&mut self, event: &Event) -> Result<()> {
+        self.as_mut().map_or(Ok(()), |sink| sink.push(event))
+    }
+
+    fn lost(&mut self, lost: u64) {
+        self.iter_mut().for_each(|sink| sink.lost(lost));
+    }
+}
+
+/// Attaches, runs `command` (if any; its stdout to our stderr when asked,
+/// so that ours stays machine-readable) and streams events to `sink` until
+/// it exits or Ctrl-C.
+pub async fn run(command: &[String], stdout_to_stderr: bool, sink: &mut impl Sink) -> Result<Session> {
     let tracepoints = tracefs::fs_dax()?;
     let functions = hooks::kernel_functions()?;
     let mut ebpf = load(&tracepoints)?;
@@ -75,16 +112,20 @@ pub async fn run(command: &[String], sink: &mut impl Sink) -> Result<Session> {
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .map_err(|error| anyhow::anyhow!("cannot poll the ring buffer: {error}"))?;
     let mut child = match command.split_first() {
-        Some((program, args)) => Some(
-            tokio::process::Command::new(program)
-                .args(args)
-                .spawn()
-                .with_context(|| format!("cannot run {program}"))?,
-        ),
+        Some((program, args)) => {
+            let mut child = tokio::process::Command::new(program);
+            child.args(args);
+            if stdout_to_stderr {
+                child.stdout(std::io::stderr().as_fd().try_clone_to_owned()?);
+            }
+            Some(child.spawn().with_context(|| format!("cannot run {program}"))?)
+        }
         None => None,
     };
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     let status = loop {
         tokio::select! {
+            _ = tick.tick() => sink.lost(lost_events(&ebpf)? + recursion_misses(&ebpf)),
             readable = ring.readable_mut() => {
                 let mut guard = readable?;
                 drain(guard.get_inner_mut(), sink)?;
@@ -100,6 +141,8 @@ pub async fn run(command: &[String], sink: &mut impl Sink) -> Result<Session> {
     // Everything the workload caused was submitted before it exited.
     drain(ring.get_mut(), sink)?;
     logger.flush();
+    let lost = lost_events(&ebpf)? + recursion_misses(&ebpf);
+    sink.lost(lost);
     let header = trace_file::Header {
         kernel: kernel_release(),
         command: command.join(" "),
@@ -107,7 +150,7 @@ pub async fn run(command: &[String], sink: &mut impl Sink) -> Result<Session> {
         tracepoints_missing: tracepoints.missing.iter().map(|s| s.to_string()).collect(),
         hooks: hook_names,
         hooks_missing: coverage.missing.iter().map(|(group, _)| group.to_string()).collect(),
-        lost: lost_events(&ebpf)? + recursion_misses(&ebpf),
+        lost,
         ..trace_file::Header::default()
     };
     Ok(Session { header, status })
@@ -209,6 +252,6 @@ fn listed(label: &str, names: &[impl AsRef<str>]) -> String {
     format!("{label}{}", names.join(" "))
 }
 
-fn kernel_release() -> String {
+pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default()
 }

@@ -14,7 +14,7 @@ use crate::{
 
 /// VM_FAULT_* bits in the order the kernel's tracepoints print them
 /// (include/linux/mm_types.h, VM_FAULT_RESULT_TRACE).
-const VM_FAULT_NAMES: &[(u64, &str)] = &[
+pub const VM_FAULT_NAMES: &[(u64, &str)] = &[
     (0x0001, "OOM"),
     (0x0002, "SIGBUS"),
     (0x0004, "MAJOR"),
@@ -118,13 +118,17 @@ fn sorted_processes(stats: &Stats) -> Vec<(&u32, &(String, Faults))> {
 
 pub fn text(header: &Header, stats: &Stats) -> Vec<String> {
     let f = &stats.faults;
-    let mut lines = vec![
-        format!("kernel {}, {} events, {} lost", header.kernel, stats.events, header.lost),
+    let mut lines = vec![format!("kernel {}, {} events, {} lost", header.kernel, stats.events, header.lost)];
+    // What an imported trace cannot show comes first, not last.
+    if header.imported_from.is_some() {
+        lines.extend(crate::coverage::of_trace(header).into_iter().take(1));
+    }
+    lines.extend([
         format!("hooks: {}", if header.hooks.is_empty() { "none".into() } else { header.hooks.join(" ") }),
         format!("faults: {}", faults_text(f)),
         format!("hook events: {}", hook_counts(stats)),
         "fallbacks by reason:".to_owned(),
-    ];
+    ]);
     for (reason, n) in reason_rows(stats) {
         lines.push(format!("  {:<20} {n}", reason.name()));
     }

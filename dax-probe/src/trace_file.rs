@@ -44,6 +44,9 @@ pub struct Header {
     pub hooks_missing: Vec<String>,
     pub events: u64,
     pub lost: u64,
+    /// Not a dax-probe recording but the text of another tool (see
+    /// `trace_text.rs`), which it names. Never written to a trace file.
+    pub imported_from: Option<String>,
 }
 
 impl Header {
@@ -83,6 +86,7 @@ impl Header {
             hooks_missing: list("hooks_missing")?,
             events: get("events")?.parse().context("bad events count")?,
             lost: get("lost")?.parse().context("bad lost count")?,
+            imported_from: None,
         })
     }
 }
@@ -141,12 +145,26 @@ pub struct Trace {
     pub events: Vec<Event>,
 }
 
+/// Reads a trace: dax-probe's own file or, imported, the text of tracefs
+/// or `trace-cmd report` (see `trace_text.rs`).
 pub fn read(path: &Path) -> Result<Trace> {
     let mut bytes = Vec::new();
     fs::File::open(path)
         .with_context(|| format!("cannot open {}", path.display()))?
         .read_to_end(&mut bytes)?;
-    parse(&bytes).with_context(|| format!("{} is not a readable dax-probe trace", path.display()))
+    let text = (!bytes.starts_with(MAGIC)).then(|| std::str::from_utf8(&bytes).ok()).flatten();
+    match text {
+        Some(text) if crate::trace_text::is_trace_text(text) => crate::trace_text::parse(text)
+            .with_context(|| format!("{} is tracefs or trace-cmd text that cannot be read", path.display())),
+        Some(_) => bail!(
+            "{} is not a dax-probe trace, nor tracefs or trace-cmd report text with fs_dax events: \
+             record one with `dax-probe record -o FILE -- COMMAND`",
+            path.display()
+        ),
+        None => {
+            parse(&bytes).with_context(|| format!("{} is not a readable dax-probe trace", path.display()))
+        }
+    }
 }
 
 fn parse(bytes: &[u8]) -> Result<Trace> {

@@ -1,0 +1,293 @@
+//! The analysis as Prometheus metrics (text format 0.0.4, encoded by the
+//! `prometheus` crate). Every scrape encodes a fresh snapshot; file and
+//! process labels are bounded: the [`TOP`] busiest by faults, the rest
+//! summed under `other`.
+
+use std::collections::BTreeMap;
+
+use prometheus::{
+    proto::{Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType},
+    Encoder, TextEncoder,
+};
+
+use crate::{
+    analysis::{Analysis, Faults},
+    fallback::Reason,
+    invariants::Invariant,
+    timeline::{Latency, LATENCY_BOUNDS_NS},
+};
+
+/// Files and processes exported by name; the rest are `other`.
+pub const TOP: usize = 10;
+
+/// What a scrape shows besides the analysis.
+pub struct Context<'a> {
+    pub lost: u64,
+    pub kernel: &'a str,
+    /// "live", or the trace replayed.
+    pub source: &'a str,
+}
+
+pub fn encode(analysis: &Analysis, context: &Context) -> String {
+    let stats = &analysis.stats;
+    let mut families = vec![
+        gauge(
+            "dax_probe_info",
+            "What dax-probe serves: the kernel and the source (live or a replayed trace).",
+            vec![(labels(&[("kernel", context.kernel), ("source", context.source)]), 1.0)],
+        ),
+        counter("dax_probe_events_total", "Events analysed.", vec![(vec![], stats.events as f64)]),
+        counter(
+            "dax_probe_lost_events_total",
+            "Events dropped before dax-probe saw them; any makes the verdict inconclusive.",
+            vec![(vec![], context.lost as f64)],
+        ),
+        counter(
+            "dax_probe_faults_total",
+            "DAX faults by size (pmd, pte) and result.",
+            fault_rows(&[], &stats.faults),
+        ),
+        counter(
+            "dax_probe_fallbacks_total",
+            "PMD faults that fell back to PTEs, by reason.",
+            Reason::ALL
+                .iter()
+                .map(|r| (labels(&[("reason", r.name())]), stats.reasons.get(r).copied().unwrap_or(0) as f64))
+                .collect(),
+        ),
+        counter(
+            "dax_probe_invariant_violations_total",
+            "Violations of the entry-locking and fault invariants, by invariant.",
+            Invariant::ALL
+                .iter()
+                .map(|i| (labels(&[("invariant", i.name())]), stats.violations[*i as usize] as f64))
+                .collect(),
+        ),
+        gauge(
+            "dax_probe_invariant_checked",
+            "1 if the attached hooks let dax-probe check the invariant, else 0.",
+            Invariant::ALL
+                .iter()
+                .map(|i| {
+                    (labels(&[("invariant", i.name())]), f64::from(u8::from(analysis.checked().contains(i))))
+                })
+                .collect(),
+        ),
+        counter(
+            "dax_probe_hook_events_total",
+            "Events of the entry-lock, wait and fallback hooks, by event.",
+            dax_probe_common::HOOK_EVENTS
+                .iter()
+                .zip(&stats.hook_events)
+                .map(|(name, n)| (labels(&[("event", name)]), *n as f64))
+                .collect(),
+        ),
+        counter(
+            "dax_probe_file_faults_total",
+            "DAX faults per file (device:inode), the busiest files by name, the rest as other.",
+            top_rows(
+                "file",
+                stats
+                    .files
+                    .iter()
+                    .map(|((dev, ino), f)| (format!("{}:{}:{ino:#x}", dev >> 20, dev & 0xfffff), f)),
+            ),
+        ),
+        counter(
+            "dax_probe_process_faults_total",
+            "DAX faults per command name, the busiest by name, the rest as other.",
+            top_rows("process", stats.processes.values().map(|(comm, f)| (comm.clone(), f))),
+        ),
+    ];
+    families.push(histogram(
+        "dax_probe_fault_latency_seconds",
+        "Time from dax_*_fault to its done on the same thread, by fault size.",
+        &[("pmd", &stats.latency.pmd), ("pte", &stats.latency.pte)],
+    ));
+    let mut text = Vec::new();
+    TextEncoder::new().encode(&families, &mut text).expect("the families are well formed");
+    String::from_utf8(text).expect("the text format is UTF-8")
+}
+
+pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
+
+type Row = (Vec<LabelPair>, f64);
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            let mut label = LabelPair::default();
+            label.set_name(name.to_string());
+            label.set_value(value.to_string());
+            label
+        })
+        .collect()
+}
+
+/// size/result rows of one set of fault counts, under `extra` labels.
+fn fault_rows(extra: &[(&str, &str)], f: &Faults) -> Vec<Row> {
+    let pmd_other = f.pmd.saturating_sub(f.pmd_nopage + f.pmd_fallback);
+    [
+        ("pmd", "nopage", f.pmd_nopage),
+        ("pmd", "fallback", f.pmd_fallback),
+        ("pmd", "other", pmd_other),
+        ("pte", "nopage", f.pte_nopage),
+        ("pte", "other", f.pte - f.pte_nopage),
+    ]
+    .into_iter()
+    .map(|(size, result, n)| {
+        let mut pairs = extra.to_vec();
+        pairs.extend([("size", size), ("result", result)]);
+        (labels(&pairs), n as f64)
+    })
+    .collect()
+}
+
+/// Fault rows per `label` value: the [`TOP`] with most faults, then `other`.
+fn top_rows<'a>(label: &str, items: impl Iterator<Item = (String, &'a Faults)>) -> Vec<Row> {
+    let mut merged: BTreeMap<String, Faults> = BTreeMap::new();
+    for (name, faults) in items {
+        merged.entry(name).or_default().merge(faults);
+    }
+    let mut ranked: Vec<_> = merged.into_iter().collect();
+    ranked.sort_by_key(|(name, f)| (std::cmp::Reverse(f.pmd + f.pte), name.clone()));
+    let mut other = Faults::default();
+    let mut rows = Vec::new();
+    for (rank, (name, faults)) in ranked.iter().enumerate() {
+        if rank < TOP {
+            rows.extend(fault_rows(&[(label, name)], faults));
+        } else {
+            other.merge(faults);
+        }
+    }
+    if ranked.len() > TOP {
+        rows.extend(fault_rows(&[(label, "other")], &other));
+    }
+    rows
+}
+
+fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> MetricFamily {
+    let mut family = MetricFamily::default();
+    family.set_name(name.to_owned());
+    family.set_help(help.to_owned());
+    family.set_field_type(kind);
+    family.set_metric(metrics);
+    family
+}
+
+fn counter(name: &str, help: &str, rows: Vec<Row>) -> MetricFamily {
+    let metrics = rows
+        .into_iter()
+        .map(|(label, value)| {
+            let mut counter = Counter::default();
+            counter.set_value(value);
+            let mut metric = Metric::from_label(label);
+            metric.set_counter(counter);
+            metric
+        })
+        .collect();
+    family(name, help, MetricType::COUNTER, metrics)
+}
+
+fn gauge(name: &str, help: &str, rows: Vec<Row>) -> MetricFamily {
+    let metrics = rows
+        .into_iter()
+        .map(|(label, value)| {
+            let mut gauge = Gauge::default();
+            gauge.set_value(value);
+            let mut metric = Metric::from_label(label);
+            metric.set_gauge(gauge);
+            metric
+        })
+        .collect();
+    family(name, help, MetricType::GAUGE, metrics)
+}
+
+fn histogram(name: &str, help: &str, sizes: &[(&str, &Latency)]) -> MetricFamily {
+    let metrics = sizes
+        .iter()
+        .map(|(size, latency)| {
+            let mut cumulative = 0;
+            let buckets = LATENCY_BOUNDS_NS
+                .iter()
+                .zip(&latency.counts)
+                .map(|(bound, n)| {
+                    cumulative += n;
+                    let mut bucket = Bucket::default();
+                    bucket.set_upper_bound(*bound as f64 / 1e9);
+                    bucket.set_cumulative_count(cumulative);
+                    bucket
+                })
+                .collect();
+            let mut histogram = Histogram::default();
+            histogram.set_sample_count(latency.count);
+            histogram.set_sample_sum(latency.sum_ns as f64 / 1e9);
+            histogram.set_bucket(buckets);
+            let mut metric = Metric::from_label(labels(&[("size", size)]));
+            metric.set_histogram(histogram);
+            metric
+        })
+        .collect();
+    family(name, help, MetricType::HISTOGRAM, metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::test_support::*;
+    use dax_probe_common::Kind;
+
+    fn metrics_of(processes: u32) -> String {
+        let mut analysis = Analysis::new(&[]);
+        let base = 0x7f00_0000_0000u64;
+        for tgid in 0..processes {
+            let mut start = fault(Kind::PmdFault, tgid, base, base, base + (4 << 21), 0, 0x8, 1 << 20, 0);
+            let mut done =
+                fault(Kind::PmdFaultDone, tgid, base, base, base + (4 << 21), 0, 0x8, 1 << 20, 0x100);
+            done.time_ns = 30_000;
+            for event in [&mut start, &mut done] {
+                event.tgid = tgid;
+                event.comm[..4].copy_from_slice(format!("p{tgid:03}").as_bytes());
+            }
+            analysis.push(&start);
+            analysis.push(&done);
+        }
+        analysis.finish();
+        encode(&analysis, &Context { lost: 2, kernel: "7.2.13", source: "test" })
+    }
+
+    #[test]
+    fn every_family_is_there_with_zeros_too() {
+        let text = metrics_of(1);
+        for line in [
+            "dax_probe_faults_total{size=\"pmd\",result=\"nopage\"} 1",
+            "dax_probe_faults_total{size=\"pmd\",result=\"fallback\"} 0",
+            "dax_probe_fallbacks_total{reason=\"unknown\"} 0",
+            "dax_probe_invariant_violations_total{invariant=\"waiter-woken\"} 0",
+            "dax_probe_invariant_checked{invariant=\"waiter-woken\"} 0",
+            "dax_probe_invariant_checked{invariant=\"pmd-fault-done\"} 1",
+            "dax_probe_lost_events_total 2",
+            "dax_probe_fault_latency_seconds_bucket{size=\"pmd\",le=\"0.00005\"} 1",
+            "dax_probe_fault_latency_seconds_count{size=\"pte\"} 0",
+            "dax_probe_process_faults_total{process=\"p000\",size=\"pmd\",result=\"nopage\"} 1",
+            "# TYPE dax_probe_fault_latency_seconds histogram",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn process_labels_are_bounded() {
+        let text = metrics_of(25);
+        let names: std::collections::BTreeSet<_> = text
+            .lines()
+            .filter(|line| line.starts_with("dax_probe_process_faults_total{"))
+            .filter_map(|line| line.split("process=\"").nth(1)?.split('"').next())
+            .collect();
+        assert_eq!(names.len(), TOP + 1, "{names:?}");
+        assert!(names.contains("other"));
+        assert!(text
+            .contains("dax_probe_process_faults_total{process=\"other\",size=\"pmd\",result=\"nopage\"} 15"));
+    }
+}

@@ -1,0 +1,327 @@
+//! `dax-probe plot`: one picture of a trace, PNG or SVG by the file's
+//! extension. Above: PMD fallbacks per second, stacked by reason, with the
+//! share of PMD faults that got 2 MiB as a line on the right axis. Below:
+//! how long PMD and PTE faults took (log scale), each as a share of its
+//! own faults, so that 128 PMD faults show next to 65 536 PTE faults.
+
+use std::{path::Path, sync::Once};
+
+use anyhow::{anyhow, bail, Context, Result};
+use plotters::{coord::Shift, prelude::*};
+
+use crate::{
+    analysis::Stats,
+    fallback::Reason,
+    timeline::{Latency, LATENCY_BOUNDS_NS},
+};
+
+const WIDTH: u32 = 1280;
+const HEIGHT: u32 = 960;
+const FONT: &str = "sans-serif";
+
+/// One colour per reason (in `Reason::ALL` order), the Tableau 10 palette:
+/// distinct in print and for the common colour-vision deficiencies.
+const REASON_COLOURS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(127, 127, 127),
+];
+const PMD_COLOUR: RGBColor = RGBColor(0, 0, 0);
+const PTE_COLOUR: RGBColor = RGBColor(214, 39, 40);
+
+/// The series names the plot's legends use (tests look for them).
+pub const PMD_SHARE_LABEL: &str = "PMD share (% of PMD faults mapped 2 MiB)";
+pub const PMD_LATENCY_LABEL: &str = "PMD faults";
+pub const PTE_LATENCY_LABEL: &str = "PTE faults";
+
+/// Draws the plot of `stats` into `path` (`.png` or `.svg`). The file
+/// appears only once complete.
+pub fn draw(path: &Path, stats: &Stats, title: &str) -> Result<()> {
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if !matches!(extension, "png" | "svg") {
+        bail!("cannot plot to {}: the file must end in .png or .svg", path.display());
+    }
+    register_font();
+    // The backends pick the encoding by the extension, so it stays last.
+    let partial = path.with_extension(format!("partial.{extension}"));
+    let drawn = match extension {
+        "svg" => draw_on(SVGBackend::new(&partial, (WIDTH, HEIGHT)).into_drawing_area(), stats, title),
+        _ => draw_on(BitMapBackend::new(&partial, (WIDTH, HEIGHT)).into_drawing_area(), stats, title),
+    };
+    if let Err(error) = drawn {
+        let _ = std::fs::remove_file(&partial);
+        return Err(error.context(format!("cannot plot to {}", path.display())));
+    }
+    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
+            .unwrap_or_else(|_| panic!("the embedded DejaVu Sans is a valid font"));
+    });
+}
+
+/// plotters' errors borrow the backend's error type; ours are text.
+fn plotting<T, E: std::fmt::Debug>(result: Result<T, E>) -> Result<T> {
+    result.map_err(|error| anyhow!("{error:?}"))
+}
+
+fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, stats: &Stats, title: &str) -> Result<()> {
+    plotting(root.fill(&WHITE))?;
+    let root = plotting(root.titled(title, (FONT, 24)))?;
+    let (top, bottom) = root.split_vertically(HEIGHT * 11 / 20);
+    fallbacks_over_time(&top, stats)?;
+    latency_distribution(&bottom, stats)?;
+    plotting(root.present())
+}
+
+fn fallbacks_over_time<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, stats: &Stats) -> Result<()> {
+    let seconds = &stats.timeline.seconds;
+    let x_end = seconds.len().max(1) as f64;
+    let y_end = seconds.iter().map(|s| s.fallback_total()).max().unwrap_or(0).max(1) as f64 * 1.15;
+    let mut chart = plotting(
+        ChartBuilder::on(area)
+            .caption("PMD fallbacks per second, by reason", (FONT, 20))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .right_y_label_area_size(72)
+            .build_cartesian_2d(0f64..x_end, 0f64..y_end),
+    )?
+    .set_secondary_coord(0f64..x_end, 0f64..105f64);
+    plotting(
+        chart
+            .configure_mesh()
+            .x_desc("time since the trace began (s)")
+            .y_desc("PMD fallbacks per second")
+            .axis_desc_style((FONT, 16))
+            .label_style((FONT, 14))
+            .draw(),
+    )?;
+    plotting(
+        chart
+            .configure_secondary_axes()
+            .y_desc("PMD share (%)")
+            .axis_desc_style((FONT, 16))
+            .label_style((FONT, 14))
+            .draw(),
+    )?;
+    let mut base = vec![0u64; seconds.len()];
+    for (reason, colour) in Reason::ALL.into_iter().zip(REASON_COLOURS) {
+        let index = reason as usize;
+        if seconds.iter().all(|s| s.fallbacks[index] == 0) {
+            continue;
+        }
+        let total: u64 = seconds.iter().map(|s| s.fallbacks[index]).sum();
+        let bars: Vec<_> = seconds
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.fallbacks[index] > 0)
+            .map(|(x, s)| {
+                let bottom = base[x];
+                base[x] += s.fallbacks[index];
+                let corners = [(x as f64 + 0.1, bottom as f64), (x as f64 + 0.9, base[x] as f64)];
+                Rectangle::new(corners, colour.filled())
+            })
+            .collect();
+        plotting(chart.draw_series(bars))?
+            .label(format!("{} ({total})", reason.name()))
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled()));
+    }
+    let share: Vec<(f64, f64)> = seconds
+        .iter()
+        .enumerate()
+        .filter_map(|(x, s)| s.pmd_share().map(|share| (x as f64 + 0.5, 100.0 * share)))
+        .collect();
+    plotting(chart.draw_secondary_series(LineSeries::new(share.clone(), PMD_COLOUR.stroke_width(2))))?
+        .label(PMD_SHARE_LABEL)
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], PMD_COLOUR.stroke_width(2)));
+    plotting(
+        chart
+            .draw_secondary_series(share.into_iter().map(|point| Circle::new(point, 3, PMD_COLOUR.filled()))),
+    )?;
+    plotting(
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font((FONT, 14))
+            .draw(),
+    )
+}
+
+/// Bucket edges in µs; the first bucket starts at half its bound.
+fn bucket_edges_us(bucket: usize) -> (f64, f64) {
+    let upper = LATENCY_BOUNDS_NS[bucket] as f64 / 1e3;
+    let lower = if bucket == 0 { upper / 2.0 } else { LATENCY_BOUNDS_NS[bucket - 1] as f64 / 1e3 };
+    (lower, upper)
+}
+
+/// A histogram outline: each bucket a step at its share of the faults.
+fn outline(latency: &Latency) -> Vec<(f64, f64)> {
+    let mut points = Vec::new();
+    for bucket in 0..LATENCY_BOUNDS_NS.len() {
+        let share = 100.0 * latency.counts[bucket] as f64 / latency.count.max(1) as f64;
+        let (lower, upper) = bucket_edges_us(bucket);
+        points.extend([(lower, share), (upper, share)]);
+    }
+    points
+}
+
+fn latency_label(name: &str, latency: &Latency) -> String {
+    let median = match latency.quantile_bound(0.5) {
+        Some(ns) if ns >= 1_000_000 => format!("median ≤ {} ms", ns / 1_000_000),
+        Some(ns) => format!("median ≤ {} µs", ns / 1_000),
+        None => "none".to_owned(),
+    };
+    format!("{name} ({}, {median})", latency.count)
+}
+
+fn latency_distribution<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, stats: &Stats) -> Result<()> {
+    let sizes = [
+        (PMD_LATENCY_LABEL, &stats.latency.pmd, PMD_COLOUR),
+        (PTE_LATENCY_LABEL, &stats.latency.pte, PTE_COLOUR),
+    ];
+    // The x axis spans the buckets that hold faults, a bucket either side.
+    let used = |latency: &Latency| {
+        let first = latency.counts.iter().position(|&n| n > 0);
+        let last = latency.counts.iter().rposition(|&n| n > 0);
+        first.zip(last)
+    };
+    let (first, last) = sizes
+        .iter()
+        .filter_map(|(_, latency, _)| used(latency))
+        .fold((usize::MAX, 0), |(lo, hi), (first, last)| (lo.min(first), hi.max(last)));
+    let (first, last) = if first == usize::MAX { (3, 9) } else { (first.saturating_sub(1), last + 1) };
+    let last = last.min(LATENCY_BOUNDS_NS.len() - 1);
+    let x_range = bucket_edges_us(first).0..bucket_edges_us(last).1;
+    let y_end =
+        sizes.iter().flat_map(|(_, latency, _)| outline(latency)).map(|(_, share)| share).fold(1.0, f64::max)
+            * 1.15;
+    let mut chart = plotting(
+        ChartBuilder::on(area)
+            .caption("fault latency, PMD vs PTE (dax_*_fault to its done)", (FONT, 20))
+            .margin(16)
+            .margin_right(48)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
+            .build_cartesian_2d(x_range.log_scale(), 0f64..y_end),
+    )?;
+    plotting(
+        chart
+            .configure_mesh()
+            .x_desc("latency (µs, log scale)")
+            .y_desc("% of that size's faults")
+            .axis_desc_style((FONT, 16))
+            .label_style((FONT, 14))
+            .x_label_formatter(&|us| format!("{us}"))
+            .draw(),
+    )?;
+    for (name, latency, colour) in sizes {
+        plotting(chart.draw_series(LineSeries::new(outline(latency), colour.stroke_width(2))))?
+            .label(latency_label(name, latency))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], colour.stroke_width(2)));
+    }
+    plotting(
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font((FONT, 14))
+            .draw(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{analysis::Analysis, events::test_support::*};
+    use dax_probe_common::Kind;
+
+    /// PMD faults that map 2 MiB and PTE faults, then a second of fallbacks.
+    fn stats() -> Stats {
+        let mut analysis = Analysis::new(&[]);
+        let mut time = 1_000_000_000;
+        let mut push = |mut event: dax_probe_common::Event, after_ns: u64| {
+            time += after_ns;
+            event.time_ns = time;
+            analysis.push(&event);
+        };
+        let base = 0x7f00_0000_0000u64;
+        for n in 0..4 {
+            let address = base + (n << 21);
+            push(fault(Kind::PmdFault, 1, address, base, base + (8 << 21), n << 9, 0x8, 1 << 20, 0), 1_000);
+            push(
+                fault(Kind::PmdFaultDone, 1, address, base, base + (8 << 21), n << 9, 0x8, 1 << 20, 0x100),
+                40_000,
+            );
+        }
+        // One second later: a fault off by 4 KiB falls back (address-colour), served by PTEs.
+        let address = base + (5 << 21);
+        push(fault(Kind::PmdFault, 1, address, base, base + (8 << 21), 1, 0x8, 1 << 20, 0), 1_000_000_000);
+        push(fault(Kind::PmdFaultDone, 1, address, base, base + (8 << 21), 1, 0x8, 1 << 20, 0x800), 20_000);
+        push(fault(Kind::PteFault, 1, address, base, base + (8 << 21), 1, 0x8, 1 << 20, 0), 1_000);
+        push(fault(Kind::PteFaultDone, 1, address, base, base + (8 << 21), 1, 0x8, 1 << 20, 0x100), 3_000);
+        analysis.finish();
+        analysis.stats
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("dax-probe-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    #[test]
+    fn the_svg_holds_every_series() {
+        let stats = stats();
+        assert_eq!(stats.timeline.seconds.len(), 2);
+        let path = scratch("plot.svg");
+        draw(&path, &stats, "test").unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        for label in [
+            "address-colour (1)",
+            PMD_SHARE_LABEL,
+            "PMD faults (5, median ≤ 50 µs)",
+            "PTE faults (1, median ≤ 5 µs)",
+        ] {
+            assert!(svg.contains(label), "the legend names {label:?}");
+        }
+        for axis in [
+            "PMD fallbacks per second",
+            "PMD share (%)",
+            "latency (µs, log scale)",
+            "time since the trace began (s)",
+        ] {
+            assert!(svg.contains(axis), "an axis is labelled {axis:?}");
+        }
+        assert!(!svg.contains("cow-write"), "reasons that did not occur are left out");
+    }
+
+    #[test]
+    fn the_png_is_a_png() {
+        let path = scratch("plot.png");
+        draw(&path, &stats(), "test").unwrap();
+        let png = std::fs::read(&path).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+        assert!(png.len() > 10_000, "{} bytes", png.len());
+        assert!(!scratch("plot.partial.png").exists());
+    }
+
+    #[test]
+    fn other_extensions_are_refused() {
+        let error = draw(&scratch("plot.jpg"), &stats(), "test").unwrap_err();
+        assert!(error.to_string().contains("must end in .png or .svg"), "{error}");
+    }
+}

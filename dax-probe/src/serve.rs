@@ -1,0 +1,106 @@
+//! `dax-probe serve`: the metrics of [`crate::metrics`] over HTTP, for
+//! Prometheus to scrape at `/metrics`. One small HTTP/1.1 exchange per
+//! connection (GET, then close) is all a scraper needs.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use anyhow::{Context, Result};
+use dax_probe_common::Event;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
+
+use crate::{analysis::Analysis, metrics, record::Sink};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9478";
+
+/// What the server shows; the live source or a replay fills it.
+pub struct Served {
+    pub analysis: Analysis,
+    pub lost: u64,
+    pub kernel: String,
+    pub source: String,
+}
+
+pub type Shared = Arc<Mutex<Served>>;
+
+/// The live sink: events go straight into the served analysis.
+pub struct LiveSink(pub Shared);
+
+impl Sink for LiveSink {
+    fn start(&mut self, hooks: &[String]) {
+        lock(&self.0).analysis = Analysis::new(hooks);
+    }
+
+    fn push(&mut self, event: &Event) -> Result<()> {
+        lock(&self.0).analysis.push(event);
+        Ok(())
+    }
+
+    fn lost(&mut self, lost: u64) {
+        lock(&self.0).lost = lost;
+    }
+}
+
+/// A poisoned lock only means a scrape panicked; the counts are still whole.
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Served> {
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Binds `addr`; the listener then serves with [`serve`].
+pub async fn bind(addr: &str) -> Result<TcpListener> {
+    let addr: SocketAddr = addr
+        .parse()
+        .with_context(|| format!("--listen {addr}: not an address: give IP:PORT, e.g. {DEFAULT_LISTEN}"))?;
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}: pick a free address with --listen IP:PORT"))
+}
+
+pub async fn serve(listener: TcpListener, shared: Shared) -> Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            // A scraper that hangs up early is its own business.
+            let _ = answer(stream, &shared).await;
+        });
+    }
+}
+
+async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
+    let mut request = Vec::new();
+    let mut buffer = [0; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
+        let n = stream.read(&mut buffer).await?;
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(&buffer[..n]);
+    }
+    let request = String::from_utf8_lossy(&request);
+    let mut words = request.split_whitespace();
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let (status, content_type, body) = match (method, path.split('?').next().unwrap_or("")) {
+        ("GET", "/metrics") => {
+            let served = lock(shared);
+            let context =
+                metrics::Context { lost: served.lost, kernel: &served.kernel, source: &served.source };
+            ("200 OK", metrics::CONTENT_TYPE, metrics::encode(&served.analysis, &context))
+        }
+        ("GET", "/") => ("200 OK", "text/plain", "dax-probe: metrics are at /metrics\n".to_owned()),
+        ("GET", _) => ("404 Not Found", "text/plain", "not found: metrics are at /metrics\n".to_owned()),
+        _ => ("405 Method Not Allowed", "text/plain", "only GET\n".to_owned()),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.shutdown().await
+}

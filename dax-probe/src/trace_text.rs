@@ -1,0 +1,281 @@
+//! Import: the text of tracefs (`/sys/kernel/tracing/trace`) and of
+//! `trace-cmd report`, for traces recorded with the kernel's own tools by
+//! users without BPF permission.
+//!
+//! Only the `fs_dax` tracepoints are read (other events are skipped), as
+//! include/trace/events/fs_dax.h prints them:
+//!
+//! ```text
+//!  fio-95  (  94) [001] .....  23.904711: dax_pmd_fault_done: dev 259:0 ino 0x83 shared WRITE|USER
+//!      address 0x7f7c41c00000 vm_start 0x7f7c41c00000 vm_end 0x7f7c51c00000 pgoff 0x0 max_pgoff 0xffff NOPAGE
+//! ```
+//!
+//! Such a trace has no entry locks, waits or wake-ups, and of the fields
+//! only what the format prints: `vm_flags` is reduced to shared/private.
+//! The task is a thread; its process is known only when tracefs recorded
+//! it (`options/record-tgid`), otherwise the thread stands for it. Lost
+//! events are read from tracefs' `entries-in-buffer/entries-written` line
+//! and trace-cmd's `[LOST N EVENTS]` markers.
+
+use anyhow::{bail, Context, Result};
+use dax_probe_common::{Event, Field, Kind, FIELD_COUNT, TRACEPOINT_COUNT};
+
+use crate::trace_file::{Header, Trace};
+
+/// `VM_SHARED` (include/linux/mm.h), all the format keeps of `vm_flags`.
+const VM_SHARED: u64 = 0x8;
+
+/// FAULT_FLAG_TRACE (include/linux/mm.h), bit by bit.
+const FAULT_FLAGS: &[(u64, &str)] = &[
+    (1 << 0, "WRITE"),
+    (1 << 1, "MKWRITE"),
+    (1 << 2, "ALLOW_RETRY"),
+    (1 << 3, "RETRY_NOWAIT"),
+    (1 << 4, "KILLABLE"),
+    (1 << 5, "TRIED"),
+    (1 << 6, "USER"),
+    (1 << 7, "REMOTE"),
+    (1 << 8, "INSTRUCTION"),
+    (1 << 9, "INTERRUPTIBLE"),
+    (1 << 12, "VMA_LOCK"),
+];
+
+/// Where the text came from, by its look.
+fn origin(text: &str) -> &'static str {
+    if text.lines().take(8).any(|line| line.starts_with("# tracer:")) {
+        "tracefs text"
+    } else {
+        "trace-cmd report"
+    }
+}
+
+/// Whether `text` looks like tracefs or trace-cmd output with fs_dax events.
+pub fn is_trace_text(text: &str) -> bool {
+    text.lines().take(10_000).any(|line| event_name(line).is_some())
+}
+
+pub fn parse(text: &str) -> Result<Trace> {
+    let mut events = Vec::new();
+    let mut lost = 0;
+    for (number, line) in text.lines().enumerate() {
+        lost += lost_in(line);
+        if let Some((at, kind)) = event_name(line) {
+            let event =
+                parse_event(line, at, kind).with_context(|| format!("line {}: {line:?}", number + 1))?;
+            events.push(event);
+        }
+    }
+    if events.is_empty() {
+        bail!("no fs_dax events in it");
+    }
+    let tracepoints: Vec<String> = {
+        let seen = |kind: &&Kind| events.iter().any(|event| event.kind == **kind as u32);
+        Kind::ALL[..TRACEPOINT_COUNT].iter().filter(seen).map(|kind| kind.name().to_owned()).collect()
+    };
+    let header = Header {
+        kernel: "unknown".into(),
+        tracepoints,
+        events: events.len() as u64,
+        lost,
+        imported_from: Some(origin(text).to_owned()),
+        ..Header::default()
+    };
+    Ok(Trace { header, events })
+}
+
+/// Events a tracefs header or trace-cmd marker says were lost.
+fn lost_in(line: &str) -> u64 {
+    if let Some(counts) = line.strip_prefix("# entries-in-buffer/entries-written: ") {
+        let counts = counts.split_whitespace().next().unwrap_or("");
+        if let Some((kept, written)) = counts.split_once('/') {
+            return written.parse::<u64>().unwrap_or(0).saturating_sub(kept.parse().unwrap_or(0));
+        }
+    }
+    if let Some(at) = line.find("[LOST ") {
+        return line[at + 6..].split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    }
+    0
+}
+
+/// The fs_dax event a line holds: the byte offset of its `NAME:` token.
+fn event_name(line: &str) -> Option<(usize, Kind)> {
+    let at = line.find(": dax_")? + 2;
+    let name = line[at..].split(':').next()?;
+    let kind = Kind::ALL[..TRACEPOINT_COUNT].iter().find(|kind| kind.name() == name)?;
+    Some((at, *kind))
+}
+
+fn parse_event(line: &str, at: usize, kind: Kind) -> Result<Event> {
+    let (task, time) = line[..at - 2].rsplit_once(' ').context("no timestamp")?;
+    let time_ns = timestamp_ns(time)?;
+    let (task, cpu) = task.trim_end().rsplit_once('[').context("no [cpu]")?;
+    let cpu = cpu.split(']').next().unwrap_or("").trim().parse().context("bad [cpu]")?;
+    let (task, tgid) = match task.trim_end().strip_suffix(')').and_then(|t| t.rsplit_once('(')) {
+        Some((task, tgid)) => (task, tgid.trim().parse().ok()),
+        None => (task, None),
+    };
+    let (comm, tid) = task.trim().rsplit_once('-').context("no comm-pid")?;
+    let tid: u32 = tid.parse().context("bad pid")?;
+    let mut comm_bytes = [0; 16];
+    for (to, from) in comm_bytes.iter_mut().zip(comm.bytes().take(15)) {
+        *to = from;
+    }
+    let body = &line[at + kind.name().len() + 1..];
+    Ok(Event {
+        time_ns,
+        tgid: tgid.unwrap_or(tid),
+        tid,
+        kind: kind as u32,
+        cpu,
+        comm: comm_bytes,
+        fields: fields(body)?,
+    })
+}
+
+/// "23.904711:" (µs from tracefs and trace-cmd; any precision is read).
+fn timestamp_ns(text: &str) -> Result<u64> {
+    let text = text.trim().trim_end_matches(':');
+    let (seconds, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let seconds: u64 = seconds.parse().with_context(|| format!("bad timestamp {text:?}"))?;
+    let digits = fraction.len().min(9);
+    let fraction: u64 = if digits == 0 { 0 } else { fraction[..digits].parse().context("bad timestamp")? };
+    Ok(seconds * 1_000_000_000 + fraction * 10u64.pow(9 - digits as u32))
+}
+
+/// The fields of the fs_dax print formats: "key value" pairs, `shared` or
+/// `private`, the fault flags right after that, and the fault result last.
+fn fields(body: &str) -> Result<[u64; FIELD_COUNT]> {
+    let mut fields = [0; FIELD_COUNT];
+    let mut tokens = body.split_whitespace().peekable();
+    let mut after_sharing = false;
+    while let Some(token) = tokens.next() {
+        let value = |tokens: &mut std::iter::Peekable<_>| -> Result<&str> {
+            tokens.next().with_context(|| format!("`{token}` without a value"))
+        };
+        let mut set = |field: Field, value: u64| fields[field as usize] = value;
+        let flags_here = after_sharing;
+        after_sharing = false;
+        match token {
+            "dev" => set(Field::Dev, device(value(&mut tokens)?)?),
+            "ino" => set(Field::Ino, number(value(&mut tokens)?)?),
+            "address" => set(Field::Address, number(value(&mut tokens)?)?),
+            "vm_start" => set(Field::VmStart, number(value(&mut tokens)?)?),
+            "vm_end" => set(Field::VmEnd, number(value(&mut tokens)?)?),
+            "max_pgoff" => set(Field::MaxPgoff, number(value(&mut tokens)?)?),
+            "radix_entry" => set(Field::RadixEntry, number(value(&mut tokens)?)?),
+            "pglen" => set(Field::Pglen, number(value(&mut tokens)?)?),
+            "zero_folio" | "zero_page" => {
+                value(&mut tokens)?;
+            }
+            "pgoff" => {
+                let pgoff = value(&mut tokens)?;
+                match pgoff.split_once('-') {
+                    // dax_writeback_range: "pgoff START-END".
+                    Some((start, end)) => {
+                        set(Field::StartIndex, number(start)?);
+                        set(Field::EndIndex, number(end)?);
+                    }
+                    None => set(Field::Pgoff, number(pgoff)?),
+                }
+            }
+            "shared" | "private" => {
+                set(Field::VmFlags, if token == "shared" { VM_SHARED } else { 0 });
+                after_sharing = true;
+            }
+            flags if flags_here => set(Field::FaultFlags, flag_bits(flags, FAULT_FLAGS)?),
+            result => set(Field::Result, flag_bits(result, crate::report::VM_FAULT_NAMES)?),
+        }
+    }
+    Ok(fields)
+}
+
+/// "NAME|NAME" (or a number, where the tool printed the flags raw).
+fn flag_bits(text: &str, names: &[(u64, &str)]) -> Result<u64> {
+    text.split('|').try_fold(0, |bits, name| {
+        let bit = match names.iter().find(|(_, n)| *n == name) {
+            Some((bit, _)) => *bit,
+            None => number(name).with_context(|| format!("unknown flag {name:?}"))?,
+        };
+        Ok(bits | bit)
+    })
+}
+
+/// "0x1f" or "31".
+fn number(text: &str) -> Result<u64> {
+    let parsed = match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.with_context(|| format!("bad number {text:?}"))
+}
+
+/// "259:0" as the tracepoints hold dev_t (MKDEV: major << 20 | minor).
+fn device(text: &str) -> Result<u64> {
+    let (major, minor) = text.split_once(':').with_context(|| format!("bad device {text:?}"))?;
+    Ok(major.parse::<u64>()? << 20 | minor.parse::<u64>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines as tracefs printed them in the lab (7.2, record-tgid on).
+    const TRACEFS: &str = "# tracer: nop
+#
+# entries-in-buffer/entries-written: 3/5   #P:2
+#
+           <...>-95      (     94) [001] .....    23.904711: dax_pmd_fault: dev 259:0 ino 0x83 shared WRITE|ALLOW_RETRY|KILLABLE|USER|VMA_LOCK address 0x7f7c41c00000 vm_start 0x7f7c41c00000 vm_end 0x7f7c51c00000 pgoff 0x0 max_pgoff 0xffff 
+           <...>-95      (     94) [001] .....    23.904811: dax_pmd_fault_done: dev 259:0 ino 0x83 shared WRITE|ALLOW_RETRY|KILLABLE|USER|VMA_LOCK address 0x7f7c41c00000 vm_start 0x7f7c41c00000 vm_end 0x7f7c51c00000 pgoff 0x0 max_pgoff 0xffff NOPAGE
+  kworker/u8:1-33      (     33) [000] .....    24.000001: dax_writeback_range: dev 259:0 ino 0x83 pgoff 0x0-0xffff
+";
+
+    /// trace-cmd report, as trace-cmd 3.1 prints it.
+    const TRACE_CMD: &str = "cpus=2
+CPU:1 [LOST 7 EVENTS]
+      fio-101   [000]    30.000002: dax_pte_fault:        dev 259:0 ino 0xc private ALLOW_RETRY|KILLABLE|USER address 0x7f0000001000 pgoff 0x1 
+      fio-101   [000]    30.000050: dax_pte_fault_done:   dev 259:0 ino 0xc private USER address 0x7f0000001000 pgoff 0x1 MAJOR|NOPAGE
+      fio-101   [000]    30.000060: sched_switch:         prev_comm=fio
+";
+
+    #[test]
+    fn reads_tracefs_text() {
+        let trace = parse(TRACEFS).unwrap();
+        assert_eq!(trace.header.imported_from.as_deref(), Some("tracefs text"));
+        assert_eq!(trace.header.lost, 2, "written 5, kept 3");
+        let [fault, done, writeback] = &trace.events[..] else { panic!("three events") };
+        assert_eq!((done.tid, done.tgid, done.cpu), (95, 94, 1));
+        assert_eq!(done.time_ns - fault.time_ns, 100_000);
+        assert_eq!(done.kind(), Some(Kind::PmdFaultDone));
+        assert_eq!(done.field(Field::Dev), 259 << 20);
+        assert_eq!(done.field(Field::Ino), 0x83);
+        assert_eq!(done.field(Field::VmFlags), VM_SHARED);
+        assert_eq!(done.field(Field::FaultFlags), 0x1 | 0x4 | 0x10 | 0x40 | 0x1000);
+        assert_eq!(done.field(Field::Address), 0x7f7c41c00000);
+        assert_eq!(done.field(Field::VmEnd), 0x7f7c51c00000);
+        assert_eq!(done.field(Field::MaxPgoff), 0xffff);
+        assert_eq!(done.field(Field::Result), 0x100);
+        assert_eq!(fault.field(Field::Result), 0);
+        assert_eq!(writeback.field(Field::EndIndex), 0xffff);
+        assert_eq!(crate::events::comm(writeback), "kworker/u8:1");
+    }
+
+    #[test]
+    fn reads_trace_cmd_report() {
+        let trace = parse(TRACE_CMD).unwrap();
+        assert_eq!(trace.header.imported_from.as_deref(), Some("trace-cmd report"));
+        assert_eq!(trace.header.lost, 7);
+        assert_eq!(trace.events.len(), 2, "sched_switch is not ours");
+        let done = &trace.events[1];
+        assert_eq!((done.tid, done.tgid), (101, 101), "the thread stands for its process");
+        assert_eq!(done.field(Field::VmFlags), 0);
+        assert_eq!(done.field(Field::Pgoff), 1);
+        assert_eq!(done.field(Field::Result), 0x104);
+    }
+
+    #[test]
+    fn text_without_fs_dax_events_is_not_a_trace() {
+        assert!(!is_trace_text("hello\nworld\n"));
+        let Err(error) = parse("# tracer: nop\n") else { panic!("parsed") };
+        assert!(error.to_string().contains("no fs_dax events"));
+    }
+}
