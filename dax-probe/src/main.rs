@@ -126,7 +126,8 @@ enum Command {
     #[command(after_help = "Examples:\n  \
         dax-probe serve\n  \
         dax-probe serve --listen 0.0.0.0:9478 -- fio job.fio\n  \
-        dax-probe serve --replay fio.daxtrace\n\n\
+        dax-probe serve --replay fio.daxtrace --speed 0.5\n\n\
+        A replay plays the trace at its recorded pace (see --speed), then keeps serving its totals.\n\
         dashboards/ holds a Grafana dashboard and a Prometheus scrape config for these metrics.")]
     Serve {
         /// The address to listen on; loopback only unless you say otherwise.
@@ -135,6 +136,9 @@ enum Command {
         /// Serve the metrics of this trace instead of the live kernel.
         #[arg(long, value_name = "TRACE", conflicts_with = "command")]
         replay: Option<PathBuf>,
+        /// Replay at this multiple of the recorded pace (0: all at once).
+        #[arg(long, default_value_t = 1.0, requires = "replay", value_name = "FACTOR")]
+        speed: f64,
         /// A command to run while serving live; its exit ends dax-probe.
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<String>,
@@ -207,7 +211,9 @@ fn run(cli: Cli) -> Result<i32> {
             eprintln!("dax-probe: plot of {} written to {}", path.display(), output.display());
             Ok(0)
         }
-        Command::Serve { listen, replay, command } => serve(&listen, replay.as_deref(), &command),
+        Command::Serve { listen, replay, speed, command } => {
+            serve(&listen, replay.as_deref(), speed, &command)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "dax-probe", &mut std::io::stdout());
             Ok(0)
@@ -317,45 +323,34 @@ fn live_session(command: &[String], stdout_to_stderr: bool, sink: &mut impl Sink
     runtime.block_on(record::run(command, stdout_to_stderr, sink))
 }
 
-fn serve(listen: &str, replay: Option<&Path>, command: &[String]) -> Result<i32> {
+fn serve(listen: &str, replay: Option<&Path>, speed: f64, command: &[String]) -> Result<i32> {
+    anyhow::ensure!(speed >= 0.0 && speed.is_finite(), "--speed {speed}: give a factor of 0 or more");
+    let trace = replay.map(trace_file::read).transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = serve::bind(listen).await?;
-        let address = listener.local_addr()?;
-        let shared = match replay {
-            Some(path) => {
-                let trace = trace_file::read(path)?;
-                let served = serve::Served {
-                    analysis: analyse(&trace),
-                    lost: trace.header.lost,
-                    kernel: trace.header.kernel.clone(),
-                    source: path.display().to_string(),
-                };
-                Arc::new(Mutex::new(served))
-            }
-            None => Arc::new(Mutex::new(serve::Served {
-                analysis: Analysis::new(&[]),
-                lost: 0,
-                kernel: record::kernel_release(),
-                source: "live".to_owned(),
-            })),
+        let (kernel, source) = match (&trace, replay) {
+            (Some(trace), Some(path)) => (trace.header.kernel.clone(), path.display().to_string()),
+            _ => (record::kernel_release(), "live".to_owned()),
         };
-        eprintln!("dax-probe: serving metrics at http://{address}/metrics");
+        let hooks = trace.as_ref().map_or(&[][..], |trace| &trace.header.hooks[..]);
+        let served = serve::Served { analysis: Analysis::new(hooks), lost: 0, kernel, source };
+        let shared = Arc::new(Mutex::new(served));
+        eprintln!("dax-probe: serving metrics at http://{}/metrics", listener.local_addr()?);
         let server = tokio::spawn(serve::serve(listener, shared.clone()));
-        let code = match replay {
-            Some(_) => {
-                tokio::select! {
-                    done = server => done.context("the metrics server stopped")??,
-                    interrupted = tokio::signal::ctrl_c() => interrupted?,
-                }
-                0
-            }
-            None => {
-                let session = record::run(command, false, &mut serve::LiveSink(shared)).await?;
-                command_code(&session)
-            }
+        let Some(trace) = trace else {
+            let session = record::run(command, false, &mut serve::LiveSink(shared)).await?;
+            return Ok(command_code(&session));
         };
-        Ok(code)
+        tokio::select! {
+            done = server => done.context("the metrics server stopped")??,
+            () = serve::replay(&trace, speed, &shared) => {
+                eprintln!("dax-probe: replay of {} events done; serving its totals until Ctrl-C", trace.events.len());
+                tokio::signal::ctrl_c().await?;
+            }
+            interrupted = tokio::signal::ctrl_c() => interrupted?,
+        }
+        Ok(0)
     })
 }
 

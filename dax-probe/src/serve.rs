@@ -5,6 +5,7 @@
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use anyhow::{Context, Result};
@@ -14,7 +15,7 @@ use tokio::{
     net::{TcpListener, TcpStream},
 };
 
-use crate::{analysis::Analysis, metrics, record::Sink};
+use crate::{analysis::Analysis, metrics, record::Sink, trace_file::Trace};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9478";
 
@@ -49,6 +50,30 @@ impl Sink for LiveSink {
 /// A poisoned lock only means a scrape panicked; the counts are still whole.
 fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Served> {
     shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Feeds `trace` into the served analysis at `speed` times its recorded
+/// pace (0: at once), then finishes it.
+pub async fn replay(trace: &Trace, speed: f64, shared: &Shared) {
+    let started = tokio::time::Instant::now();
+    let first_ns = trace.events.first().map_or(0, |event| event.time_ns);
+    let mut events = trace.events.iter().peekable();
+    while events.peek().is_some() {
+        let due = |event: &Event| {
+            let offset_ns = event.time_ns.saturating_sub(first_ns) as f64;
+            started + Duration::from_secs_f64(if speed > 0.0 { offset_ns / speed / 1e9 } else { 0.0 })
+        };
+        tokio::time::sleep_until(due(events.peek().expect("peeked"))).await;
+        // Everything due by now goes in under one lock.
+        let now = tokio::time::Instant::now();
+        let mut served = lock(shared);
+        while let Some(event) = events.next_if(|event| due(event) <= now) {
+            served.analysis.push(event);
+        }
+    }
+    let mut served = lock(shared);
+    served.analysis.finish();
+    served.lost = trace.header.lost;
 }
 
 /// Binds `addr`; the listener then serves with [`serve`].

@@ -114,22 +114,27 @@ fn parse_event(line: &str, at: usize, kind: Kind) -> Result<Event> {
         Some((task, tgid)) => (task, tgid.trim().parse().ok()),
         None => (task, None),
     };
-    let (comm, tid) = task.trim().rsplit_once('-').context("no comm-pid")?;
+    let task = task.trim();
+    // trace-cmd names the instance first ("daxprobe: fio-96 [001] ...").
+    let task = match task.split_once(char::is_whitespace) {
+        Some((instance, rest)) if instance.ends_with(':') => rest.trim_start(),
+        _ => task,
+    };
+    let (comm, tid) = task.rsplit_once('-').context("no comm-pid")?;
     let tid: u32 = tid.parse().context("bad pid")?;
     let mut comm_bytes = [0; 16];
     for (to, from) in comm_bytes.iter_mut().zip(comm.bytes().take(15)) {
         *to = from;
     }
     let body = &line[at + kind.name().len() + 1..];
-    Ok(Event {
-        time_ns,
-        tgid: tgid.unwrap_or(tid),
-        tid,
-        kind: kind as u32,
-        cpu,
-        comm: comm_bytes,
-        fields: fields(body)?,
-    })
+    let mut fields = fields(body)?;
+    // The kernel passes 0 as the result of a fault's start event. trace-cmd
+    // without the VM_FAULT_* enum values (fs_dax.h has no TRACE_DEFINE_ENUM)
+    // prints that 0 as "OOM", and other results as numbers.
+    if matches!(kind, Kind::PmdFault | Kind::PteFault) {
+        fields[Field::Result as usize] = 0;
+    }
+    Ok(Event { time_ns, tgid: tgid.unwrap_or(tid), tid, kind: kind as u32, cpu, comm: comm_bytes, fields })
 }
 
 /// "23.904711:" (µs from tracefs and trace-cmd; any precision is read).
@@ -235,6 +240,8 @@ CPU:1 [LOST 7 EVENTS]
       fio-101   [000]    30.000002: dax_pte_fault:        dev 259:0 ino 0xc private ALLOW_RETRY|KILLABLE|USER address 0x7f0000001000 pgoff 0x1 
       fio-101   [000]    30.000050: dax_pte_fault_done:   dev 259:0 ino 0xc private USER address 0x7f0000001000 pgoff 0x1 MAJOR|NOPAGE
       fio-101   [000]    30.000060: sched_switch:         prev_comm=fio
+daxprobe:              fio-96    [001]    16.589017: dax_pmd_fault:        dev 259:0 ino 0x1003 shared 0x1254 address 0x7f3fa0f70000 vm_start 0x7f3fa0000000 vm_end 0x7f3fb0000000 pgoff 0xf70 max_pgoff 0x10000 OOM
+daxprobe:              fio-96    [001]    16.594982: dax_pmd_fault_done:   dev 259:0 ino 0x1003 shared 0x1254 address 0x7f3fa0f70000 vm_start 0x7f3fa0000000 vm_end 0x7f3fb0000000 pgoff 0xf70 max_pgoff 0x10000 0x100
 ";
 
     #[test]
@@ -264,12 +271,20 @@ CPU:1 [LOST 7 EVENTS]
         let trace = parse(TRACE_CMD).unwrap();
         assert_eq!(trace.header.imported_from.as_deref(), Some("trace-cmd report"));
         assert_eq!(trace.header.lost, 7);
-        assert_eq!(trace.events.len(), 2, "sched_switch is not ours");
+        assert_eq!(trace.events.len(), 4, "sched_switch is not ours");
         let done = &trace.events[1];
         assert_eq!((done.tid, done.tgid), (101, 101), "the thread stands for its process");
         assert_eq!(done.field(Field::VmFlags), 0);
         assert_eq!(done.field(Field::Pgoff), 1);
         assert_eq!(done.field(Field::Result), 0x104);
+        // trace-cmd 3.1 on 7.2, recording in an instance: flags as numbers,
+        // and a start event's result of 0 printed as "OOM".
+        let [.., start, done] = &trace.events[..] else { panic!() };
+        assert_eq!(crate::events::comm(start), "fio");
+        assert_eq!(start.tid, 96);
+        assert_eq!(start.field(Field::FaultFlags), 0x1254);
+        assert_eq!(start.field(Field::Result), 0);
+        assert_eq!(done.field(Field::Result), 0x100);
     }
 
     #[test]

@@ -1,68 +1,159 @@
 //! `cargo xtask demo`: the README's main job.
 //!
-//! Boots the custom kernel twice with the seed's fio job: on the 2 MiB-aligned
-//! DAX XFS (PMD faults) and on a plain one (every PMD fault falls back), and
-//! puts the two side by side: fio bandwidth and the fs_dax fault counts that
-//! tracefs recorded. The table is also left in target/dax-probe-demo/.
+//! Boots the custom kernel with the emulated NVDIMM and runs the lab's
+//! fio-run scenario: the seed's fio job under `dax-probe run` on the 2 MiB
+//! aligned DAX XFS, on the reference module's /dev/daxref, and on an XFS
+//! whose extents make every PMD fault fall back. Leaves the plots, the
+//! summaries (text and JSON) and a table of the three under
+//! target/dax-probe-demo/.
 
-use std::{collections::BTreeMap, fs, path::Path};
+use std::{fs, path::Path};
 
 use anyhow::{bail, Context, Result};
+use serde_json::Value;
 
 use crate::{image, kernel, project_root, scenario, setup, vm};
 
-const SCENARIOS: &[&str] = &["pmd-smoke", "pmd-misaligned"];
+const SCENARIO: &str = "fio-run";
+/// What the scenario leaves that the demo keeps.
+const ARTIFACTS: &[&str] = &[
+    "run-xfs.txt",
+    "xfs.svg",
+    "run-daxref.json",
+    "daxref.svg",
+    "run-fallback.json",
+    "fallback.svg",
+    "fallback.png",
+    "fallback.daxtrace",
+    "live.prom",
+];
+
+/// One row of the table: a run's numbers.
+struct Row {
+    name: &'static str,
+    read_mb: f64,
+    write_mb: f64,
+    pmd_nopage: u64,
+    pmd_fallback: u64,
+    pte: u64,
+    reasons: String,
+    verdict: String,
+}
 
 pub fn run(kernel_source: Option<&Path>) -> Result<()> {
+    println!("demo: 1/4 tools (cargo xtask setup)");
     let tools = setup::ensure()?;
+    println!("demo: 2/4 the guest kernel (cached after the first build, ~11 min cold on 2 cores)");
     let guest = kernel::get(kernel::Flavour::Custom, &tools, kernel_source)?;
+    println!("demo: 3/4 the guest image (dax-probe, the reference module, fio)");
     let initramfs = image::build(&guest, &tools)?;
-    let mut table = String::from(
-        "| scenario | fio read | fio write | PMD faults NOPAGE | PMD faults FALLBACK | PTE faults |\n|---|---|---|---|---|---|\n",
-    );
-    for name in SCENARIOS {
-        let outcome = vm::run(&guest, &initramfs, &scenario::find(name)?)?;
-        if let Some(why) = outcome.failure {
-            bail!("demo scenario {name} failed: {why}");
-        }
-        let outbox = outcome.out_dir.join("outbox");
-        let counts = read_counts(&outbox.join("fs_dax.counts"))?;
-        let fio = fs::read_to_string(outbox.join("fio.txt")).context("the guest sent no fio output")?;
-        let count = |key: &str| counts.get(key).copied().unwrap_or(0);
-        table.push_str(&format!(
-            "| {name} | {} | {} | {} | {} | {} |\n",
-            fio_bandwidth(&fio, "READ").unwrap_or("?"),
-            fio_bandwidth(&fio, "WRITE").unwrap_or("?"),
-            count("dax_pmd_fault_done NOPAGE"),
-            count("dax_pmd_fault_done FALLBACK"),
-            count("dax_pte_fault_done NOPAGE"),
-        ));
+    println!("demo: 4/4 booting QEMU (TCG) and running {SCENARIO}: three fio runs under dax-probe run, a few minutes");
+    let outcome = vm::run(&guest, &initramfs, &scenario::find(SCENARIO)?)?;
+    if let Some(why) = outcome.failure {
+        bail!("the demo's scenario {SCENARIO} failed: {why} (its log: {})", outcome.out_dir.display());
     }
+    let outbox = outcome.out_dir.join("outbox");
     let out = project_root().join("target/dax-probe-demo");
+    if out.exists() {
+        fs::remove_dir_all(&out)?;
+    }
     fs::create_dir_all(&out)?;
+    for name in ARTIFACTS {
+        fs::copy(outbox.join(name), out.join(name)).with_context(|| format!("the guest left no {name}"))?;
+    }
+    let rows = [
+        text_row("XFS, 2 MiB aligned", &fs::read_to_string(out.join("run-xfs.txt"))?)?,
+        json_row("/dev/daxref (reference module)", &out.join("run-daxref.json"))?,
+        json_row("XFS, extents not aligned", &out.join("run-fallback.json"))?,
+    ];
+    let table = table(&rows);
     fs::write(out.join("summary.md"), &table)?;
-    println!("\n{table}\n(fio under TCG: compare the two rows, not the absolute figures)");
-    println!("demo: table in {}", out.join("summary.md").display());
+    println!("\n{table}\n(fio under TCG: compare the rows, not the absolute figures)");
+    println!("demo: plots, summaries and this table are in {}", out.display());
     Ok(())
 }
 
-/// The "EVENT RESULT COUNT" table the guest's lab_trace_counts writes.
-fn read_counts(path: &Path) -> Result<BTreeMap<String, u64>> {
-    let text =
-        fs::read_to_string(path).with_context(|| format!("the guest sent no counts ({})", path.display()))?;
-    text.lines()
-        .map(|line| {
-            let (key, count) = line.rsplit_once(' ').context("bad counts line")?;
-            Ok((key.to_owned(), count.parse()?))
-        })
-        .collect()
+fn table(rows: &[Row]) -> String {
+    let mut table = String::from(
+        "| run | fio read MB/s | fio write MB/s | PMD faults mapped 2 MiB | PMD fallbacks | PTE faults | fallback reasons | verdict |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        table.push_str(&format!(
+            "| {} | {:.1} | {:.1} | {} | {} | {} | {} | {} |\n",
+            row.name,
+            row.read_mb,
+            row.write_mb,
+            row.pmd_nopage,
+            row.pmd_fallback,
+            row.pte,
+            row.reasons,
+            row.verdict
+        ));
+    }
+    table
 }
 
-/// "bw=204MiB/s (214MB/s)" of fio's `   READ: bw=...` group line.
-fn fio_bandwidth<'a>(fio: &'a str, direction: &str) -> Option<&'a str> {
-    let line = fio.lines().find(|line| line.trim_start().starts_with(&format!("{direction}:")))?;
-    let at = line.find("bw=")?;
-    line[at + 3..].split(',').next()
+/// A row from the JSON summary of `dax-probe run --json`.
+fn json_row(name: &'static str, path: &Path) -> Result<Row> {
+    let summary: Value = serde_json::from_str(&fs::read_to_string(path)?)
+        .with_context(|| format!("{} is not dax-probe run's JSON", path.display()))?;
+    let number =
+        |value: &Value| value.as_u64().with_context(|| format!("{}: a count is missing", path.display()));
+    let reasons: Vec<String> = summary["fallback_reasons"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+        .map(|(reason, n)| format!("{reason} {n}"))
+        .collect();
+    Ok(Row {
+        name,
+        read_mb: summary["fio"]["read"]["bandwidth_bytes_per_s"].as_f64().unwrap_or(0.0) / 1e6,
+        write_mb: summary["fio"]["write"]["bandwidth_bytes_per_s"].as_f64().unwrap_or(0.0) / 1e6,
+        pmd_nopage: number(&summary["faults"]["pmd_nopage"])?,
+        pmd_fallback: number(&summary["faults"]["pmd_fallback"])?,
+        pte: number(&summary["faults"]["pte"])?,
+        reasons: if reasons.is_empty() { "-".into() } else { reasons.join(", ") },
+        verdict: summary["verdict"]["verdict"].as_str().unwrap_or("?").to_owned(),
+    })
+}
+
+/// A row from the text summary of `dax-probe run`.
+fn text_row(name: &'static str, text: &str) -> Result<Row> {
+    let line = |prefix: &str| {
+        text.lines()
+            .rev()
+            .find(|line| line.starts_with(prefix))
+            .with_context(|| format!("no `{prefix}` line"))
+    };
+    let after = |line: &str, word: &str| -> Result<f64> {
+        let rest = &line[line.find(word).with_context(|| format!("no {word} in {line:?}"))? + word.len()..];
+        let number: String =
+            rest.trim_start().chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        number.parse().with_context(|| format!("no number after {word} in {line:?}"))
+    };
+    let fio = line("fio: ")?;
+    let faults = line("faults: ")?;
+    let reasons: Vec<String> = text
+        .lines()
+        .skip_while(|line| *line != "fallbacks by reason:")
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .filter_map(|line| line.split_whitespace().collect::<Vec<_>>().try_into().ok())
+        .filter(|[_, n]: &[&str; 2]| *n != "0")
+        .map(|[reason, n]| format!("{reason} {n}"))
+        .collect();
+    Ok(Row {
+        name,
+        read_mb: after(fio, "read")?,
+        write_mb: after(fio, "write")?,
+        pmd_nopage: after(faults, "nopage")? as u64,
+        pmd_fallback: after(faults, "fallback")? as u64,
+        pte: after(faults, "pte")? as u64,
+        reasons: if reasons.is_empty() { "-".into() } else { reasons.join(", ") },
+        verdict: line("verdict: ")?.split_whitespace().nth(1).unwrap_or("?").to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -70,10 +161,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_fio_group_bandwidth() {
-        let fio = "Run status group 0 (all jobs):\n   READ: bw=195MiB/s (204MB/s), 195MiB/s-195MiB/s (204MB/s-204MB/s), io=128MiB\n  WRITE: bw=194MiB/s (203MB/s), x\n";
-        assert_eq!(fio_bandwidth(fio, "READ"), Some("195MiB/s (204MB/s)"));
-        assert_eq!(fio_bandwidth(fio, "WRITE"), Some("194MiB/s (203MB/s)"));
-        assert_eq!(fio_bandwidth("", "READ"), None);
+    fn reads_the_text_summary() {
+        let text = "Run status group 0 (all jobs):\n\ndax-probe: summary of `fio x` (exit status: 0)\n\
+            fio: read 214.1 MB/s, 52267 IOPS; write 213.2 MB/s, 52063 IOPS\n\
+            faults: pmd 193 (nopage 193, fallback 0, 0.0% fallback), pte 7\n\
+            fallbacks by reason:\n  unknown              0\nlost events: 0\n\
+            verdict: pass (0 violations, 0 lost events, 1286 events)\n";
+        let row = text_row("x", text).unwrap();
+        assert_eq!((row.read_mb, row.write_mb), (214.1, 213.2));
+        assert_eq!((row.pmd_nopage, row.pmd_fallback, row.pte), (193, 0, 7));
+        assert_eq!(row.reasons, "-");
+        assert_eq!(row.verdict, "pass");
     }
 }

@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use crate::{cache, cmd, cpio, kernel::GuestKernel, project_root, setup};
 
 /// Programs the scenarios run, copied from the host with their libraries.
-const HOST_PROGRAMS: &[&str] = &["fio", "mkfs.xfs", "xfs_io", "ndctl"];
+const HOST_PROGRAMS: &[&str] = &["fio", "mkfs.xfs", "xfs_io", "ndctl", "trace-cmd"];
 /// Out-of-tree Rust modules built for the custom kernel (`lab/modules/NAME`).
 /// Our kernel modules, built for the custom kernel: (name, source folder).
 const LAB_MODULES: &[(&str, &str)] =

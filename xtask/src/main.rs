@@ -4,6 +4,7 @@ mod apt;
 mod cache;
 mod cmd;
 mod cpio;
+mod dashboards;
 mod demo;
 mod image;
 mod kernel;
@@ -58,6 +59,12 @@ enum Task {
     Demo {
         #[command(flatten)]
         source: Source,
+    },
+    /// Prove the dashboards: a real Prometheus scrapes `dax-probe serve
+    /// --replay TRACE`, and every panel's PromQL must return data.
+    Dashboards {
+        /// A trace recorded in the VM (the suite uses fio-run's).
+        trace: PathBuf,
     },
     /// A benchmark (not a test): prints what it measured and the ratio to its target.
     Bench {
@@ -134,6 +141,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Task::Dashboards { trace } => dashboards::check(&trace).map(drop),
         Task::Test { source } => suite::run(source.kernel_source.as_deref()),
         Task::Demo { source } => demo::run(source.kernel_source.as_deref()),
         Task::Bench { what: Bench::Checker } => cmd::run(

@@ -45,6 +45,8 @@ const PACKAGES: &[Package] = &[
     package("libssl-dev", "kernel build (module signing tools)"),
     package("dwarves", "pahole, which writes the kernel's and modules' BTF"),
     package("xz-utils", "unpacks the kernel source tarball"),
+    package("trace-cmd", "records fs_dax events in the guest for the trace import tests"),
+    package("prometheus", "scrapes dax-probe serve in the dashboards check"),
     Package {
         name: "python3-pip",
         why: "installs libclang 18 from PyPI for bindgen",

@@ -3,7 +3,9 @@
 //! 1. the host unit tests of every crate in the workspace (`cargo test`);
 //! 2. every lab scenario on every kernel its header names, in the real VM:
 //!    ordinary scenarios must pass, the lab's selftests must fail with the
-//!    reason their header expects (a WARN, a hang, a failed check).
+//!    reason their header expects (a WARN, a hang, a failed check);
+//! 3. the dashboards check: a real Prometheus scrapes `dax-probe serve
+//!    --replay` of the trace fio-run recorded in the VM (`dashboards.rs`).
 //!
 //! It ends with a table and the line `N passed, M failed`; any failure, or a
 //! VM that cannot run at all, makes the exit status non-zero.
@@ -49,6 +51,8 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
         }
     }
 
+    rows.push(dashboards_row(&rows));
+
     println!(
         "\n{:<11} {:<26} {:<8} {:<6} {:>6}  what the lab saw",
         "kernel", "scenario", "expected", "ok", "time"
@@ -71,6 +75,30 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
         bail!("{failed} VM scenario(s) did not do what they should");
     }
     Ok(())
+}
+
+/// The dashboards check on the trace this run's fio-run scenario recorded.
+fn dashboards_row(rows: &[Row]) -> Row {
+    let started = Instant::now();
+    let trace = crate::project_root().join("target/lab/custom/fio-run/outbox/fallback.daxtrace");
+    let fio_run_passed = rows.iter().any(|row| row.kernel == "custom" && row.scenario == "fio-run" && row.ok);
+    let outcome = if fio_run_passed {
+        crate::dashboards::check(&trace)
+    } else {
+        Err(anyhow::anyhow!("no trace to replay: the fio-run scenario did not pass"))
+    };
+    let (ok, got) = match outcome {
+        Ok(summary) => (true, summary),
+        Err(error) => (false, format!("{error:#}")),
+    };
+    Row {
+        kernel: "host",
+        scenario: "dashboards".into(),
+        expected: "pass".into(),
+        got,
+        ok,
+        elapsed: started.elapsed(),
+    }
 }
 
 fn judge(kernel: &'static str, scenario: &scenario::Scenario, outcome: &vm::Outcome) -> Row {
