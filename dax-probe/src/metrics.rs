@@ -177,31 +177,38 @@ fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> Met
 }
 
 fn counter(name: &str, help: &str, rows: Vec<Row>) -> MetricFamily {
-    let metrics = rows
-        .into_iter()
-        .map(|(label, value)| {
-            let mut counter = Counter::default();
-            counter.set_value(value);
-            let mut metric = Metric::from_label(label);
-            metric.set_counter(counter);
-            metric
-        })
-        .collect();
-    family(name, help, MetricType::COUNTER, metrics)
+    with_values(name, help, MetricType::COUNTER, rows, |metric, value| {
+        let mut counter = Counter::default();
+        counter.set_value(value);
+        metric.set_counter(counter);
+    })
 }
 
 fn gauge(name: &str, help: &str, rows: Vec<Row>) -> MetricFamily {
+    with_values(name, help, MetricType::GAUGE, rows, |metric, value| {
+        let mut gauge = Gauge::default();
+        gauge.set_value(value);
+        metric.set_gauge(gauge);
+    })
+}
+
+/// A family of one value per label set; `set` puts the value in its metric.
+fn with_values(
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    rows: Vec<Row>,
+    set: fn(&mut Metric, f64),
+) -> MetricFamily {
     let metrics = rows
         .into_iter()
         .map(|(label, value)| {
-            let mut gauge = Gauge::default();
-            gauge.set_value(value);
             let mut metric = Metric::from_label(label);
-            metric.set_gauge(gauge);
+            set(&mut metric, value);
             metric
         })
         .collect();
-    family(name, help, MetricType::GAUGE, metrics)
+    family(name, help, kind, metrics)
 }
 
 fn histogram(name: &str, help: &str, sizes: &[(&str, &Latency)]) -> MetricFamily {
