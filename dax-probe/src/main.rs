@@ -263,7 +263,9 @@ fn run_workload(
     let workload = Workload::new(command, &scratch);
     let mut sink =
         (LiveCheck(Analysis::new(&[])), output.as_deref().map(trace_file::Writer::create).transpose()?);
-    let session = live_session(&workload.command, json, &mut sink)?;
+    let mut session = live_session(&workload.command, json, &mut sink)?;
+    // The user's command, not the options added for fio's JSON report.
+    session.header.command = command.join(" ");
     let (LiveCheck(mut analysis), writer) = sink;
     analysis.finish();
     if let (Some(writer), Some(path)) = (writer, &output) {

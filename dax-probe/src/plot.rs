@@ -87,7 +87,8 @@ fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, stats: &Stats, titl
 fn fallbacks_over_time<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, stats: &Stats) -> Result<()> {
     let seconds = &stats.timeline.seconds;
     let x_end = seconds.len().max(1) as f64;
-    let y_end = seconds.iter().map(|s| s.fallback_total()).max().unwrap_or(0).max(1) as f64 * 1.15;
+    // Headroom above the highest bar for the legend.
+    let y_end = seconds.iter().map(|s| s.fallback_total()).max().unwrap_or(0).max(1) as f64 * 1.4;
     let mut chart = plotting(
         ChartBuilder::on(area)
             .caption("PMD fallbacks per second, by reason", (FONT, 20))
