@@ -77,3 +77,73 @@ fn a_trace_with_lost_events_is_inconclusive_not_pass() {
         Some("verdict: inconclusive (0 violations, 1 lost events, 2 events; 2 of 6 invariants checked)")
     );
 }
+
+#[test]
+fn completions_and_help_with_examples() {
+    let (code, stdout, _) = dax_probe(&["completions", "bash"]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("complete -F _dax__probe") && stdout.contains("serve"),
+        "a bash completion script"
+    );
+    for command in ["run", "record", "check", "report", "plot", "serve", "completions"] {
+        let (code, stdout, _) = dax_probe(&[command, "--help"]);
+        assert_eq!(code, 0, "{command} --help");
+        assert!(stdout.contains("Examples:\n  dax-probe "), "{command} --help has examples: {stdout}");
+    }
+}
+
+#[test]
+fn bad_plot_file_and_listen_address_are_one_line_errors() {
+    let trace = scratch("tracefs.txt");
+    fs::write(
+        &trace,
+        "# tracer: nop\n fio-9 [000] ..... 1.000000: dax_pmd_fault: dev 259:0 ino 0xc shared USER address 0x200000 \
+         vm_start 0x200000 vm_end 0x600000 pgoff 0x0 max_pgoff 0x3ff \n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = dax_probe(&["plot", trace.to_str().unwrap(), "-o", "/tmp/x.jpg"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("must end in .png or .svg"), "{stderr}");
+    let (code, _, stderr) = dax_probe(&["serve", "--replay", trace.to_str().unwrap(), "--listen", "nowhere"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--listen nowhere: not an address: give IP:PORT"), "{stderr}");
+    let (code, _, stderr) = dax_probe(&["check", scratch("missing.txt").to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn text_that_is_no_trace_says_how_to_get_one() {
+    let path = scratch("notes.txt");
+    fs::write(&path, "just some notes\n").unwrap();
+    let (code, stdout, stderr) = dax_probe(&["report", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("is not a dax-probe trace, nor tracefs or trace-cmd report text"), "{stderr}");
+    assert!(stderr.contains("dax-probe record -o FILE"), "{stderr}");
+}
+
+#[test]
+fn an_imported_trace_says_what_it_cannot_show() {
+    let path = scratch("imported.txt");
+    fs::write(
+        &path,
+        "# tracer: nop\n fio-9 [000] ..... 1.000000: dax_pmd_fault: dev 259:0 ino 0xc shared USER address 0x200000 \
+         vm_start 0x200000 vm_end 0x600000 pgoff 0x0 max_pgoff 0x3ff \n \
+         fio-9 [000] ..... 1.000050: dax_pmd_fault_done: dev 259:0 ino 0xc shared USER address 0x200000 \
+         vm_start 0x200000 vm_end 0x600000 pgoff 0x0 max_pgoff 0x3ff NOPAGE\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = dax_probe(&["check", "--json", path.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["verdict"], "pass");
+    assert_eq!(value["invariants_checked"].as_array().unwrap().len(), 2);
+    assert!(value["coverage"][0].as_str().unwrap().starts_with("imported from tracefs text"));
+    let (code, stdout, _) = dax_probe(&["report", path.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(stdout.lines().nth(1).unwrap().contains("cannot show entry locks"), "{stdout}");
+    assert!(stdout.contains("faults: pmd 1 (nopage 1, fallback 0"), "{stdout}");
+}
