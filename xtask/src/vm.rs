@@ -39,6 +39,17 @@ const KERNEL_PROBLEMS: &[&str] = &[
     "general protection fault",
 ];
 
+impl Outcome {
+    /// The kernel died before the scenario began (before init's "running"
+    /// line): nothing of the lab's or dax-probe's was tested. Seen once under
+    /// TCG: an int3 Oops in sched_clock_stable while a static key was patched
+    /// at boot, QEMU's cross-vCPU code modification racing the kernel's.
+    pub fn died_before_scenario(&self) -> bool {
+        let console = fs::read_to_string(self.out_dir.join("console.log")).unwrap_or_default();
+        self.failure.is_some() && !console.contains("dax-lab: running ")
+    }
+}
+
 pub struct Outcome {
     /// `None` when the run passed, else the one-line reason it failed.
     pub failure: Option<String>,
