@@ -7,7 +7,11 @@
 use std::{path::Path, sync::Once};
 
 use anyhow::{anyhow, bail, Context, Result};
-use plotters::{coord::Shift, prelude::*};
+use plotters::{
+    chart::SeriesLabelStyle,
+    coord::{CoordTranslate, Shift},
+    prelude::*,
+};
 
 use crate::{
     analysis::Stats,
@@ -150,10 +154,17 @@ fn fallbacks_over_time<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, stats:
         chart
             .draw_secondary_series(share.into_iter().map(|point| Circle::new(point, 3, PMD_COLOUR.filled()))),
     )?;
+    draw_legend(chart.configure_series_labels(), SeriesLabelPosition::UpperLeft)
+}
+
+/// The legend box both charts use.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    mut labels: SeriesLabelStyle<'a, '_, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
     plotting(
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+        labels
+            .position(position)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font((FONT, 14))
@@ -233,15 +244,7 @@ fn latency_distribution<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, stats
             .label(latency_label(name, latency))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 14, y)], colour.stroke_width(2)));
     }
-    plotting(
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 14))
-            .draw(),
-    )
+    draw_legend(chart.configure_series_labels(), SeriesLabelPosition::UpperRight)
 }
 
 #[cfg(test)]
