@@ -248,17 +248,14 @@ impl Analysis {
         match self.open_pmd.remove(&event.tid) {
             Some(open) => {
                 self.stats.latency.pmd.observe(event.time_ns.saturating_sub(open.start.time_ns));
-                let outcome = if result & VM_FAULT_FALLBACK != 0 {
+                if result & VM_FAULT_FALLBACK != 0 {
                     let reason = fallback::classify(event, open.seen, self.fallback_probes);
                     *self.stats.reasons.entry(reason).or_default() += 1;
                     self.unserved.insert(event.tid, *event);
-                    Outcome::Fallback(reason)
+                    self.stats.timeline.add(event.time_ns, Outcome::Fallback(reason));
                 } else if result & VM_FAULT_NOPAGE != 0 {
-                    Outcome::Pmd
-                } else {
-                    Outcome::PmdOther
-                };
-                self.stats.timeline.add(event.time_ns, outcome);
+                    self.stats.timeline.add(event.time_ns, Outcome::Pmd);
+                }
             }
             // A fault begun before recording ends without its start.
             None if !self.pmd_threads.contains(&event.tid) => {}

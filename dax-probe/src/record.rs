@@ -125,7 +125,7 @@ pub async fn run(command: &[String], stdout_to_stderr: bool, sink: &mut impl Sin
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     let status = loop {
         tokio::select! {
-            _ = tick.tick() => sink.lost(lost_events(&ebpf)? + recursion_misses(&ebpf)),
+            _ = tick.tick() => sink.lost(dropped(&ebpf)?),
             readable = ring.readable_mut() => {
                 let mut guard = readable?;
                 drain(guard.get_inner_mut(), sink)?;
@@ -141,7 +141,7 @@ pub async fn run(command: &[String], stdout_to_stderr: bool, sink: &mut impl Sin
     // Everything the workload caused was submitted before it exited.
     drain(ring.get_mut(), sink)?;
     logger.flush();
-    let lost = lost_events(&ebpf)? + recursion_misses(&ebpf);
+    let lost = dropped(&ebpf)?;
     sink.lost(lost);
     let header = trace_file::Header {
         kernel: kernel_release(),
@@ -188,6 +188,12 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, sink: &mut impl Sink) -> Result
         sink.push(&event)?;
     }
     Ok(())
+}
+
+/// Every event that did not reach the ring buffer: dropped by the
+/// programs, or never produced because the kernel skipped a program run.
+fn dropped(ebpf: &Ebpf) -> Result<u64> {
+    Ok(lost_events(ebpf)? + recursion_misses(ebpf))
 }
 
 fn lost_events(ebpf: &Ebpf) -> Result<u64> {

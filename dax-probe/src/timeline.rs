@@ -10,8 +10,6 @@ pub enum Outcome {
     Pmd,
     /// A PMD fault that fell back to PTEs, and why.
     Fallback(Reason),
-    /// A PMD fault with any other result (a retry, an error).
-    PmdOther,
     /// A PTE fault.
     Pte,
 }
@@ -62,7 +60,6 @@ impl Timeline {
             Outcome::Pmd => bucket.pmd += 1,
             Outcome::Fallback(reason) => bucket.fallbacks[reason as usize] += 1,
             Outcome::Pte => bucket.pte += 1,
-            Outcome::PmdOther => {}
         }
     }
 }
