@@ -3,15 +3,19 @@
 use crate::{fallback::Reason, hooks, invariants::Invariant, trace_file::Header};
 
 /// The coverage of a trace: [`lines`] of its hook groups, after what an
-/// imported trace (tracefs or trace-cmd text) cannot show.
+/// imported trace cannot show.
 pub fn of_trace(header: &Header) -> Vec<String> {
-    let imported = header.imported_from.as_ref().map(|origin| {
+    imported(header).into_iter().chain(lines(&header.hooks)).collect()
+}
+
+/// For a trace imported from tracefs or trace-cmd text: what it cannot show.
+pub fn imported(header: &Header) -> Option<String> {
+    header.imported_from.as_ref().map(|origin| {
         format!(
             "imported from {origin}: fs_dax tracepoints only; such a trace cannot show entry locks, \
              waits or wake-ups, nor the fallback hooks"
         )
-    });
-    imported.into_iter().chain(lines(&header.hooks)).collect()
+    })
 }
 
 /// Human lines: the invariants checked and not, the fallback reasons named.

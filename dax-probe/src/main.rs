@@ -194,7 +194,7 @@ fn run(cli: Cli) -> Result<i32> {
             }
             let analysis = analyse(&trace);
             if json {
-                println!("{:#}", report_json(&trace.header, &analysis));
+                println!("{:#}", report::json(&trace.header, &analysis.stats));
             } else {
                 report::text(&trace.header, &analysis.stats).iter().for_each(|line| println!("{line}"));
             }
@@ -206,7 +206,7 @@ fn run(cli: Cli) -> Result<i32> {
             let title = plot_title(&trace.header, &path.display().to_string());
             plot::draw(&output, &analysis.stats, &title)?;
             if json {
-                println!("{:#}", report_json(&trace.header, &analysis));
+                println!("{:#}", report::json(&trace.header, &analysis.stats));
             }
             eprintln!("dax-probe: plot of {} written to {}", path.display(), output.display());
             Ok(0)
@@ -226,13 +226,6 @@ fn analyse(trace: &Trace) -> Analysis {
     trace.events.iter().for_each(|event| analysis.push(event));
     analysis.finish();
     analysis
-}
-
-fn report_json(header: &Header, analysis: &Analysis) -> serde_json::Value {
-    let mut value = report::json(header, &analysis.stats);
-    value["imported_from"] = json!(header.imported_from);
-    value["coverage"] = json!(coverage::of_trace(header));
-    value
 }
 
 fn plot_title(header: &Header, fallback: &str) -> String {
@@ -284,7 +277,7 @@ fn run_workload(
         None
     });
     if json {
-        let mut value = report_json(&session.header, &analysis);
+        let mut value = report::json(&session.header, &analysis.stats);
         value["command"] = json!(command.join(" "));
         value["command_exit"] = json!(session.status.and_then(|status| status.code()));
         value["fio"] = fio.as_ref().map_or(serde_json::Value::Null, FioSummary::json);
@@ -308,13 +301,9 @@ fn print_summary(
     if let Some(fio) = fio {
         println!("fio: read {}; write {}", fio.read.text(), fio.write.text());
     }
-    let lines = report::text(&session.header, &analysis.stats);
     // The report's fault and reason lines; per file and process are for `report`.
-    let summary = lines
-        .iter()
-        .skip_while(|line| !line.starts_with("faults:"))
-        .take_while(|line| !line.starts_with("per file"));
-    summary.filter(|line| !line.starts_with("hook events")).for_each(|line| println!("{line}"));
+    println!("{}", report::faults_line(&analysis.stats));
+    report::reason_lines(&analysis.stats).iter().for_each(|line| println!("{line}"));
     println!("lost events: {}", session.header.lost);
     print_violations(analysis);
     println!("{}", verdict.line());

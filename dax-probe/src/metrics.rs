@@ -90,7 +90,7 @@ pub fn encode(analysis: &Analysis, context: &Context) -> String {
                 stats
                     .files
                     .iter()
-                    .map(|((dev, ino), f)| (format!("{}:{}:{ino:#x}", dev >> 20, dev & 0xfffff), f)),
+                    .map(|((dev, ino), f)| (format!("{}:{ino:#x}", crate::report::device(*dev)), f)),
             ),
         ),
         counter(

@@ -89,7 +89,7 @@ fn fallback_rate(faults: &Faults) -> f64 {
 }
 
 /// `dev_t` as the fs_dax tracepoints carry it (MKDEV: major << 20 | minor).
-fn device(dev: u64) -> String {
+pub fn device(dev: u64) -> String {
     format!("{}:{}", dev >> 20, dev & 0xfffff)
 }
 
@@ -116,22 +116,27 @@ fn sorted_processes(stats: &Stats) -> Vec<(&u32, &(String, Faults))> {
     processes
 }
 
+/// "faults: pmd N (nopage ...), pte N".
+pub fn faults_line(stats: &Stats) -> String {
+    format!("faults: {}", faults_text(&stats.faults))
+}
+
+/// "fallbacks by reason:" and a row per reason.
+pub fn reason_lines(stats: &Stats) -> Vec<String> {
+    let rows = reason_rows(stats).into_iter().map(|(reason, n)| format!("  {:<20} {n}", reason.name()));
+    std::iter::once("fallbacks by reason:".to_owned()).chain(rows).collect()
+}
+
 pub fn text(header: &Header, stats: &Stats) -> Vec<String> {
-    let f = &stats.faults;
     let mut lines = vec![format!("kernel {}, {} events, {} lost", header.kernel, stats.events, header.lost)];
     // What an imported trace cannot show comes first, not last.
-    if header.imported_from.is_some() {
-        lines.extend(crate::coverage::of_trace(header).into_iter().take(1));
-    }
+    lines.extend(crate::coverage::imported(header));
     lines.extend([
         format!("hooks: {}", if header.hooks.is_empty() { "none".into() } else { header.hooks.join(" ") }),
-        format!("faults: {}", faults_text(f)),
+        faults_line(stats),
         format!("hook events: {}", hook_counts(stats)),
-        "fallbacks by reason:".to_owned(),
     ]);
-    for (reason, n) in reason_rows(stats) {
-        lines.push(format!("  {:<20} {n}", reason.name()));
-    }
+    lines.extend(reason_lines(stats));
     lines.push("per file (device inode):".to_owned());
     for ((dev, ino), faults) in sorted_files(stats) {
         lines.push(format!("  {} {ino:#x}: {}", device(*dev), faults_text(faults)));
@@ -175,6 +180,8 @@ pub fn json(header: &Header, stats: &Stats) -> Value {
         .collect();
     json!({
         "kernel": header.kernel,
+        "imported_from": header.imported_from,
+        "coverage": crate::coverage::of_trace(header),
         "events": stats.events,
         "lost": header.lost,
         "hooks": header.hooks,
