@@ -310,15 +310,18 @@ fn print_summary(
 }
 
 fn live_session(command: &[String], stdout_to_stderr: bool, sink: &mut impl Sink) -> Result<Session> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(record::run(command, stdout_to_stderr, sink))
+    runtime()?.block_on(record::run(command, stdout_to_stderr, sink))
+}
+
+/// One thread: the ring buffer, the command and the metrics server take turns.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }
 
 fn serve(listen: &str, replay: Option<&Path>, speed: f64, command: &[String]) -> Result<i32> {
     anyhow::ensure!(speed >= 0.0 && speed.is_finite(), "--speed {speed}: give a factor of 0 or more");
     let trace = replay.map(trace_file::read).transpose()?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let listener = serve::bind(listen).await?;
         let (kernel, source) = match (&trace, replay) {
             (Some(trace), Some(path)) => (trace.header.kernel.clone(), path.display().to_string()),
@@ -330,7 +333,7 @@ fn serve(listen: &str, replay: Option<&Path>, speed: f64, command: &[String]) ->
         eprintln!("dax-probe: serving metrics at http://{}/metrics", listener.local_addr()?);
         let server = tokio::spawn(serve::serve(listener, shared.clone()));
         let Some(trace) = trace else {
-            let session = record::run(command, false, &mut serve::LiveSink(shared)).await?;
+            let session = record::run(command, false, &mut serve::LiveSink::new(shared)).await?;
             return Ok(command_code(&session));
         };
         tokio::select! {

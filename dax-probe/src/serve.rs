@@ -29,21 +29,44 @@ pub struct Served {
 
 pub type Shared = Arc<Mutex<Served>>;
 
-/// The live sink: events go straight into the served analysis.
-pub struct LiveSink(pub Shared);
+/// Events the live sink collects before it takes the lock to apply them.
+const BATCH: usize = 4096;
+
+/// The live sink: events reach the served analysis in batches, one lock per
+/// batch rather than per event, and at least with every lost-count update
+/// (once a second, and at the end), so a scrape lags by a second at most.
+pub struct LiveSink {
+    shared: Shared,
+    pending: Vec<Event>,
+}
+
+impl LiveSink {
+    pub fn new(shared: Shared) -> LiveSink {
+        LiveSink { shared, pending: Vec::with_capacity(BATCH) }
+    }
+
+    fn apply(&mut self) {
+        let mut served = lock(&self.shared);
+        self.pending.drain(..).for_each(|event| served.analysis.push(&event));
+    }
+}
 
 impl Sink for LiveSink {
     fn start(&mut self, hooks: &[String]) {
-        lock(&self.0).analysis = Analysis::new(hooks);
+        lock(&self.shared).analysis = Analysis::new(hooks);
     }
 
     fn push(&mut self, event: &Event) -> Result<()> {
-        lock(&self.0).analysis.push(event);
+        self.pending.push(*event);
+        if self.pending.len() >= BATCH {
+            self.apply();
+        }
         Ok(())
     }
 
     fn lost(&mut self, lost: u64) {
-        lock(&self.0).lost = lost;
+        self.apply();
+        lock(&self.shared).lost = lost;
     }
 }
 
