@@ -93,15 +93,24 @@ fn completions_and_help_with_examples() {
     }
 }
 
+/// A PMD fault as tracefs prints it, at `time` with `result` last.
+fn tracefs_fault(event: &str, time: &str, result: &str) -> String {
+    format!(
+        " fio-9 [000] ..... {time}: {event}: dev 259:0 ino 0xc shared USER address 0x200000 \
+         vm_start 0x200000 vm_end 0x600000 pgoff 0x0 max_pgoff 0x3ff {result}\n"
+    )
+}
+
+/// A tracefs text trace of these lines, written to `name`.
+fn tracefs_trace(name: &str, lines: &[String]) -> PathBuf {
+    let path = scratch(name);
+    fs::write(&path, format!("# tracer: nop\n{}", lines.concat())).unwrap();
+    path
+}
+
 #[test]
 fn bad_plot_file_and_listen_address_are_one_line_errors() {
-    let trace = scratch("tracefs.txt");
-    fs::write(
-        &trace,
-        "# tracer: nop\n fio-9 [000] ..... 1.000000: dax_pmd_fault: dev 259:0 ino 0xc shared USER address 0x200000 \
-         vm_start 0x200000 vm_end 0x600000 pgoff 0x0 max_pgoff 0x3ff \n",
-    )
-    .unwrap();
+    let trace = tracefs_trace("tracefs.txt", &[tracefs_fault("dax_pmd_fault", "1.000000", "")]);
     let (code, stdout, stderr) = dax_probe(&["plot", trace.to_str().unwrap(), "-o", "/tmp/x.jpg"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stdout.is_empty());
@@ -127,15 +136,13 @@ fn text_that_is_no_trace_says_how_to_get_one() {
 
 #[test]
 fn an_imported_trace_says_what_it_cannot_show() {
-    let path = scratch("imported.txt");
-    fs::write(
-        &path,
-        "# tracer: nop\n fio-9 [000] ..... 1.000000: dax_pmd_fault: dev 259:0 ino 0xc shared USER address 0x200000 \
-         vm_start 0x200000 vm_end 0x600000 pgoff 0x0 max_pgoff 0x3ff \n \
-         fio-9 [000] ..... 1.000050: dax_pmd_fault_done: dev 259:0 ino 0xc shared USER address 0x200000 \
-         vm_start 0x200000 vm_end 0x600000 pgoff 0x0 max_pgoff 0x3ff NOPAGE\n",
-    )
-    .unwrap();
+    let path = tracefs_trace(
+        "imported.txt",
+        &[
+            tracefs_fault("dax_pmd_fault", "1.000000", ""),
+            tracefs_fault("dax_pmd_fault_done", "1.000050", "NOPAGE"),
+        ],
+    );
     let (code, stdout, _) = dax_probe(&["check", "--json", path.to_str().unwrap()]);
     assert_eq!(code, 0);
     let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
