@@ -155,8 +155,9 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// A fresh `target/tmp/NAME`: each check replaces the last one's, kept for its log.
 fn tempdir(name: &str) -> Result<PathBuf> {
-    let dir = project_root().join("target/tmp").join(format!("{name}-{}", std::process::id()));
+    let dir = project_root().join("target/tmp").join(name);
     if dir.exists() {
         fs::remove_dir_all(&dir)?;
     }
