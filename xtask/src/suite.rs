@@ -46,19 +46,8 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
         let guest = kernel::get(flavour, &tools, kernel_source)?;
         let initramfs = image::build(&guest, &tools)?;
         for scenario in scenarios.iter().filter(|s| s.kernels.contains(&flavour)) {
-            let mut outcome = vm::run(&guest, &initramfs, scenario)?;
-            let mut retried = None;
-            if outcome.died_before_scenario() {
-                let why = outcome.failure.clone().unwrap_or_default();
-                println!("test: RETRY {}: the kernel died before the scenario began: {why}", scenario.name);
-                outcome = vm::run(&guest, &initramfs, scenario)?;
-                retried = Some(why);
-            }
-            let mut row = judge(flavour.name(), scenario, &outcome);
-            if let Some(why) = retried {
-                row.got = format!("{} (retried once: the first boot died before the scenario: {why})", row.got);
-            }
-            rows.push(row);
+            let outcome = vm::run(&guest, &initramfs, scenario)?;
+            rows.push(judge(flavour.name(), scenario, &outcome));
         }
     }
 
@@ -120,6 +109,10 @@ fn judge(kernel: &'static str, scenario: &scenario::Scenario, outcome: &vm::Outc
         (Some(want), None) => {
             ("failure", false, format!("passed, but the lab should have failed it with {want:?}"))
         }
+    };
+    let got = match &outcome.retried {
+        Some(why) => format!("{got} (retried once: the first boot died before the scenario: {why})"),
+        None => got,
     };
     Row {
         kernel,
