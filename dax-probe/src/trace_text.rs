@@ -147,33 +147,37 @@ fn timestamp_ns(text: &str) -> Result<u64> {
     Ok(seconds * 1_000_000_000 + fraction * 10u64.pow(9 - digits as u32))
 }
 
+/// Keys whose value is one number, and the field it goes to.
+const NUMBER_KEYS: &[(&str, Field)] = &[
+    ("ino", Field::Ino),
+    ("address", Field::Address),
+    ("vm_start", Field::VmStart),
+    ("vm_end", Field::VmEnd),
+    ("max_pgoff", Field::MaxPgoff),
+    ("radix_entry", Field::RadixEntry),
+    ("pglen", Field::Pglen),
+];
+
 /// The fields of the fs_dax print formats: "key value" pairs, `shared` or
 /// `private`, the fault flags right after that, and the fault result last.
 fn fields(body: &str) -> Result<[u64; FIELD_COUNT]> {
     let mut fields = [0; FIELD_COUNT];
-    let mut tokens = body.split_whitespace().peekable();
+    let mut set = |field: Field, value: u64| fields[field as usize] = value;
+    let mut tokens = body.split_whitespace();
     let mut after_sharing = false;
     while let Some(token) = tokens.next() {
-        let value = |tokens: &mut std::iter::Peekable<_>| -> Result<&str> {
-            tokens.next().with_context(|| format!("`{token}` without a value"))
-        };
-        let mut set = |field: Field, value: u64| fields[field as usize] = value;
-        let flags_here = after_sharing;
-        after_sharing = false;
+        let mut value = || tokens.next().with_context(|| format!("`{token}` without a value"));
+        let flags_here = std::mem::take(&mut after_sharing);
+        if let Some((_, field)) = NUMBER_KEYS.iter().find(|(key, _)| *key == token) {
+            set(*field, number(value()?)?);
+            continue;
+        }
         match token {
-            "dev" => set(Field::Dev, device(value(&mut tokens)?)?),
-            "ino" => set(Field::Ino, number(value(&mut tokens)?)?),
-            "address" => set(Field::Address, number(value(&mut tokens)?)?),
-            "vm_start" => set(Field::VmStart, number(value(&mut tokens)?)?),
-            "vm_end" => set(Field::VmEnd, number(value(&mut tokens)?)?),
-            "max_pgoff" => set(Field::MaxPgoff, number(value(&mut tokens)?)?),
-            "radix_entry" => set(Field::RadixEntry, number(value(&mut tokens)?)?),
-            "pglen" => set(Field::Pglen, number(value(&mut tokens)?)?),
-            "zero_folio" | "zero_page" => {
-                value(&mut tokens)?;
-            }
+            "dev" => set(Field::Dev, device(value()?)?),
+            // A hashed pointer (%p): nothing to keep.
+            "zero_folio" | "zero_page" => drop(value()?),
             "pgoff" => {
-                let pgoff = value(&mut tokens)?;
+                let pgoff = value()?;
                 match pgoff.split_once('-') {
                     // dax_writeback_range: "pgoff START-END".
                     Some((start, end)) => {
