@@ -49,7 +49,7 @@ fn main() {
         }
         analysis.finish();
         let seconds = start.elapsed().as_secs_f64();
-        assert_eq!(analysis.violation_count, 0, "the synthetic trace is clean");
+        assert_eq!(analysis.violation_count(), 0, "the synthetic trace is clean");
         best = best.min(seconds);
     }
     let rate = events.len() as f64 / best;

@@ -99,7 +99,6 @@ pub struct Analysis {
     fallback_probes: bool,
     pub stats: Stats,
     pub violations: Vec<Violation>,
-    pub violation_count: u64,
     /// Threads seen starting a PMD fault (a done before that is a fault begun before recording).
     pmd_threads: HashSet<u32>,
     open_pmd: HashMap<u32, OpenFault>,
@@ -142,6 +141,11 @@ impl Analysis {
 
     pub fn checked(&self) -> &[Invariant] {
         &self.checked
+    }
+
+    /// All violations found, kept or only counted.
+    pub fn violation_count(&self) -> u64 {
+        self.stats.violations.iter().sum()
     }
 
     pub fn push(&mut self, event: &Event) {
@@ -209,7 +213,6 @@ impl Analysis {
         if !self.checked.contains(&invariant) {
             return;
         }
-        self.violation_count += 1;
         self.stats.violations[invariant as usize] += 1;
         if self.violations.len() < KEPT_VIOLATIONS {
             self.violations.push(Violation { invariant, key, what: what.to_owned(), events });

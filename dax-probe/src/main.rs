@@ -377,8 +377,8 @@ fn print_violations(analysis: &Analysis) {
         println!("{violation}");
     }
     let kept = analysis.violations.len() as u64;
-    if analysis.violation_count > kept {
-        println!("({} more violations not shown)", analysis.violation_count - kept);
+    if analysis.violation_count() > kept {
+        println!("({} more violations not shown)", analysis.violation_count() - kept);
     }
 }
 

@@ -30,14 +30,14 @@ impl Verdict {
     pub fn of(analysis: &Analysis, lost: u64) -> Verdict {
         let outcome = if lost > 0 {
             Outcome::Inconclusive
-        } else if analysis.violation_count > 0 {
+        } else if analysis.violation_count() > 0 {
             Outcome::Fail
         } else {
             Outcome::Pass
         };
         Verdict {
             outcome,
-            violations: analysis.violation_count,
+            violations: analysis.violation_count(),
             lost,
             events: analysis.stats.events,
             checked: analysis.checked().to_vec(),
