@@ -127,7 +127,8 @@ enum Command {
         dax-probe serve\n  \
         dax-probe serve --listen 0.0.0.0:9478 -- fio job.fio\n  \
         dax-probe serve --replay fio.daxtrace --speed 0.5\n\n\
-        A replay plays the trace at its recorded pace (see --speed), then keeps serving its totals.\n\
+        A replay starts at the first scrape, plays the trace at its recorded pace (see --speed),\n\
+        then keeps serving its totals.\n\
         dashboards/ holds a Grafana dashboard and a Prometheus scrape config for these metrics.")]
     Serve {
         /// The address to listen on; loopback only unless you say otherwise.
@@ -331,14 +332,16 @@ fn serve(listen: &str, replay: Option<&Path>, speed: f64, command: &[String]) ->
         let served = serve::Served { analysis: Analysis::new(hooks), lost: 0, kernel, source };
         let shared = Arc::new(Mutex::new(served));
         eprintln!("dax-probe: serving metrics at http://{}/metrics", listener.local_addr()?);
-        let server = tokio::spawn(serve::serve(listener, shared.clone()));
+        let scraped = Arc::new(tokio::sync::Notify::new());
+        let server = tokio::spawn(serve::serve(listener, shared.clone(), scraped.clone()));
         let Some(trace) = trace else {
             let session = record::run(command, false, &mut serve::LiveSink::new(shared)).await?;
             return Ok(command_code(&session));
         };
+        eprintln!("dax-probe: the replay of {} events starts at the first scrape", trace.events.len());
         tokio::select! {
             done = server => done.context("the metrics server stopped")??,
-            () = serve::replay(&trace, speed, &shared) => {
+            () = serve::replay(&trace, speed, &shared, &scraped) => {
                 eprintln!("dax-probe: replay of {} events done; serving its totals until Ctrl-C", trace.events.len());
                 tokio::signal::ctrl_c().await?;
             }

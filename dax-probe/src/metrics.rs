@@ -104,6 +104,9 @@ pub fn encode(analysis: &Analysis, context: &Context) -> String {
         "Time from dax_*_fault to its done on the same thread, by fault size.",
         &[("pmd", &stats.latency.pmd), ("pte", &stats.latency.pte)],
     ));
+    // Before the first fault there is no file or process to label; the
+    // encoder refuses a family without series, so those wait for one.
+    families.retain(|family| !family.get_metric().is_empty());
     let mut text = Vec::new();
     TextEncoder::new().encode(&families, &mut text).expect("the families are well formed");
     String::from_utf8(text).expect("the text format is UTF-8")
@@ -262,6 +265,14 @@ mod tests {
         }
         analysis.finish();
         encode(&analysis, &Context { lost: 2, kernel: "7.2.13", source: "test" })
+    }
+
+    #[test]
+    fn before_any_fault_the_counters_are_zero() {
+        let text = metrics_of(0);
+        assert!(text.contains("dax_probe_events_total 0"), "{text}");
+        assert!(text.contains("dax_probe_faults_total{size=\"pmd\",result=\"nopage\"} 0"), "{text}");
+        assert!(!text.contains("dax_probe_file_faults_total"), "no file has faulted yet: {text}");
     }
 
     #[test]

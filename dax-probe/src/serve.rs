@@ -13,6 +13,7 @@ use dax_probe_common::Event;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
+    sync::Notify,
 };
 
 use crate::{analysis::Analysis, metrics, record::Sink, trace_file::Trace};
@@ -76,8 +77,11 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Served> {
 }
 
 /// Feeds `trace` into the served analysis at `speed` times its recorded
-/// pace (0: at once), then finishes it.
-pub async fn replay(trace: &Trace, speed: f64, shared: &Shared) {
+/// pace (0: at once), then finishes it. It starts at the first scrape:
+/// Prometheus only sees a counter rise between two of its samples, so a
+/// replay that ran ahead of the scraper would show totals but no rates.
+pub async fn replay(trace: &Trace, speed: f64, shared: &Shared, first_scrape: &Notify) {
+    first_scrape.notified().await;
     let started = tokio::time::Instant::now();
     let first_ns = trace.events.first().map_or(0, |event| event.time_ns);
     let mut events = trace.events.iter().peekable();
@@ -109,18 +113,23 @@ pub async fn bind(addr: &str) -> Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr}: pick a free address with --listen IP:PORT"))
 }
 
-pub async fn serve(listener: TcpListener, shared: Shared) -> Result<()> {
+/// Answers requests until the listener fails; `scraped` is notified after
+/// each answer to `/metrics`.
+pub async fn serve(listener: TcpListener, shared: Shared, scraped: Arc<Notify>) -> Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
-        let shared = shared.clone();
+        let (shared, scraped) = (shared.clone(), scraped.clone());
         tokio::spawn(async move {
             // A scraper that hangs up early is its own business.
-            let _ = answer(stream, &shared).await;
+            if let Ok(true) = answer(stream, &shared).await {
+                scraped.notify_one();
+            }
         });
     }
 }
 
-async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
+/// Answers one request; true if it was a scrape of `/metrics`.
+async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<bool> {
     let mut request = Vec::new();
     let mut buffer = [0; 1024];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
@@ -133,7 +142,9 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let request = String::from_utf8_lossy(&request);
     let mut words = request.split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let (status, content_type, body) = match (method, path.split('?').next().unwrap_or("")) {
+    let route = (method, path.split('?').next().unwrap_or(""));
+    let scrape = route == ("GET", "/metrics");
+    let (status, content_type, body) = match route {
         ("GET", "/metrics") => {
             let served = lock(shared);
             let context =
@@ -150,5 +161,6 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     );
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
+    stream.shutdown().await?;
+    Ok(scrape)
 }

@@ -154,3 +154,58 @@ fn an_imported_trace_says_what_it_cannot_show() {
     assert!(stdout.lines().nth(1).unwrap().contains("cannot show entry locks"), "{stdout}");
     assert!(stdout.contains("faults: pmd 1 (nopage 1, fallback 0"), "{stdout}");
 }
+
+/// The body of one `GET path` from a server on `addr`, or None if it is not up.
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response.split_once("\r\n\r\n")?.1.to_owned())
+}
+
+/// Kills the server when the test ends, passed or not.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A scraper only sees counters rise between two of its samples; a replay
+/// that ran before the first one would show Prometheus totals but no rates.
+#[test]
+fn a_replay_starts_at_the_first_scrape() {
+    use std::{thread::sleep, time::Duration};
+    let trace = tracefs_trace(
+        "replay.txt",
+        &[
+            tracefs_fault("dax_pmd_fault", "1.000000", ""),
+            tracefs_fault("dax_pmd_fault_done", "1.000050", "NOPAGE"),
+        ],
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let _server = Server(
+        Command::new(env!("CARGO_BIN_EXE_dax-probe"))
+            .args(["serve", "--speed", "0", "--listen", &addr, "--replay", trace.to_str().unwrap()])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let up = (0..100).any(|_| http_get(&addr, "/").is_some() || (sleep(Duration::from_millis(100)), false).1);
+    assert!(up, "dax-probe serve answers on {addr}");
+    // Up, but not yet scraped: the replay waits, however long that takes.
+    sleep(Duration::from_millis(500));
+    let first = http_get(&addr, "/metrics").unwrap();
+    assert!(first.contains("dax_probe_events_total 0"), "the first scrape comes before the replay: {first}");
+    let replayed = (0..50).find_map(|_| {
+        sleep(Duration::from_millis(100));
+        http_get(&addr, "/metrics").filter(|body| body.contains("dax_probe_events_total 2"))
+    });
+    let replayed = replayed.expect("the replay ran after the first scrape");
+    assert!(replayed.contains(r#"dax_probe_faults_total{size="pmd",result="nopage"} 1"#), "{replayed}");
+}
