@@ -25,6 +25,29 @@ trace_cmd_start() {
 	return 1
 }
 
+# dax-probe's programs and trampolines leave /proc/kallsyms after it exits,
+# some only after an RCU grace period. trace-cmd reads kallsyms twice as it
+# stops (its size, then a copy) and fails if it changed in between, so it
+# stops only once kallsyms has stayed the same for 3 s.
+kallsyms_settle() {
+	last='' same=0
+	for waited in $(seq 0 60); do
+		now=$(md5sum < /proc/kallsyms)
+		if [ "$now" = "$last" ]; then
+			same=$((same + 1))
+		else
+			same=0
+		fi
+		if [ "$same" -ge 3 ]; then
+			echo "dax-lab: /proc/kallsyms unchanged for 3 s, after ${waited} s"
+			return 0
+		fi
+		last=$now
+		sleep 1
+	done
+	echo "dax-lab: /proc/kallsyms still changing after 60 s"
+}
+
 trace_cmd_stop() {
 	kill -INT "$TRACE_CMD"
 	wait "$TRACE_CMD" || true
@@ -50,6 +73,7 @@ trace_cmd_start
 lab_trace_start
 dax-probe record -o /outbox/fio.daxtrace -- fio --eta=never --output=/outbox/fio.txt /lab/fio/seed-randrw.fio
 lab_trace_stop
+kallsyms_settle
 trace_cmd_stop
 dax-probe report --counts /outbox/fio.daxtrace | sort > /outbox/dax-probe.counts
 cp "$LAB_TRACE" /outbox/tracefs.txt
