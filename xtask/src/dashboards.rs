@@ -98,8 +98,8 @@ pub fn check(trace: &Path) -> Result<String> {
         if empty.is_empty() {
             for ((title, expr), values) in expressions.iter().zip(&answers) {
                 let values = values.as_ref().expect("checked");
-                let example = values.iter().copied().fold(f64::NAN, f64::max);
-                println!("dashboards: ok: {title}: {expr} -> {} series, largest {example}", values.len());
+                let largest = values.iter().copied().fold(f64::NAN, f64::max);
+                println!("dashboards: ok: {title}: {expr} -> {} series, largest {largest}", values.len());
             }
             let summary =
                 format!("all {} PromQL expressions of the dashboards returned data", expressions.len());
@@ -186,5 +186,15 @@ mod tests {
         }
         let config = fs::read_to_string(project_root().join("dashboards/prometheus.yml")).unwrap();
         assert_eq!(scrape_target(&config).unwrap(), "127.0.0.1:9478");
+    }
+
+    #[test]
+    fn a_rate_must_move_and_nan_is_no_data() {
+        let rate = "sum(rate(dax_probe_events_total[1m]))";
+        assert!(!shows_data(rate, &[0.0, 0.0]), "a replay Prometheus never saw move");
+        assert!(shows_data(rate, &[0.0, 2.5]));
+        assert!(shows_data("sum(dax_probe_lost_events_total)", &[0.0]), "a total of 0 is data");
+        assert!(!shows_data("histogram_quantile(0.5, x)", &[f64::NAN]));
+        assert!(!shows_data("sum(x)", &[]));
     }
 }
