@@ -196,7 +196,13 @@ fn a_replay_starts_at_the_first_scrape() {
             .spawn()
             .unwrap(),
     );
-    let up = (0..100).any(|_| http_get(&addr, "/").is_some() || (sleep(Duration::from_millis(100)), false).1);
+    let up = (0..100).any(|_| {
+        let answered = http_get(&addr, "/").is_some();
+        if !answered {
+            sleep(Duration::from_millis(100));
+        }
+        answered
+    });
     assert!(up, "dax-probe serve answers on {addr}");
     // Up, but not yet scraped: the replay waits, however long that takes.
     sleep(Duration::from_millis(500));

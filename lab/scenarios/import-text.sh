@@ -25,10 +25,11 @@ trace_cmd_start() {
 	return 1
 }
 
-# dax-probe's programs and trampolines leave /proc/kallsyms after it exits,
-# some only after an RCU grace period. trace-cmd reads kallsyms twice as it
-# stops (its size, then a copy) and fails if it changed in between, so it
-# stops only once kallsyms has stayed the same for 3 s.
+# trace-cmd reads /proc/kallsyms twice as it stops (its size, then a copy)
+# and fails if it changed in between. Once it did, right after dax-probe had
+# exited (BPF programs and trampolines leave kallsyms when freed, some after
+# an RCU grace period), so it stops only once kallsyms has stayed the same
+# for 3 s.
 kallsyms_settle() {
 	last='' same=0
 	for waited in $(seq 0 60); do
