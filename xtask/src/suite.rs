@@ -110,10 +110,6 @@ fn judge(kernel: &'static str, scenario: &scenario::Scenario, outcome: &vm::Outc
             ("failure", false, format!("passed, but the lab should have failed it with {want:?}"))
         }
     };
-    let got = match &outcome.retried {
-        Some(why) => format!("{got} (retried once: the first boot died before the scenario: {why})"),
-        None => got,
-    };
     Row {
         kernel,
         scenario: scenario.name.clone(),

@@ -46,34 +46,9 @@ pub struct Outcome {
     pub results: Vec<String>,
     pub elapsed: Duration,
     pub out_dir: PathBuf,
-    /// Why a first boot was thrown away (see [`run`]), if one was.
-    pub retried: Option<String>,
 }
 
-impl Outcome {
-    /// The kernel died before the scenario began (before init's "running"
-    /// line): nothing of the lab's or dax-probe's was tested.
-    fn died_before_scenario(&self) -> bool {
-        let console = fs::read_to_string(self.out_dir.join("console.log")).unwrap_or_default();
-        self.failure.is_some() && !console.contains("dax-lab: running ")
-    }
-}
-
-/// Boots `kernel` and runs `scenario`. A boot whose kernel dies before the
-/// scenario begins is retried once, loudly (the outcome says why): seen once
-/// under TCG, an int3 Oops in sched_clock_stable while a static key was
-/// patched at boot, QEMU's cross-vCPU code modification racing the kernel's.
 pub fn run(kernel: &GuestKernel, initramfs: &Path, scenario: &Scenario) -> Result<Outcome> {
-    let outcome = boot(kernel, initramfs, scenario)?;
-    if !outcome.died_before_scenario() {
-        return Ok(outcome);
-    }
-    let why = outcome.failure.unwrap_or_default();
-    println!("vm: RETRY {}: the kernel died before the scenario began: {why}", scenario.name);
-    Ok(Outcome { retried: Some(why), ..boot(kernel, initramfs, scenario)? })
-}
-
-fn boot(kernel: &GuestKernel, initramfs: &Path, scenario: &Scenario) -> Result<Outcome> {
     let out_dir = project_root().join("target/lab").join(kernel.flavour.name()).join(&scenario.name);
     if out_dir.exists() {
         fs::remove_dir_all(&out_dir)?;
@@ -136,7 +111,7 @@ fn boot(kernel: &GuestKernel, initramfs: &Path, scenario: &Scenario) -> Result<O
             )),
         }
     };
-    Ok(Outcome { failure, results: console.results, elapsed, out_dir, retried: None })
+    Ok(Outcome { failure, results: console.results, elapsed, out_dir })
 }
 
 /// When the guest's watchdog reports its tasks: 20 s before the host's
