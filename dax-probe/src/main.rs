@@ -185,7 +185,7 @@ fn run(cli: Cli) -> Result<i32> {
             analysis.finish();
             let code =
                 print_check(&analysis, &coverage::of_trace(&session.header), session.header.lost, json);
-            Ok(if code == 0 { command_code(&session) } else { code })
+            Ok(checked_command_code(code, &session))
         }
         Command::Report { trace, json, counts } => {
             let trace = trace_file::read(&trace)?;
@@ -282,12 +282,12 @@ fn run_workload(
         value["command"] = json!(command.join(" "));
         value["command_exit"] = json!(session.status.and_then(|status| status.code()));
         value["fio"] = fio.as_ref().map_or(serde_json::Value::Null, FioSummary::json);
-        value["verdict"] = verdict.json(&analysis);
+        value["verdict"] = verdict.json();
         println!("{value:#}");
     } else {
         print_summary(command, &session, &analysis, fio.as_ref(), &verdict);
     }
-    Ok(if verdict.exit_code() == 0 { command_code(&session) } else { verdict.exit_code() })
+    Ok(checked_command_code(verdict.exit_code(), &session))
 }
 
 fn print_summary(
@@ -362,6 +362,15 @@ fn command_code(session: &Session) -> i32 {
     }
 }
 
+/// A check's exit code, or when the invariants held, the command's own.
+fn checked_command_code(check: i32, session: &Session) -> i32 {
+    if check == 0 {
+        command_code(session)
+    } else {
+        check
+    }
+}
+
 struct LiveCheck(Analysis);
 
 impl Sink for LiveCheck {
@@ -389,7 +398,7 @@ fn print_violations(analysis: &Analysis) {
 fn print_check(analysis: &Analysis, coverage: &[String], lost: u64, json: bool) -> i32 {
     let verdict = Verdict::of(analysis, lost);
     if json {
-        let mut value = verdict.json(analysis);
+        let mut value = verdict.json();
         value["coverage"] = json!(coverage);
         value["violation_details"] = analysis
             .violations

@@ -94,11 +94,7 @@ fn fallbacks_over_time<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, stats:
     // Headroom above the highest bar for the legend.
     let y_end = seconds.iter().map(|s| s.fallback_total()).max().unwrap_or(0).max(1) as f64 * 1.4;
     let mut chart = plotting(
-        ChartBuilder::on(area)
-            .caption("PMD fallbacks per second, by reason", (FONT, 20))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
+        chart_on(area, "PMD fallbacks per second, by reason")
             .right_y_label_area_size(72)
             .build_cartesian_2d(0f64..x_end, 0f64..y_end),
     )?
@@ -123,10 +119,10 @@ fn fallbacks_over_time<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, stats:
     let mut base = vec![0u64; seconds.len()];
     for (reason, colour) in Reason::ALL.into_iter().zip(REASON_COLOURS) {
         let index = reason as usize;
-        if seconds.iter().all(|s| s.fallbacks[index] == 0) {
+        let total: u64 = seconds.iter().map(|s| s.fallbacks[index]).sum();
+        if total == 0 {
             continue;
         }
-        let total: u64 = seconds.iter().map(|s| s.fallbacks[index]).sum();
         let bars: Vec<_> = seconds
             .iter()
             .enumerate()
@@ -155,6 +151,16 @@ fn fallbacks_over_time<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, stats:
             .draw_secondary_series(share.into_iter().map(|point| Circle::new(point, 3, PMD_COLOUR.filled()))),
     )?;
     draw_legend(chart.configure_series_labels(), SeriesLabelPosition::UpperLeft)
+}
+
+/// The caption, margins and label areas both charts use.
+fn chart_on<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder.caption(caption, (FONT, 20)).margin(16).x_label_area_size(48).y_label_area_size(72);
+    builder
 }
 
 /// The legend box both charts use.
@@ -221,12 +227,8 @@ fn latency_distribution<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, stats
         sizes.iter().flat_map(|(_, latency, _)| outline(latency)).map(|(_, share)| share).fold(1.0, f64::max)
             * 1.15;
     let mut chart = plotting(
-        ChartBuilder::on(area)
-            .caption("fault latency, PMD vs PTE (dax_*_fault to its done)", (FONT, 20))
-            .margin(16)
+        chart_on(area, "fault latency, PMD vs PTE (dax_*_fault to its done)")
             .margin_right(48)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
             .build_cartesian_2d(x_range.log_scale(), 0f64..y_end),
     )?;
     plotting(

@@ -105,11 +105,14 @@ impl Latency {
     /// The bucket holding the q-quantile (0..=1), as its upper bound in ns
     /// (`None` when empty or in the overflow bucket).
     pub fn quantile_bound(&self, q: f64) -> Option<u64> {
+        if self.count == 0 {
+            return None;
+        }
         let rank = ((self.count as f64) * q).ceil().max(1.0) as u64;
         let mut seen = 0;
         for (i, n) in self.counts.iter().enumerate() {
             seen += n;
-            if seen >= rank && self.count > 0 {
+            if seen >= rank {
                 return LATENCY_BOUNDS_NS.get(i).copied();
             }
         }

@@ -19,7 +19,8 @@ pub enum Outcome {
 
 pub struct Verdict {
     pub outcome: Outcome,
-    pub violations: u64,
+    /// Per [`Invariant::ALL`] entry.
+    pub violations: [u64; Invariant::ALL.len()],
     pub lost: u64,
     pub events: u64,
     pub checked: Vec<Invariant>,
@@ -37,11 +38,15 @@ impl Verdict {
         };
         Verdict {
             outcome,
-            violations: analysis.violation_count(),
+            violations: analysis.stats.violations,
             lost,
             events: analysis.stats.events,
             checked: analysis.checked().to_vec(),
         }
+    }
+
+    pub fn violation_count(&self) -> u64 {
+        self.violations.iter().sum()
     }
 
     pub fn word(&self) -> &'static str {
@@ -63,8 +68,12 @@ impl Verdict {
     /// The last line of `check` and `run`: "verdict: pass (0 violations, ...)".
     /// A pass over part of the invariants says so where nobody can miss it.
     pub fn line(&self) -> String {
-        let mut counts =
-            format!("{} violations, {} lost events, {} events", self.violations, self.lost, self.events);
+        let mut counts = format!(
+            "{} violations, {} lost events, {} events",
+            self.violation_count(),
+            self.lost,
+            self.events
+        );
         if self.checked.len() < Invariant::ALL.len() {
             counts.push_str(&format!(
                 "; {} of {} invariants checked",
@@ -75,14 +84,14 @@ impl Verdict {
         format!("verdict: {} ({counts})", self.word())
     }
 
-    pub fn json(&self, analysis: &Analysis) -> Value {
+    pub fn json(&self) -> Value {
         let by_invariant: serde_json::Map<String, Value> = Invariant::ALL
             .iter()
-            .map(|i| (i.name().to_owned(), json!(analysis.stats.violations[*i as usize])))
+            .map(|i| (i.name().to_owned(), json!(self.violations[*i as usize])))
             .collect();
         json!({
             "verdict": self.word(),
-            "violations": self.violations,
+            "violations": self.violation_count(),
             "violations_by_invariant": by_invariant,
             "lost": self.lost,
             "events": self.events,
