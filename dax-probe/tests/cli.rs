@@ -108,6 +108,17 @@ fn tracefs_trace(name: &str, lines: &[String]) -> PathBuf {
     path
 }
 
+/// A tracefs text trace of one PMD fault that mapped 2 MiB.
+fn one_pmd_fault(name: &str) -> PathBuf {
+    tracefs_trace(
+        name,
+        &[
+            tracefs_fault("dax_pmd_fault", "1.000000", ""),
+            tracefs_fault("dax_pmd_fault_done", "1.000050", "NOPAGE"),
+        ],
+    )
+}
+
 #[test]
 fn bad_plot_file_and_listen_address_are_one_line_errors() {
     let trace = tracefs_trace("tracefs.txt", &[tracefs_fault("dax_pmd_fault", "1.000000", "")]);
@@ -136,13 +147,7 @@ fn text_that_is_no_trace_says_how_to_get_one() {
 
 #[test]
 fn an_imported_trace_says_what_it_cannot_show() {
-    let path = tracefs_trace(
-        "imported.txt",
-        &[
-            tracefs_fault("dax_pmd_fault", "1.000000", ""),
-            tracefs_fault("dax_pmd_fault_done", "1.000050", "NOPAGE"),
-        ],
-    );
+    let path = one_pmd_fault("imported.txt");
     let (code, stdout, _) = dax_probe(&["check", "--json", path.to_str().unwrap()]);
     assert_eq!(code, 0);
     let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -180,13 +185,7 @@ impl Drop for Server {
 #[test]
 fn a_replay_starts_at_the_first_scrape() {
     use std::{thread::sleep, time::Duration};
-    let trace = tracefs_trace(
-        "replay.txt",
-        &[
-            tracefs_fault("dax_pmd_fault", "1.000000", ""),
-            tracefs_fault("dax_pmd_fault_done", "1.000050", "NOPAGE"),
-        ],
-    );
+    let trace = one_pmd_fault("replay.txt");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let _server = Server(
