@@ -95,6 +95,15 @@ fn table(rows: &[Row]) -> String {
 }
 
 /// A row from the JSON summary of `dax-probe run --json`.
+/// "extent-too-short 1, direct-access 127", or "-" when nothing fell back.
+fn reason_cell(reasons: &[String]) -> String {
+    if reasons.is_empty() {
+        "-".into()
+    } else {
+        reasons.join(", ")
+    }
+}
+
 fn json_row(name: &'static str, path: &Path) -> Result<Row> {
     let summary: Value = serde_json::from_str(&fs::read_to_string(path)?)
         .with_context(|| format!("{} is not dax-probe run's JSON", path.display()))?;
@@ -114,7 +123,7 @@ fn json_row(name: &'static str, path: &Path) -> Result<Row> {
         pmd_nopage: number(&summary["faults"]["pmd_nopage"])?,
         pmd_fallback: number(&summary["faults"]["pmd_fallback"])?,
         pte: number(&summary["faults"]["pte"])?,
-        reasons: if reasons.is_empty() { "-".into() } else { reasons.join(", ") },
+        reasons: reason_cell(&reasons),
         verdict: summary["verdict"]["verdict"].as_str().unwrap_or("?").to_owned(),
     })
 }
@@ -151,7 +160,7 @@ fn text_row(name: &'static str, text: &str) -> Result<Row> {
         pmd_nopage: after(faults, "nopage")? as u64,
         pmd_fallback: after(faults, "fallback")? as u64,
         pte: after(faults, "pte")? as u64,
-        reasons: if reasons.is_empty() { "-".into() } else { reasons.join(", ") },
+        reasons: reason_cell(&reasons),
         verdict: line("verdict: ")?.split_whitespace().nth(1).unwrap_or("?").to_owned(),
     })
 }
