@@ -1,6 +1,6 @@
 //! Event types shared by the dax-probe eBPF programs and user space.
 //!
-//! One fixed-size [`Event`] per hit of a fs_dax tracepoint or of a hook on
+//! One fixed-size [`Record`] per hit of a fs_dax tracepoint or of a hook on
 //! the entry-lock and fallback paths ([`HOOK_EVENTS`]). The programs do not
 //! know the kernel's tracepoint record layout: user space reads each
 //! tracepoint's `format` from tracefs (layouts differ between 6.1 and 7.2)
@@ -9,7 +9,7 @@
 //! arguments instead.
 #![no_std]
 
-/// The fs_dax tracepoints the probe follows, in [`Event::tracepoint`] order.
+/// The fs_dax tracepoints the probe follows, in [`Kind`] order.
 pub const TRACEPOINTS: [&str; TRACEPOINT_COUNT] = [
     "dax_pmd_fault",
     "dax_pmd_fault_done",
@@ -26,7 +26,7 @@ pub const TRACEPOINTS: [&str; TRACEPOINT_COUNT] = [
 ];
 pub const TRACEPOINT_COUNT: usize = 12;
 
-/// Events of the fentry/fexit hooks, in [`Event::kind`] order after the
+/// Events of the fentry/fexit hooks, in [`Record::kind`] order after the
 /// tracepoints (kind = `TRACEPOINT_COUNT + index`). What each one means, and
 /// which kernel function gives it, is in `dax-probe/src/hooks.rs`.
 pub const HOOK_EVENTS: [&str; HOOK_EVENT_COUNT] = [
@@ -118,7 +118,7 @@ impl Kind {
     }
 }
 
-/// What hook events carry in [`Event::fields`], by index.
+/// What hook events carry in [`Record::fields`], by index.
 #[repr(usize)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arg {
@@ -157,7 +157,7 @@ pub mod entry {
     pub const INTERNAL_FALLBACK: u64 = (0x800 << 2) | 2;
 }
 
-/// The record fields the programs copy out, in [`Event::fields`] order.
+/// The record fields the programs copy out, in [`Record::fields`] order.
 #[repr(usize)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field {
@@ -240,10 +240,13 @@ impl Layout {
         Layout { slots: [[Slot { offset: 0, size: 0 }; FIELD_COUNT]; TRACEPOINT_COUNT] };
 }
 
-/// One tracepoint or hook hit, as the ring buffer carries it and trace files store it.
+/// One tracepoint or hook hit, as the ring buffer carries it and trace files
+/// store it: the wire form. User space decodes it into typed events where it
+/// enters (`dax-probe/src/event.rs`), so that no reader picks a field by the
+/// wrong index.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Event {
+pub struct Record {
     /// CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns).
     pub time_ns: u64,
     /// Process id (tgid) and thread id.
@@ -258,20 +261,6 @@ pub struct Event {
     pub fields: [u64; FIELD_COUNT],
 }
 
-impl Event {
-    pub fn field(&self, field: Field) -> u64 {
-        self.fields[field as usize]
-    }
-
-    pub fn arg(&self, arg: Arg) -> u64 {
-        self.fields[arg as usize]
-    }
-
-    pub fn kind(&self) -> Option<Kind> {
-        Kind::from_u32(self.kind)
-    }
-}
-
 #[cfg(feature = "user")]
 mod user {
     // SAFETY: plain `repr(C)` integers and arrays of them: any bit pattern is
@@ -279,5 +268,5 @@ mod user {
     unsafe impl aya::Pod for super::Layout {}
     // SAFETY: as above; the fields are laid out without padding (8-byte words
     // first, then 4-byte words in pairs, then bytes in a multiple of 8).
-    unsafe impl aya::Pod for super::Event {}
+    unsafe impl aya::Pod for super::Record {}
 }

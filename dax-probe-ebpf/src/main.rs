@@ -1,7 +1,7 @@
 //! eBPF programs of dax-probe: the fs_dax tracepoints of the running kernel,
 //! and fentry/fexit hooks on the DAX entry-lock and fallback paths.
 //!
-//! Every program ends in [`submit`]: reserve an [`Event`] in the ring buffer,
+//! Every program ends in [`submit`]: reserve a [`Record`] in the ring buffer,
 //! stamp it (time, pid, cpu, comm) and fill its fields. Tracepoint programs
 //! copy the record's fields from the offsets user space found in tracefs (the
 //! [`LAYOUT`] global); hooks copy the hooked function's arguments. Anything
@@ -23,7 +23,7 @@ use aya_ebpf::{
     EbpfContext,
 };
 use aya_log_ebpf::warn;
-use dax_probe_common::{entry, Arg, Event, Kind, Layout, Slot, FIELD_COUNT, KIND_COUNT};
+use dax_probe_common::{entry, Arg, Kind, Layout, Record, Slot, FIELD_COUNT, KIND_COUNT};
 
 /// Field offsets per tracepoint; user space writes it before loading.
 #[no_mangle]
@@ -102,13 +102,13 @@ fn record(ctx: &TracePointContext, tracepoint: usize) {
 /// Sends one event to user space, or counts it lost.
 #[inline(always)]
 fn submit(ctx: &impl EbpfContext, kind: u32, fields: [u64; FIELD_COUNT]) {
-    let Some(mut slot) = EVENTS.reserve::<Event>(0) else {
+    let Some(mut slot) = EVENTS.reserve::<Record>(0) else {
         count_lost();
         warn!(ctx, "dax-probe: ring buffer full, event lost");
         return;
     };
     let pid_tgid = bpf_get_current_pid_tgid();
-    slot.write(Event {
+    slot.write(Record {
         // SAFETY: plain helper calls without arguments.
         time_ns: unsafe { bpf_ktime_get_ns() },
         tgid: (pid_tgid >> 32) as u32,

@@ -1,28 +1,40 @@
 //! dax-probe: see and verify how Linux maps DAX files with 2 MiB pages.
 //!
-//! Sources: the live kernel ([`record`]: fs_dax tracepoints and the hooks of
-//! [`hooks`]), trace files ([`trace_file`]) and the text of tracefs and
-//! trace-cmd ([`trace_text`]). One pass ([`analysis`]) classifies every
-//! fallback ([`fallback`]), checks the entry-locking invariants
-//! ([`invariants`], [`verdict`]) and keeps faults over time ([`timeline`]).
-//! Sinks: trace files, the verdict, the report ([`report`]), plots
-//! ([`plot`]) and Prometheus metrics ([`metrics`], [`serve`]). [`workload`]
-//! runs the command `dax-probe run` measures (fio with its JSON report).
+//! One pipeline, in layers; a module imports only from layers above it
+//! (`tests/architecture.rs` fails the build otherwise):
+//!
+//! ```text
+//!  vocabulary   kernel (the kernel's constants), event (typed events),
+//!               stream (the Sink contract every source and sink shares)
+//!       |
+//!  sources      source/ (live: ring buffer, hooks, tracefs formats)
+//!               trace/  (dax-probe trace files and tracefs/trace-cmd text,
+//!                        read as streams; the trace writer)
+//!               workload (the command `run` measures, and fio's report)
+//!       |
+//!  analysis     analysis/ (fault and entry trackers, invariants, fallback
+//!               reasons, timeline, verdict, coverage)
+//!       |
+//!  outputs      output/ (report, check and run summaries, plot, metrics,
+//!               serve)
+//! ```
+//!
+//! One event's way from the kernel to a verdict: an eBPF program reserves a
+//! `dax_probe_common::Record` in the ring buffer; [`source::live`] drains
+//! it, decodes it into an [`event::Event`] and pushes it to its
+//! [`stream::Sink`]; the [`analysis::Analysis`] sink hands it to the entry
+//! and fault trackers, which report broken rules into their findings; at
+//! the end of the stream [`analysis::verdict`] judges the findings and the
+//! lost events, and [`output::check`] prints the verdict. A trace file or
+//! imported text takes the same way from [`trace::Reader`] on.
 
 pub mod analysis;
-pub mod coverage;
-pub mod events;
-pub mod fallback;
-pub mod hooks;
-pub mod invariants;
-pub mod metrics;
-pub mod plot;
-pub mod record;
-pub mod report;
-pub mod serve;
-pub mod timeline;
-pub mod trace_file;
-pub mod trace_text;
-pub mod tracefs;
-pub mod verdict;
+pub mod event;
+pub mod kernel;
+pub mod output;
+pub mod source;
+pub mod stream;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+pub mod trace;
 pub mod workload;

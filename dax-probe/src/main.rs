@@ -6,22 +6,24 @@
 
 use std::{
     path::{Path, PathBuf},
+    process::ExitStatus,
     sync::{Arc, Mutex},
 };
 
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use dax_probe::{
-    analysis::Analysis,
-    coverage, plot, record,
-    record::{Session, Sink},
-    report, serve,
-    trace_file::{self, Header, Trace},
-    verdict::{Verdict, EXIT_ERROR},
-    workload::{FioSummary, Workload},
+    analysis::{verdict::Verdict, verdict::EXIT_ERROR, Analysis},
+    output::{
+        check::{self, CoverageLog, RunSummary},
+        metrics::Metrics,
+        plot, report, serve,
+    },
+    source::live::{self, Session},
+    stream::Sink,
+    trace::{file::Writer, Reader},
+    workload::Workload,
 };
-use dax_probe_common::Event;
-use serde_json::json;
 
 #[derive(Parser)]
 #[command(
@@ -167,51 +169,11 @@ fn main() {
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Run { plot, json, output, command } => run_workload(&command, plot.as_deref(), json, output),
+        Command::Run { plot, json, output, command } => run_command(&command, plot.as_deref(), json, output),
         Command::Record { output, command } => record(&output, &command),
-        Command::Check { trace: Some(trace), json, command } => {
-            anyhow::ensure!(
-                command.is_empty(),
-                "check takes a trace file or a command to run live, not both"
-            );
-            let trace = trace_file::read(&trace)?;
-            let analysis = analyse(&trace);
-            Ok(print_check(&analysis, &coverage::of_trace(&trace.header), trace.header.lost, json))
-        }
-        Command::Check { trace: None, json, command } => {
-            let mut live = LiveCheck(Analysis::new(&[]));
-            let session = live_session(&command, json, &mut live)?;
-            let mut analysis = live.0;
-            analysis.finish();
-            let code =
-                print_check(&analysis, &coverage::of_trace(&session.header), session.header.lost, json);
-            Ok(checked_command_code(code, &session))
-        }
-        Command::Report { trace, json, counts } => {
-            let trace = trace_file::read(&trace)?;
-            if counts {
-                report::counts(&trace).iter().for_each(|line| println!("{line}"));
-                return Ok(0);
-            }
-            let analysis = analyse(&trace);
-            if json {
-                println!("{:#}", report::json(&trace.header, &analysis.stats));
-            } else {
-                report::text(&trace.header, &analysis.stats).iter().for_each(|line| println!("{line}"));
-            }
-            Ok(0)
-        }
-        Command::Plot { trace: path, output, json } => {
-            let trace = trace_file::read(&path)?;
-            let analysis = analyse(&trace);
-            let title = plot_title(&trace.header, &path.display().to_string());
-            plot::draw(&output, &analysis.stats, &title)?;
-            if json {
-                println!("{:#}", report::json(&trace.header, &analysis.stats));
-            }
-            eprintln!("dax-probe: plot of {} written to {}", path.display(), output.display());
-            Ok(0)
-        }
+        Command::Check { trace, json, command } => check(trace.as_deref(), json, &command),
+        Command::Report { trace, json, counts } => report(&trace, json, counts),
+        Command::Plot { trace, output, json } => plot(&trace, &output, json),
         Command::Serve { listen, replay, speed, command } => {
             serve(&listen, replay.as_deref(), speed, &command)
         }
@@ -222,32 +184,7 @@ fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-fn analyse(trace: &Trace) -> Analysis {
-    let mut analysis = Analysis::new(&trace.header.hooks);
-    trace.events.iter().for_each(|event| analysis.push(event));
-    analysis.finish();
-    analysis
-}
-
-fn plot_title(header: &Header, fallback: &str) -> String {
-    let what = if header.command.is_empty() { fallback } else { &header.command };
-    let what: String = what.chars().take(90).collect();
-    format!("dax-probe: {what} (kernel {})", header.kernel)
-}
-
-fn record(output: &Path, command: &[String]) -> Result<i32> {
-    let mut writer = trace_file::Writer::create(output)?;
-    let session = live_session(command, false, &mut writer)?;
-    let lost = session.header.lost;
-    let events = writer.finish(session.header.clone())?;
-    eprintln!("dax-probe: {events} events, {lost} lost, written to {}", output.display());
-    if lost > 0 {
-        eprintln!("dax-probe: warning: {lost} events were lost: checks of this trace are inconclusive");
-    }
-    Ok(command_code(&session))
-}
-
-fn run_workload(
+fn run_command(
     command: &[String],
     plot_to: Option<&Path>,
     json: bool,
@@ -255,94 +192,106 @@ fn run_workload(
 ) -> Result<i32> {
     let scratch = std::env::temp_dir().join(format!("dax-probe-fio-{}.txt", std::process::id()));
     let workload = Workload::new(command, &scratch);
-    let mut sink =
-        (LiveCheck(Analysis::new(&[])), output.as_deref().map(trace_file::Writer::create).transpose()?);
-    let mut session = live_session(&workload.command, json, &mut sink)?;
-    // The user's command, not the options added for fio's JSON report.
-    session.header.command = command.join(" ");
-    let (LiveCheck(mut analysis), writer) = sink;
-    analysis.finish();
-    if let (Some(writer), Some(path)) = (writer, &output) {
-        writer.finish(session.header.clone())?;
+    let mut analysis = Analysis::default();
+    let writer = output.as_deref().map(Writer::create).transpose()?;
+    let session = live_session(&workload.command, command, json, (CoverageLog, (&mut analysis, writer)))?;
+    if let Some(path) = &output {
         eprintln!("dax-probe: trace written to {}", path.display());
     }
     // fio's normal output, where the user expects it (stderr under --json).
     let fio = workload.fio_summary(|normal| if json { eprint!("{normal}") } else { print!("{normal}") });
     if let Some(path) = plot_to {
-        plot::draw(path, &analysis.stats, &plot_title(&session.header, "dax-probe run"))?;
+        plot::draw(path, &analysis.stats, &plot::title(&analysis, "dax-probe run"))?;
         eprintln!("dax-probe: plot written to {}", path.display());
     }
-    let verdict = Verdict::of(&analysis, session.header.lost);
     let fio = fio.unwrap_or_else(|error| {
         eprintln!("dax-probe: warning: no fio summary: {error:#}");
         None
     });
-    if json {
-        let mut value = report::json(&session.header, &analysis.stats);
-        value["command"] = json!(command.join(" "));
-        value["command_exit"] = json!(session.status.and_then(|status| status.code()));
-        value["fio"] = fio.as_ref().map_or(serde_json::Value::Null, FioSummary::json);
-        value["verdict"] = verdict.json();
-        println!("{value:#}");
+    let summary = RunSummary {
+        command: &command.join(" "),
+        status: session.status.map_or("interrupted".to_owned(), |status| status.to_string()),
+        exit_code: session.status.and_then(|status| status.code()),
+        fio: fio.as_ref(),
+    };
+    print!("{}", check::run(&analysis, &summary, json));
+    Ok(checked_command_code(&analysis, session.status))
+}
+
+fn record(output: &Path, command: &[String]) -> Result<i32> {
+    let session = live_session(command, command, false, (CoverageLog, Writer::create(output)?))?;
+    let lost = session.summary.lost;
+    eprintln!("dax-probe: {} events, {lost} lost, written to {}", session.summary.events, output.display());
+    if lost > 0 {
+        eprintln!("dax-probe: warning: {lost} events were lost: checks of this trace are inconclusive");
+    }
+    Ok(command_code(session.status))
+}
+
+fn check(trace: Option<&Path>, json: bool, command: &[String]) -> Result<i32> {
+    let mut analysis = Analysis::default();
+    let status = match trace {
+        Some(trace) => {
+            anyhow::ensure!(
+                command.is_empty(),
+                "check takes a trace file or a command to run live, not both"
+            );
+            Reader::open(trace)?.stream(&mut analysis)?;
+            None
+        }
+        None => live_session(command, command, json, (CoverageLog, &mut analysis))?.status,
+    };
+    print!("{}", check::check(&analysis, json));
+    Ok(checked_command_code(&analysis, status))
+}
+
+fn report(trace: &Path, json: bool, counts: bool) -> Result<i32> {
+    let reader = Reader::open(trace)?;
+    if counts {
+        let mut counts = report::Counts::default();
+        reader.stream(&mut counts)?;
+        counts.lines().iter().for_each(|line| println!("{line}"));
+    } else if json {
+        println!("{:#}", report::json(&analyse(reader)?));
     } else {
-        print_summary(command, &session, &analysis, fio.as_ref(), &verdict);
+        report::text(&analyse(reader)?).iter().for_each(|line| println!("{line}"));
     }
-    Ok(checked_command_code(verdict.exit_code(), &session))
+    Ok(0)
 }
 
-fn print_summary(
-    command: &[String],
-    session: &Session,
-    analysis: &Analysis,
-    fio: Option<&FioSummary>,
-    verdict: &Verdict,
-) {
-    let status = session.status.map_or("interrupted".to_owned(), |status| status.to_string());
-    println!("\ndax-probe: summary of `{}` ({status})", command.join(" "));
-    if let Some(fio) = fio {
-        println!("fio: read {}; write {}", fio.read.text(), fio.write.text());
+fn plot(trace: &Path, output: &Path, json: bool) -> Result<i32> {
+    let analysis = analyse(Reader::open(trace)?)?;
+    plot::draw(output, &analysis.stats, &plot::title(&analysis, &trace.display().to_string()))?;
+    if json {
+        println!("{:#}", report::json(&analysis));
     }
-    // The report's fault and reason lines; per file and process are for `report`.
-    println!("{}", report::faults_line(&analysis.stats));
-    report::reason_lines(&analysis.stats).iter().for_each(|line| println!("{line}"));
-    println!("lost events: {}", session.header.lost);
-    print_violations(analysis);
-    println!("{}", verdict.line());
-}
-
-fn live_session(command: &[String], stdout_to_stderr: bool, sink: &mut impl Sink) -> Result<Session> {
-    runtime()?.block_on(record::run(command, stdout_to_stderr, sink))
-}
-
-/// One thread: the ring buffer, the command and the metrics server take turns.
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    eprintln!("dax-probe: plot of {} written to {}", trace.display(), output.display());
+    Ok(0)
 }
 
 fn serve(listen: &str, replay: Option<&Path>, speed: f64, command: &[String]) -> Result<i32> {
     anyhow::ensure!(speed >= 0.0 && speed.is_finite(), "--speed {speed}: give a factor of 0 or more");
-    let trace = replay.map(trace_file::read).transpose()?;
+    let trace = replay.map(Reader::open).transpose()?;
     runtime()?.block_on(async {
         let listener = serve::bind(listen).await?;
         let (kernel, source) = match (&trace, replay) {
-            (Some(trace), Some(path)) => (trace.header.kernel.clone(), path.display().to_string()),
-            _ => (record::kernel_release(), "live".to_owned()),
+            (Some(trace), Some(path)) => (trace.begin().kernel.clone(), path.display().to_string()),
+            _ => (live::kernel_release(), "live".to_owned()),
         };
-        let hooks = trace.as_ref().map_or(&[][..], |trace| &trace.header.hooks[..]);
-        let served = serve::Served { analysis: Analysis::new(hooks), lost: 0, kernel, source };
-        let shared = Arc::new(Mutex::new(served));
+        let shared = Arc::new(Mutex::new(Metrics::new(&kernel, &source)));
         eprintln!("dax-probe: serving metrics at http://{}/metrics", listener.local_addr()?);
         let scraped = Arc::new(tokio::sync::Notify::new());
         let server = tokio::spawn(serve::serve(listener, shared.clone(), scraped.clone()));
         let Some(trace) = trace else {
-            let session = record::run(command, false, &mut serve::LiveSink::new(shared)).await?;
-            return Ok(command_code(&session));
+            let mut sink = (CoverageLog, serve::LiveSink::new(shared));
+            let session = live::run(live_command(command, command, false), &mut sink).await?;
+            return Ok(command_code(session.status));
         };
-        eprintln!("dax-probe: the replay of {} events starts at the first scrape", trace.events.len());
+        eprintln!("dax-probe: the replay of {source} starts at the first scrape");
         tokio::select! {
             done = server => done.context("the metrics server stopped")??,
-            () = serve::replay(&trace, speed, &shared, &scraped) => {
-                eprintln!("dax-probe: replay of {} events done; serving its totals until Ctrl-C", trace.events.len());
+            replayed = serve::replay(trace, speed, &shared, &scraped) => {
+                eprintln!("dax-probe: replay of {} events done; serving its totals until Ctrl-C", replayed?);
                 tokio::signal::ctrl_c().await?;
             }
             interrupted = tokio::signal::ctrl_c() => interrupted?,
@@ -351,9 +300,36 @@ fn serve(listen: &str, replay: Option<&Path>, speed: f64, command: &[String]) ->
     })
 }
 
+/// A whole trace through a fresh analysis.
+fn analyse(reader: Reader) -> Result<Analysis> {
+    let mut analysis = Analysis::default();
+    reader.stream(&mut analysis)?;
+    Ok(analysis)
+}
+
+fn live_command<'a>(argv: &'a [String], users: &[String], stdout_to_stderr: bool) -> live::Command<'a> {
+    live::Command { argv, label: users.join(" "), stdout_to_stderr }
+}
+
+/// A live session of `argv` (the user's `users`) into `sink`.
+fn live_session(
+    argv: &[String],
+    users: &[String],
+    stdout_to_stderr: bool,
+    sink: impl Sink,
+) -> Result<Session> {
+    let mut sink = sink;
+    runtime()?.block_on(live::run(live_command(argv, users, stdout_to_stderr), &mut sink))
+}
+
+/// One thread: the ring buffer, the command and the metrics server take turns.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
 /// The command's failure, passed on (the trace or verdict is still complete).
-fn command_code(session: &Session) -> i32 {
-    match session.status {
+fn command_code(status: Option<ExitStatus>) -> i32 {
+    match status {
         Some(status) if !status.success() => {
             eprintln!("dax-probe: the command failed ({status})");
             status.code().unwrap_or(1)
@@ -362,61 +338,10 @@ fn command_code(session: &Session) -> i32 {
     }
 }
 
-/// A check's exit code, or when the invariants held, the command's own.
-fn checked_command_code(check: i32, session: &Session) -> i32 {
-    if check == 0 {
-        command_code(session)
-    } else {
-        check
+/// The verdict's exit code, or when the invariants held, the command's own.
+fn checked_command_code(analysis: &Analysis, status: Option<ExitStatus>) -> i32 {
+    match Verdict::of(analysis).exit_code() {
+        0 => command_code(status),
+        code => code,
     }
-}
-
-struct LiveCheck(Analysis);
-
-impl Sink for LiveCheck {
-    fn start(&mut self, hooks: &[String]) {
-        self.0 = Analysis::new(hooks);
-    }
-
-    fn push(&mut self, event: &Event) -> Result<()> {
-        self.0.push(event);
-        Ok(())
-    }
-}
-
-fn print_violations(analysis: &Analysis) {
-    for violation in &analysis.violations {
-        println!("{violation}");
-    }
-    let kept = analysis.violations.len() as u64;
-    if analysis.violation_count() > kept {
-        println!("({} more violations not shown)", analysis.violation_count() - kept);
-    }
-}
-
-/// Prints coverage, violations and, last, the verdict; returns the exit code.
-fn print_check(analysis: &Analysis, coverage: &[String], lost: u64, json: bool) -> i32 {
-    let verdict = Verdict::of(analysis, lost);
-    if json {
-        let mut value = verdict.json();
-        value["coverage"] = json!(coverage);
-        value["violation_details"] = analysis
-            .violations
-            .iter()
-            .map(|v| {
-                json!({
-                    "invariant": v.invariant.name(),
-                    "what": v.what,
-                    "entry": v.key.map(|key| key.to_string()),
-                    "events": v.events.iter().map(dax_probe::events::describe).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        println!("{value:#}");
-    } else {
-        coverage.iter().for_each(|line| println!("coverage: {line}"));
-        print_violations(analysis);
-        println!("{}", verdict.line());
-    }
-    verdict.exit_code()
 }

@@ -41,35 +41,19 @@ fn a_missing_trace_and_a_bad_flag_are_errors() {
 
 #[test]
 fn a_trace_with_lost_events_is_inconclusive_not_pass() {
-    use dax_probe::{record::Sink, trace_file};
+    use dax_probe::{
+        event::What,
+        stream::{Begin, Sink, Summary},
+        testing::{event, Vma},
+        trace::file::Writer,
+    };
     let path = scratch("lost.daxtrace");
-    let writer = trace_file::Writer::create(&path).unwrap();
-    let mut writer = writer;
-    let event = dax_probe::events::test_support::fault(
-        dax_probe_common::Kind::PmdFault,
-        1,
-        0,
-        0,
-        1 << 21,
-        0,
-        0,
-        512,
-        0,
-    );
-    writer.push(&event).unwrap();
-    let done = dax_probe::events::test_support::fault(
-        dax_probe_common::Kind::PmdFaultDone,
-        1,
-        0,
-        0,
-        1 << 21,
-        0,
-        0,
-        512,
-        0x100,
-    );
-    writer.push(&done).unwrap();
-    writer.finish(trace_file::Header { lost: 1, ..trace_file::Header::default() }).unwrap();
+    let mut writer = Writer::create(&path).unwrap();
+    writer.begin(&Begin::default());
+    let vma = Vma::shared(0, 1 << 21, 512);
+    writer.push(&event(1, What::PmdFault(vma.fault(0)))).unwrap();
+    writer.push(&event(1, What::PmdFaultDone(vma.done(0, 0x100)))).unwrap();
+    writer.finish(&Summary { events: 2, lost: 1 }).unwrap();
     let (code, stdout, _) = dax_probe(&["check", path.to_str().unwrap()]);
     assert_eq!(code, 3, "{stdout}");
     assert_eq!(

@@ -36,3 +36,29 @@ fn the_modules_record_is_an_events_fields() {
     let words = format!("pub(crate) const RECORD_WORDS: usize = {FIELD_COUNT};");
     assert!(module_source().contains(&words), "trace.rs must say: {words}");
 }
+
+/// The module counts its fallbacks under dax-probe's reason names (and
+/// variant names); each must be one of dax-probe's, in dax-probe's order.
+#[test]
+fn the_modules_fallback_reasons_are_dax_probes() {
+    use dax_probe::analysis::fallback::Reason;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../reference-module/fault.rs");
+    let source = std::fs::read_to_string(path).expect("reference-module/fault.rs is readable");
+    let names = source.split("pub(crate) fn name(self)").nth(1).expect("Fallback::name");
+    let names = names.split("\n    }\n").next().unwrap();
+    let mut last = None;
+    let mut checked = 0;
+    for line in names.lines().map(str::trim).filter(|line| line.starts_with("Fallback::")) {
+        let (variant, name) = line.trim_end_matches(',').split_once(" => ").expect("VARIANT => NAME");
+        let name = name.trim_matches('"');
+        let reason = Reason::ALL
+            .into_iter()
+            .find(|reason| reason.name() == name)
+            .unwrap_or_else(|| panic!("the module's {name:?} is no dax-probe reason"));
+        assert_eq!(format!("Fallback::{reason:?}"), variant, "{name} is dax-probe's {reason:?}");
+        assert!(last < Some(reason), "{name} comes in dax-probe's (the kernel's) order");
+        last = Some(reason);
+        checked += 1;
+    }
+    assert!(checked >= 7, "found only {checked} reasons in fault.rs");
+}

@@ -75,7 +75,8 @@ enum Task {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Bench {
-    /// The offline checker's events per second on one core (target 5 M/s).
+    /// `check` of a trace file end to end (read, decode, analyse): events per
+    /// second on one core (target 5 M/s), on a synthetic mix and the lab's traces.
     Checker,
 }
 
@@ -146,10 +147,29 @@ fn run(cli: Cli) -> Result<()> {
         Task::Demo { source } => demo::run(source.kernel_source.as_deref()),
         Task::Bench { what: Bench::Checker } => cmd::run(
             std::process::Command::new(env!("CARGO"))
-                .args(["bench", "--quiet", "--package", "dax-probe", "--bench", "checker"])
+                .args(["bench", "--quiet", "--package", "dax-probe", "--bench", "checker", "--"])
+                .args(lab_traces()?)
                 .current_dir(project_root()),
         ),
     }
+}
+
+/// The traces the lab's last runs recorded (`target/lab/KERNEL/SCENARIO/outbox/`):
+/// real material for the checker benchmark next to its synthetic trace.
+fn lab_traces() -> Result<Vec<PathBuf>> {
+    let mut traces = Vec::new();
+    let lab = project_root().join("target/lab");
+    for kernel in std::fs::read_dir(&lab).into_iter().flatten().flatten() {
+        for scenario in std::fs::read_dir(kernel.path())?.flatten() {
+            for file in std::fs::read_dir(scenario.path().join("outbox")).into_iter().flatten().flatten() {
+                if file.path().extension().is_some_and(|e| e == "daxtrace") {
+                    traces.push(file.path());
+                }
+            }
+        }
+    }
+    traces.sort();
+    Ok(traces)
 }
 
 /// The repository's top folder (xtask lives one level below it).

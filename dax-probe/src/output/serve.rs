@@ -1,4 +1,4 @@
-//! `dax-probe serve`: the metrics of [`crate::metrics`] over HTTP, for
+//! `dax-probe serve`: the metrics of [`crate::output::metrics`] over HTTP, for
 //! Prometheus to scrape at `/metrics`. One small HTTP/1.1 exchange per
 //! connection (GET, then close) is all a scraper needs.
 
@@ -9,31 +9,28 @@ use std::{
 };
 
 use anyhow::{Context, Result};
-use dax_probe_common::Event;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
     sync::Notify,
 };
 
-use crate::{analysis::Analysis, metrics, record::Sink, trace_file::Trace};
+use crate::{
+    event::Event,
+    output::metrics::{self, Metrics},
+    stream::{Begin, Sink, Summary},
+    trace::Reader,
+};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9478";
 
 /// What the server shows; the live source or a replay fills it.
-pub struct Served {
-    pub analysis: Analysis,
-    pub lost: u64,
-    pub kernel: String,
-    pub source: String,
-}
-
-pub type Shared = Arc<Mutex<Served>>;
+pub type Shared = Arc<Mutex<Metrics>>;
 
 /// Events the live sink collects before it takes the lock to apply them.
 const BATCH: usize = 4096;
 
-/// The live sink: events reach the served analysis in batches, one lock per
+/// The live sink: events reach the served metrics in batches, one lock per
 /// batch rather than per event, and at least with every lost-count update
 /// (once a second, and at the end), so a scrape lags by a second at most.
 pub struct LiveSink {
@@ -46,61 +43,70 @@ impl LiveSink {
         LiveSink { shared, pending: Vec::with_capacity(BATCH) }
     }
 
-    fn apply(&mut self) {
+    fn apply(&mut self) -> Result<()> {
         let mut served = lock(&self.shared);
-        self.pending.drain(..).for_each(|event| served.analysis.push(&event));
+        self.pending.drain(..).try_for_each(|event| served.push(&event))
     }
 }
 
 impl Sink for LiveSink {
-    fn start(&mut self, hooks: &[String]) {
-        lock(&self.shared).analysis = Analysis::new(hooks);
+    fn begin(&mut self, begin: &Begin) {
+        lock(&self.shared).begin(begin);
     }
 
     fn push(&mut self, event: &Event) -> Result<()> {
         self.pending.push(*event);
         if self.pending.len() >= BATCH {
-            self.apply();
+            self.apply()?;
         }
         Ok(())
     }
 
-    fn lost(&mut self, lost: u64) {
-        self.apply();
-        lock(&self.shared).lost = lost;
+    fn lost(&mut self, total: u64) {
+        // The batch only ever grows by pushes, which cannot fail here.
+        let _ = self.apply();
+        lock(&self.shared).lost(total);
+    }
+
+    fn finish(&mut self, summary: &Summary) -> Result<()> {
+        self.apply()?;
+        lock(&self.shared).finish(summary)
     }
 }
 
 /// A poisoned lock only means a scrape panicked; the counts are still whole.
-fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Served> {
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Metrics> {
     shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Feeds `trace` into the served analysis at `speed` times its recorded
-/// pace (0: at once), then finishes it. It starts at the first scrape:
-/// Prometheus only sees a counter rise between two of its samples, so a
-/// replay that ran ahead of the scraper would show totals but no rates.
-pub async fn replay(trace: &Trace, speed: f64, shared: &Shared, first_scrape: &Notify) {
+/// Streams `trace` into the served metrics at `speed` times its recorded
+/// pace (0: at once); returns its event count. It starts at the first
+/// scrape: Prometheus only sees a counter rise between two of its samples,
+/// so a replay that ran ahead of the scraper would show totals but no rates.
+pub async fn replay(mut trace: Reader, speed: f64, shared: &Shared, first_scrape: &Notify) -> Result<u64> {
+    lock(shared).begin(trace.begin());
     first_scrape.notified().await;
     let started = tokio::time::Instant::now();
-    let first_ns = trace.events.first().map_or(0, |event| event.time_ns);
-    let mut events = trace.events.iter().peekable();
-    while events.peek().is_some() {
-        let due = |event: &Event| {
-            let offset_ns = event.time_ns.saturating_sub(first_ns) as f64;
-            started + Duration::from_secs_f64(if speed > 0.0 { offset_ns / speed / 1e9 } else { 0.0 })
-        };
-        tokio::time::sleep_until(due(events.peek().expect("peeked"))).await;
+    let mut next = trace.next_event()?;
+    let first_ns = next.map_or(0, |event| event.time_ns);
+    let due = |event: &Event| {
+        let offset_ns = event.time_ns.saturating_sub(first_ns) as f64;
+        started + Duration::from_secs_f64(if speed > 0.0 { offset_ns / speed / 1e9 } else { 0.0 })
+    };
+    while let Some(event) = next {
+        tokio::time::sleep_until(due(&event)).await;
         // Everything due by now goes in under one lock.
         let now = tokio::time::Instant::now();
         let mut served = lock(shared);
-        while let Some(event) = events.next_if(|event| due(event) <= now) {
-            served.analysis.push(event);
+        next = Some(event);
+        while let Some(event) = next.filter(|event| due(event) <= now) {
+            served.push(&event)?;
+            next = trace.next_event()?;
         }
     }
-    let mut served = lock(shared);
-    served.analysis.finish();
-    served.lost = trace.header.lost;
+    let summary = trace.summary()?;
+    lock(shared).finish(&summary)?;
+    Ok(summary.events)
 }
 
 /// Binds `addr`; the listener then serves with [`serve`].
@@ -145,12 +151,7 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<bool>
     let route = (method, path.split('?').next().unwrap_or(""));
     let scrape = route == ("GET", "/metrics");
     let (status, content_type, body) = match route {
-        ("GET", "/metrics") => {
-            let served = lock(shared);
-            let context =
-                metrics::Context { lost: served.lost, kernel: &served.kernel, source: &served.source };
-            ("200 OK", metrics::CONTENT_TYPE, metrics::encode(&served.analysis, &context))
-        }
+        ("GET", "/metrics") => ("200 OK", metrics::CONTENT_TYPE, lock(shared).encode()),
         ("GET", "/") => ("200 OK", "text/plain", "dax-probe: metrics are at /metrics\n".to_owned()),
         ("GET", _) => ("404 Not Found", "text/plain", "not found: metrics are at /metrics\n".to_owned()),
         _ => ("405 Method Not Allowed", "text/plain", "only GET\n".to_owned()),

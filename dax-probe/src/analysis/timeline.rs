@@ -1,7 +1,7 @@
 //! Faults over time and how long they took: what the plots draw and the
 //! metrics export. Fed by [`crate::analysis`] once per finished fault.
 
-use crate::fallback::Reason;
+use crate::analysis::fallback::Reason;
 
 /// The outcome of one finished fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,16 +6,10 @@
 //! between `dax_pmd_fault` and its done. A fallback none of them explains is
 //! `Unknown`, and reports show that row rather than hide it.
 
-use dax_probe_common::{Event, Field};
-
-/// `FAULT_FLAG_WRITE` (include/linux/mm_types.h).
-const FAULT_FLAG_WRITE: u64 = 0x1;
-/// `VM_SHARED` (include/linux/mm.h).
-const VM_SHARED: u64 = 0x8;
-/// Pages in a PMD minus one (`PG_PMD_COLOUR` on x86-64).
-const PMD_COLOUR: u64 = 511;
-const PMD_SIZE: u64 = 2 << 20;
-const PAGE_SHIFT: u32 = 12;
+use crate::{
+    event::Fault,
+    kernel::{FAULT_FLAG_WRITE, PAGE_SHIFT, PMD_COLOUR, PMD_SIZE, VM_SHARED},
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Reason {
@@ -84,7 +78,7 @@ pub struct Seen {
 /// The reason a `dax_pmd_fault_done` with FALLBACK fell back. `probes` says
 /// whether the fallback-probes hooks were attached: without them a reason
 /// the fields do not give is `Unknown`, never guessed.
-pub fn classify(done: &Event, seen: Seen, probes: bool) -> Reason {
+pub fn classify(done: &Fault, seen: Seen, probes: bool) -> Reason {
     if let Some(reason) = from_fields(done) {
         return reason;
     }
@@ -106,20 +100,19 @@ pub fn classify(done: &Event, seen: Seen, probes: bool) -> Reason {
 }
 
 /// `dax_fault_check_fallback`, replayed on the tracepoint's fields.
-fn from_fields(fault: &Event) -> Option<Reason> {
-    let address = fault.field(Field::Address);
-    let pgoff = fault.field(Field::Pgoff);
+fn from_fields(fault: &Fault) -> Option<Reason> {
+    let (address, pgoff) = (fault.address, fault.pgoff);
     let pmd_address = address & !(PMD_SIZE - 1);
-    let write = fault.field(Field::FaultFlags) & FAULT_FLAG_WRITE != 0;
+    let write = fault.flags & FAULT_FLAG_WRITE != 0;
     if pgoff & PMD_COLOUR != (address >> PAGE_SHIFT) & PMD_COLOUR {
         Some(Reason::AddressColour)
-    } else if write && fault.field(Field::VmFlags) & VM_SHARED == 0 {
+    } else if write && fault.vm_flags & VM_SHARED == 0 {
         Some(Reason::CowWrite)
-    } else if pmd_address < fault.field(Field::VmStart) {
+    } else if pmd_address < fault.vm_start {
         Some(Reason::VmaStart)
-    } else if pmd_address + PMD_SIZE > fault.field(Field::VmEnd) {
+    } else if pmd_address.saturating_add(PMD_SIZE) > fault.vm_end {
         Some(Reason::VmaEnd)
-    } else if (pgoff & !PMD_COLOUR) | PMD_COLOUR >= fault.field(Field::MaxPgoff) {
+    } else if (pgoff & !PMD_COLOUR) | PMD_COLOUR >= fault.max_pgoff {
         Some(Reason::PastEof)
     } else {
         None
@@ -127,40 +120,39 @@ fn from_fields(fault: &Event) -> Option<Reason> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::events::test_support::pmd_done;
+    use crate::testing::{pmd_done, Vma};
 
     const A: u64 = 0x7f00_0000_0000; // 2 MiB aligned
-    const SHARED: u64 = crate::events::test_support::VM_SHARED_RW;
 
-    fn reason(done: Event, seen: Seen) -> Reason {
+    fn reason(done: Fault, seen: Seen) -> Reason {
         classify(&done, seen, true)
     }
 
     #[test]
     fn reasons_from_the_fault_fields() {
         // address colour: the VMA maps file page 0 at A + 4 KiB.
-        let done = pmd_done(A + 4096 + (1 << 20), A + 4096, A + (8 << 20), 0, SHARED, 1024);
-        assert_eq!(reason(done, Seen::default()), Reason::AddressColour);
+        let vma = Vma::shared(A + 4096, A + (8 << 20), 1024);
+        assert_eq!(reason(pmd_done(vma, A + 4096 + (1 << 20)), Seen::default()), Reason::AddressColour);
         // a write on a private mapping.
-        let mut cow = pmd_done(A, A, A + (4 << 20), 0, 0x3, 1024);
-        cow.fields[Field::FaultFlags as usize] = FAULT_FLAG_WRITE;
+        let private = Vma { flags: 0x3, ..Vma::shared(A, A + (4 << 20), 1024) };
+        let cow = Fault { flags: FAULT_FLAG_WRITE, ..pmd_done(private, A) };
         assert_eq!(reason(cow, Seen::default()), Reason::CowWrite);
         // VMA starts inside the 2 MiB range (file offset 4 KiB at A + 4 KiB: colours match).
-        let done = pmd_done(A + (1 << 20), A + 4096, A + (4 << 20), 1, SHARED, 1024);
-        assert_eq!(reason(done, Seen::default()), Reason::VmaStart);
+        let vma = Vma { pgoff: 1, ..Vma::shared(A + 4096, A + (4 << 20), 1024) };
+        assert_eq!(reason(pmd_done(vma, A + (1 << 20)), Seen::default()), Reason::VmaStart);
         // VMA ends inside the second 2 MiB range.
-        let done = pmd_done(A + (2 << 20) + 4096, A, A + (3 << 20), 0, SHARED, 1024);
-        assert_eq!(reason(done, Seen::default()), Reason::VmaEnd);
+        let vma = Vma::shared(A, A + (3 << 20), 1024);
+        assert_eq!(reason(pmd_done(vma, A + (2 << 20) + 4096), Seen::default()), Reason::VmaEnd);
         // the file is 3 MiB long (768 pages): the second PMD would pass EOF.
-        let done = pmd_done(A + (2 << 20), A, A + (4 << 20), 0, SHARED, 768);
-        assert_eq!(reason(done, Seen::default()), Reason::PastEof);
+        let vma = Vma::shared(A, A + (4 << 20), 768);
+        assert_eq!(reason(pmd_done(vma, A + (2 << 20)), Seen::default()), Reason::PastEof);
     }
 
     #[test]
     fn reasons_from_the_fallback_hooks() {
-        let ok = pmd_done(A, A, A + (4 << 20), 0, SHARED, 1024);
+        let ok = pmd_done(Vma::shared(A, A + (4 << 20), 1024), A);
         let seen = |f: fn(&mut Seen)| {
             let mut seen = Seen { fault_iter: true, ..Seen::default() };
             f(&mut seen);

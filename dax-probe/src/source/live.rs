@@ -1,6 +1,6 @@
 //! The live source: attach to the fs_dax tracepoints and the hooks, and
-//! stream every event to a [`Sink`] (a trace file, the checker), optionally
-//! while a command runs.
+//! stream every event to a [`Sink`] (a trace file, the checker, the
+//! metrics), optionally while a command runs.
 
 use std::{
     os::fd::{AsFd, AsRawFd},
@@ -13,67 +13,41 @@ use aya::{
     programs::TracePoint,
     Ebpf, EbpfLoader,
 };
-use dax_probe_common::Event;
+use dax_probe_common::Record;
 use tokio::io::{unix::AsyncFd, Interest};
 
-use crate::{hooks, trace_file, tracefs};
+use crate::{
+    event::Event,
+    source::{hooks, tracefs},
+    stream::{Begin, Sink, Summary},
+};
 
 /// The eBPF object dax-probe's build script compiled.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dax-probe"));
 
-/// Where live events go.
-pub trait Sink {
-    /// Called once the hooks are attached, before the first event.
-    fn start(&mut self, _hooks: &[String]) {}
-    fn push(&mut self, event: &Event) -> Result<()>;
-    /// The events lost so far, about once a second while recording.
-    fn lost(&mut self, _lost: u64) {}
-}
-
-/// What a finished live session saw: a trace header (kernel, command,
-/// coverage, and in `lost` the events the ring buffer or a map dropped plus
-/// hook runs the kernel skipped), and the command's exit status, if one ran.
+/// What a finished live session saw: the recording (kernel, command,
+/// coverage), the end of its stream (events, and in `lost` the events the
+/// ring buffer or a map dropped plus hook runs the kernel skipped), and the
+/// command's exit status, if one ran.
 pub struct Session {
-    pub header: trace_file::Header,
+    pub begin: Begin,
+    pub summary: Summary,
     pub status: Option<ExitStatus>,
 }
 
-/// Both sinks get every event (`run -o`: the checker and a trace file).
-impl<A: Sink, B: Sink> Sink for (A, B) {
-    fn start(&mut self, hooks: &[String]) {
-        self.0.start(hooks);
-        self.1.start(hooks);
-    }
-
-    fn push(&mut self, event: &Event) -> Result<()> {
-        self.0.push(event)?;
-        self.1.push(event)
-    }
-
-    fn lost(&mut self, lost: u64) {
-        self.0.lost(lost);
-        self.1.lost(lost);
-    }
+/// The command a live session runs.
+pub struct Command<'a> {
+    /// What runs (for fio, with the options `run` adds).
+    pub argv: &'a [String],
+    /// What the recording calls it: the user's own words.
+    pub label: String,
+    /// Its stdout goes to our stderr, so that ours stays machine-readable.
+    pub stdout_to_stderr: bool,
 }
 
-impl<S: Sink> Sink for Option<S> {
-    fn start(&mut self, hooks: &[String]) {
-        self.iter_mut().for_each(|sink| sink.start(hooks));
-    }
-
-    fn push(&mut self, event: &Event) -> Result<()> {
-        self.as_mut().map_or(Ok(()), |sink| sink.push(event))
-    }
-
-    fn lost(&mut self, lost: u64) {
-        self.iter_mut().for_each(|sink| sink.lost(lost));
-    }
-}
-
-/// Attaches, runs `command` (if any; its stdout to our stderr when asked,
-/// so that ours stays machine-readable) and streams events to `sink` until
-/// it exits or Ctrl-C.
-pub async fn run(command: &[String], stdout_to_stderr: bool, sink: &mut impl Sink) -> Result<Session> {
+/// Attaches, runs `command` (if any) and streams events to `sink` until it
+/// exits or Ctrl-C.
+pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> {
     let tracepoints = tracefs::fs_dax()?;
     let functions = hooks::kernel_functions()?;
     let mut ebpf = load(&tracepoints)?;
@@ -95,27 +69,32 @@ pub async fn run(command: &[String], stdout_to_stderr: bool, sink: &mut impl Sin
         listed("; not in this kernel: ", &tracepoints.missing),
         listed("; in this kernel but not recorded: ", &tracepoints.unknown),
     );
-    let coverage = hooks::attach(&mut ebpf, &functions)?;
-    eprintln!("dax-probe: coverage: hooks attached: {}", coverage.attached.join(" "));
-    for (group, why) in &coverage.missing {
+    let attached = hooks::attach(&mut ebpf, &functions)?;
+    eprintln!("dax-probe: coverage: hooks attached: {}", listed("", &attached.groups));
+    for (group, why) in &attached.missing {
         eprintln!("dax-probe: coverage: hooks {group} not attached: {why}");
     }
-    let hook_names: Vec<String> = coverage.attached.iter().map(|g| g.to_string()).collect();
-    for line in crate::coverage::lines(&hook_names) {
-        eprintln!("dax-probe: coverage: {line}");
-    }
-    sink.start(&hook_names);
+    let begin = Begin {
+        kernel: kernel_release(),
+        command: command.label,
+        tracepoints: tracepoints.present.iter().map(|s| s.to_string()).collect(),
+        tracepoints_missing: tracepoints.missing.iter().map(|s| s.to_string()).collect(),
+        hooks: attached.groups,
+        hooks_missing: attached.missing.iter().map(|(group, _)| *group).collect(),
+        imported_from: None,
+    };
+    sink.begin(&begin);
 
     let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("no EVENTS map")?)?;
     // SAFETY: the RingBuf owns its map fd and keeps it open, unchanged, for
     // as long as it lives, and the AsyncFd owns the RingBuf.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .map_err(|error| anyhow::anyhow!("cannot poll the ring buffer: {error}"))?;
-    let mut child = match command.split_first() {
+    let mut child = match command.argv.split_first() {
         Some((program, args)) => {
             let mut child = tokio::process::Command::new(program);
             child.args(args);
-            if stdout_to_stderr {
+            if command.stdout_to_stderr {
                 child.stdout(std::io::stderr().as_fd().try_clone_to_owned()?);
             }
             Some(child.spawn().with_context(|| format!("cannot run {program}"))?)
@@ -123,12 +102,13 @@ pub async fn run(command: &[String], stdout_to_stderr: bool, sink: &mut impl Sin
         None => None,
     };
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut events = 0;
     let status = loop {
         tokio::select! {
             _ = tick.tick() => sink.lost(dropped(&ebpf)?),
             readable = ring.readable_mut() => {
                 let mut guard = readable?;
-                drain(guard.get_inner_mut(), sink)?;
+                events += drain(guard.get_inner_mut(), sink)?;
                 guard.clear_ready();
             }
             status = wait(&mut child) => break Some(status?),
@@ -139,21 +119,11 @@ pub async fn run(command: &[String], stdout_to_stderr: bool, sink: &mut impl Sin
         }
     };
     // Everything the workload caused was submitted before it exited.
-    drain(ring.get_mut(), sink)?;
+    events += drain(ring.get_mut(), sink)?;
     logger.flush();
-    let lost = dropped(&ebpf)?;
-    sink.lost(lost);
-    let header = trace_file::Header {
-        kernel: kernel_release(),
-        command: command.join(" "),
-        tracepoints: tracepoints.present.iter().map(|s| s.to_string()).collect(),
-        tracepoints_missing: tracepoints.missing.iter().map(|s| s.to_string()).collect(),
-        hooks: hook_names,
-        hooks_missing: coverage.missing.iter().map(|(group, _)| group.to_string()).collect(),
-        lost,
-        ..trace_file::Header::default()
-    };
-    Ok(Session { header, status })
+    let summary = Summary { events, lost: dropped(&ebpf)? };
+    sink.finish(&summary)?;
+    Ok(Session { begin, summary, status })
 }
 
 fn load(tracepoints: &tracefs::Tracepoints) -> Result<Ebpf> {
@@ -174,20 +144,23 @@ async fn wait(child: &mut Option<tokio::process::Child>) -> std::io::Result<Exit
     }
 }
 
-fn drain(ring: &mut RingBuf<aya::maps::MapData>, sink: &mut impl Sink) -> Result<()> {
+/// Decodes and pushes every record in the ring buffer; returns how many.
+fn drain(ring: &mut RingBuf<aya::maps::MapData>, sink: &mut impl Sink) -> Result<u64> {
+    let mut events = 0;
     while let Some(item) = ring.next() {
         let bytes: &[u8] = &item;
         anyhow::ensure!(
-            bytes.len() >= size_of::<Event>(),
+            bytes.len() >= size_of::<Record>(),
             "short ring buffer record ({} bytes)",
             bytes.len()
         );
-        // SAFETY: the programs submit whole Events (integers only, any bit
+        // SAFETY: the programs submit whole Records (integers only, any bit
         // pattern valid); read_unaligned needs no alignment.
-        let event = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<Event>()) };
-        sink.push(&event)?;
+        let record = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<Record>()) };
+        sink.push(&Event::decode(&record)?)?;
+        events += 1;
     }
-    Ok(())
+    Ok(events)
 }
 
 /// Every event that did not reach the ring buffer: dropped by the
@@ -250,11 +223,11 @@ impl log::Log for StderrLog {
     fn flush(&self) {}
 }
 
-fn listed(label: &str, names: &[impl AsRef<str>]) -> String {
+fn listed(label: &str, names: &[impl ToString]) -> String {
     if names.is_empty() {
         return String::new();
     }
-    let names: Vec<_> = names.iter().map(AsRef::as_ref).collect();
+    let names: Vec<_> = names.iter().map(ToString::to_string).collect();
     format!("{label}{}", names.join(" "))
 }
 

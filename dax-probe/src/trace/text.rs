@@ -17,70 +17,84 @@
 //! events are read from tracefs' `entries-in-buffer/entries-written` line
 //! and trace-cmd's `[LOST N EVENTS]` markers.
 
-use anyhow::{bail, Context, Result};
-use dax_probe_common::{Event, Field, Kind, FIELD_COUNT, TRACEPOINT_COUNT};
+use std::io::BufRead;
 
-use crate::trace_file::{Header, Trace};
+use anyhow::{ensure, Context, Result};
+use dax_probe_common::{Field, Kind, Record, FIELD_COUNT, TRACEPOINT_COUNT};
 
-/// `VM_SHARED` (include/linux/mm.h), all the format keeps of `vm_flags`.
-const VM_SHARED: u64 = 0x8;
+use crate::{
+    event::{Comm, Event},
+    kernel::{mkdev, FAULT_FLAG_NAMES, VM_FAULT_NAMES, VM_SHARED},
+    stream::Summary,
+};
 
-/// FAULT_FLAG_TRACE (include/linux/mm.h), bit by bit.
-const FAULT_FLAGS: &[(u64, &str)] = &[
-    (1 << 0, "WRITE"),
-    (1 << 1, "MKWRITE"),
-    (1 << 2, "ALLOW_RETRY"),
-    (1 << 3, "RETRY_NOWAIT"),
-    (1 << 4, "KILLABLE"),
-    (1 << 5, "TRIED"),
-    (1 << 6, "USER"),
-    (1 << 7, "REMOTE"),
-    (1 << 8, "INSTRUCTION"),
-    (1 << 9, "INTERRUPTIBLE"),
-    (1 << 12, "VMA_LOCK"),
-];
+/// How much of the start is looked at to tell a trace from other text.
+const LOOK: usize = 64 << 10;
 
-/// Where the text came from, by its look.
-fn origin(text: &str) -> &'static str {
+/// What tool's text `start` (the first bytes of a file) is, if it is one:
+/// tracefs' header, trace-cmd's, or an fs_dax event line early on (a
+/// capture of `trace_pipe`, a grep of a trace).
+pub fn origin(start: &[u8]) -> Option<&'static str> {
+    let start = &start[..start.len().min(LOOK)];
+    // The look may end inside a character or a line; what is whole is enough.
+    let text = match std::str::from_utf8(start) {
+        Ok(text) => text,
+        Err(error) if error.error_len().is_none() => {
+            std::str::from_utf8(&start[..error.valid_up_to()]).ok()?
+        }
+        Err(_) => return None,
+    };
     if text.lines().take(8).any(|line| line.starts_with("# tracer:")) {
-        "tracefs text"
+        Some("tracefs text")
+    } else if text.lines().any(|line| event_name(line).is_some()) {
+        Some("trace-cmd report")
     } else {
-        "trace-cmd report"
+        None
     }
 }
 
-/// Whether `text` looks like tracefs or trace-cmd output with fs_dax events.
-pub fn is_trace_text(text: &str) -> bool {
-    text.lines().take(10_000).any(|line| event_name(line).is_some())
+/// Streams the fs_dax events of tracefs or trace-cmd text, line by line.
+pub struct Lines<R> {
+    input: R,
+    line: String,
+    number: u64,
+    events: u64,
+    lost: u64,
+    ended: bool,
 }
 
-pub fn parse(text: &str) -> Result<Trace> {
-    let mut events = Vec::new();
-    let mut lost = 0;
-    for (number, line) in text.lines().enumerate() {
-        lost += lost_in(line);
-        if let Some((at, kind)) = event_name(line) {
-            let event =
-                parse_event(line, at, kind).with_context(|| format!("line {}: {line:?}", number + 1))?;
-            events.push(event);
+impl<R: BufRead> Lines<R> {
+    pub fn new(input: R) -> Lines<R> {
+        Lines { input, line: String::new(), number: 0, events: 0, lost: 0, ended: false }
+    }
+
+    pub fn next_event(&mut self) -> Result<Option<Event>> {
+        loop {
+            self.line.clear();
+            let read =
+                self.input.read_line(&mut self.line).with_context(|| format!("line {}", self.number + 1))?;
+            if read == 0 {
+                self.ended = true;
+                return Ok(None);
+            }
+            self.number += 1;
+            let line = self.line.trim_end_matches(['\n', '\r']);
+            self.lost += lost_in(line);
+            if let Some((at, kind)) = event_name(line) {
+                let event =
+                    parse_event(line, at, kind).with_context(|| format!("line {}: {line:?}", self.number))?;
+                self.events += 1;
+                return Ok(Some(event));
+            }
         }
     }
-    if events.is_empty() {
-        bail!("no fs_dax events in it");
+
+    /// The events read and those the text says were lost.
+    pub fn summary(&self) -> Result<Summary> {
+        ensure!(self.ended, "the text was not read to its end");
+        ensure!(self.events > 0, "no fs_dax events in it");
+        Ok(Summary { events: self.events, lost: self.lost })
     }
-    let tracepoints: Vec<String> = {
-        let seen = |kind: &&Kind| events.iter().any(|event| event.kind == **kind as u32);
-        Kind::ALL[..TRACEPOINT_COUNT].iter().filter(seen).map(|kind| kind.name().to_owned()).collect()
-    };
-    let header = Header {
-        kernel: "unknown".into(),
-        tracepoints,
-        events: events.len() as u64,
-        lost,
-        imported_from: Some(origin(text).to_owned()),
-        ..Header::default()
-    };
-    Ok(Trace { header, events })
 }
 
 /// Events a tracefs header or trace-cmd marker says were lost.
@@ -122,11 +136,7 @@ fn parse_event(line: &str, at: usize, kind: Kind) -> Result<Event> {
     };
     let (comm, tid) = task.rsplit_once('-').context("no comm-pid")?;
     let tid: u32 = tid.parse().context("bad pid")?;
-    let mut comm_bytes = [0; 16];
-    for (to, from) in comm_bytes.iter_mut().zip(comm.bytes().take(15)) {
-        *to = from;
-    }
-    let body = &line[at + kind.name().len() + 1..];
+    let body = line.get(at + kind.name().len() + 1..).unwrap_or("");
     let mut fields = fields(body)?;
     // The kernel passes 0 as the result of a fault's start event. trace-cmd
     // without the VM_FAULT_* enum values (fs_dax.h has no TRACE_DEFINE_ENUM)
@@ -134,7 +144,16 @@ fn parse_event(line: &str, at: usize, kind: Kind) -> Result<Event> {
     if matches!(kind, Kind::PmdFault | Kind::PteFault) {
         fields[Field::Result as usize] = 0;
     }
-    Ok(Event { time_ns, tgid: tgid.unwrap_or(tid), tid, kind: kind as u32, cpu, comm: comm_bytes, fields })
+    let record = Record {
+        time_ns,
+        tgid: tgid.unwrap_or(tid),
+        tid,
+        kind: kind as u32,
+        cpu,
+        comm: Comm::new(comm).0,
+        fields,
+    };
+    Ok(Event::decode(&record)?)
 }
 
 /// "23.904711:" (µs from tracefs and trace-cmd; any precision is read).
@@ -191,8 +210,8 @@ fn fields(body: &str) -> Result<[u64; FIELD_COUNT]> {
                 set(Field::VmFlags, if token == "shared" { VM_SHARED } else { 0 });
                 after_sharing = true;
             }
-            flags if flags_here => set(Field::FaultFlags, flag_bits(flags, FAULT_FLAGS)?),
-            result => set(Field::Result, flag_bits(result, crate::report::VM_FAULT_NAMES)?),
+            flags if flags_here => set(Field::FaultFlags, flag_bits(flags, FAULT_FLAG_NAMES)?),
+            result => set(Field::Result, flag_bits(result, VM_FAULT_NAMES)?),
         }
     }
     Ok(fields)
@@ -218,15 +237,30 @@ fn number(text: &str) -> Result<u64> {
     parsed.with_context(|| format!("bad number {text:?}"))
 }
 
-/// "259:0" as the tracepoints hold dev_t (MKDEV: major << 20 | minor).
+/// "259:0" as the tracepoints hold dev_t.
 fn device(text: &str) -> Result<u64> {
     let (major, minor) = text.split_once(':').with_context(|| format!("bad device {text:?}"))?;
-    Ok(major.parse::<u64>()? << 20 | minor.parse::<u64>()?)
+    Ok(mkdev(major.parse()?, minor.parse()?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{Fault, What};
+
+    fn parse(text: &str) -> Result<(&'static str, Vec<Event>, Summary)> {
+        let origin = origin(text.as_bytes()).context("not a trace")?;
+        let mut lines = Lines::new(text.as_bytes());
+        let mut events = Vec::new();
+        while let Some(event) = lines.next_event()? {
+            events.push(event);
+        }
+        Ok((origin, events, lines.summary()?))
+    }
+
+    fn fault(event: &Event) -> &Fault {
+        event.fault().expect("a fault event")
+    }
 
     /// Lines as tracefs printed them in the lab (7.2, record-tgid on).
     const TRACEFS: &str = "# tracer: nop
@@ -250,50 +284,52 @@ daxprobe:              fio-96    [001]    16.594982: dax_pmd_fault_done:   dev 2
 
     #[test]
     fn reads_tracefs_text() {
-        let trace = parse(TRACEFS).unwrap();
-        assert_eq!(trace.header.imported_from.as_deref(), Some("tracefs text"));
-        assert_eq!(trace.header.lost, 2, "written 5, kept 3");
-        let [fault, done, writeback] = &trace.events[..] else { panic!("three events") };
+        let (origin, events, summary) = parse(TRACEFS).unwrap();
+        assert_eq!(origin, "tracefs text");
+        assert_eq!(summary.lost, 2, "written 5, kept 3");
+        let [start, done, writeback] = &events[..] else { panic!("three events") };
         assert_eq!((done.tid, done.tgid, done.cpu), (95, 94, 1));
-        assert_eq!(done.time_ns - fault.time_ns, 100_000);
-        assert_eq!(done.kind(), Some(Kind::PmdFaultDone));
-        assert_eq!(done.field(Field::Dev), 259 << 20);
-        assert_eq!(done.field(Field::Ino), 0x83);
-        assert_eq!(done.field(Field::VmFlags), VM_SHARED);
-        assert_eq!(done.field(Field::FaultFlags), 0x1 | 0x4 | 0x10 | 0x40 | 0x1000);
-        assert_eq!(done.field(Field::Address), 0x7f7c41c00000);
-        assert_eq!(done.field(Field::VmEnd), 0x7f7c51c00000);
-        assert_eq!(done.field(Field::MaxPgoff), 0xffff);
-        assert_eq!(done.field(Field::Result), 0x100);
-        assert_eq!(fault.field(Field::Result), 0);
-        assert_eq!(writeback.field(Field::EndIndex), 0xffff);
-        assert_eq!(crate::events::comm(writeback), "kworker/u8:1");
+        assert_eq!(done.time_ns - start.time_ns, 100_000);
+        assert_eq!(done.kind(), Kind::PmdFaultDone);
+        let d = fault(done);
+        assert_eq!(d.file.dev, mkdev(259, 0));
+        assert_eq!(d.file.ino, 0x83);
+        assert_eq!(d.vm_flags, VM_SHARED);
+        assert_eq!(d.flags, 0x1 | 0x4 | 0x10 | 0x40 | 0x1000);
+        assert_eq!(d.address, 0x7f7c41c00000);
+        assert_eq!(d.vm_end, 0x7f7c51c00000);
+        assert_eq!(d.max_pgoff, 0xffff);
+        assert_eq!(d.result, 0x100);
+        assert_eq!(fault(start).result, 0);
+        let What::WritebackRange(range) = writeback.what else { panic!("a writeback range") };
+        assert_eq!(range.end_index, 0xffff);
+        assert_eq!(writeback.comm.to_string(), "kworker/u8:1");
     }
 
     #[test]
     fn reads_trace_cmd_report() {
-        let trace = parse(TRACE_CMD).unwrap();
-        assert_eq!(trace.header.imported_from.as_deref(), Some("trace-cmd report"));
-        assert_eq!(trace.header.lost, 7);
-        assert_eq!(trace.events.len(), 4, "sched_switch is not ours");
-        let done = &trace.events[1];
+        let (origin, events, summary) = parse(TRACE_CMD).unwrap();
+        assert_eq!(origin, "trace-cmd report");
+        assert_eq!(summary.lost, 7);
+        assert_eq!(events.len(), 4, "sched_switch is not ours");
+        let done = &events[1];
         assert_eq!((done.tid, done.tgid), (101, 101), "the thread stands for its process");
-        assert_eq!(done.field(Field::VmFlags), 0);
-        assert_eq!(done.field(Field::Pgoff), 1);
-        assert_eq!(done.field(Field::Result), 0x104);
+        assert_eq!(fault(done).vm_flags, 0);
+        assert_eq!(fault(done).pgoff, 1);
+        assert_eq!(fault(done).result, 0x104);
         // trace-cmd 3.1 on 7.2, recording in an instance: flags as numbers,
         // and a start event's result of 0 printed as "OOM".
-        let [.., start, done] = &trace.events[..] else { panic!() };
-        assert_eq!(crate::events::comm(start), "fio");
+        let [.., start, done] = &events[..] else { panic!() };
+        assert_eq!(start.comm.to_string(), "fio");
         assert_eq!(start.tid, 96);
-        assert_eq!(start.field(Field::FaultFlags), 0x1254);
-        assert_eq!(start.field(Field::Result), 0);
-        assert_eq!(done.field(Field::Result), 0x100);
+        assert_eq!(fault(start).flags, 0x1254);
+        assert_eq!(fault(start).result, 0);
+        assert_eq!(fault(done).result, 0x100);
     }
 
     #[test]
     fn text_without_fs_dax_events_is_not_a_trace() {
-        assert!(!is_trace_text("hello\nworld\n"));
+        assert_eq!(origin(b"hello\nworld\n"), None);
         let Err(error) = parse("# tracer: nop\n") else { panic!("parsed") };
         assert!(error.to_string().contains("no fs_dax events"));
     }

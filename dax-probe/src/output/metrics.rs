@@ -1,9 +1,11 @@
 //! The analysis as Prometheus metrics (text format 0.0.4, encoded by the
-//! `prometheus` crate). Every scrape encodes a fresh snapshot; file and
-//! process labels are bounded: the [`TOP`] busiest by faults, the rest
-//! summed under `other`.
+//! `prometheus` crate). [`Metrics`] is a sink of the stream; every scrape
+//! encodes a fresh snapshot of it. File and process labels are bounded: the
+//! [`TOP`] busiest by faults, the rest summed under `other`.
 
 use std::collections::BTreeMap;
+
+use anyhow::Result;
 
 use prometheus::{
     proto::{Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType},
@@ -11,36 +13,75 @@ use prometheus::{
 };
 
 use crate::{
-    analysis::{Analysis, Faults},
-    fallback::Reason,
-    invariants::Invariant,
-    timeline::{Latency, LATENCY_BOUNDS_NS},
+    analysis::{
+        fallback::Reason,
+        invariants::Invariant,
+        timeline::{Latency, LATENCY_BOUNDS_NS},
+        Analysis, Faults,
+    },
+    event::Event,
+    kernel::device_text,
+    stream::{Begin, Sink, Summary},
 };
 
 /// Files and processes exported by name; the rest are `other`.
 pub const TOP: usize = 10;
 
-/// What a scrape shows besides the analysis.
-pub struct Context<'a> {
-    pub lost: u64,
-    pub kernel: &'a str,
+/// The metrics of one stream: its analysis, and where the stream comes from.
+pub struct Metrics {
+    pub analysis: Analysis,
+    kernel: String,
     /// "live", or the trace replayed.
-    pub source: &'a str,
+    source: String,
 }
 
-pub fn encode(analysis: &Analysis, context: &Context) -> String {
+impl Metrics {
+    /// `kernel` until the stream's beginning names it.
+    pub fn new(kernel: &str, source: &str) -> Metrics {
+        Metrics { analysis: Analysis::default(), kernel: kernel.to_owned(), source: source.to_owned() }
+    }
+
+    /// The text a scrape gets.
+    pub fn encode(&self) -> String {
+        encode(&self.analysis, &self.kernel, &self.source)
+    }
+}
+
+impl Sink for Metrics {
+    fn begin(&mut self, begin: &Begin) {
+        if !begin.kernel.is_empty() {
+            self.kernel = begin.kernel.clone();
+        }
+        self.analysis.begin(begin);
+    }
+
+    fn push(&mut self, event: &Event) -> Result<()> {
+        self.analysis.observe(event);
+        Ok(())
+    }
+
+    fn lost(&mut self, total: u64) {
+        Sink::lost(&mut self.analysis, total);
+    }
+
+    fn finish(&mut self, summary: &Summary) -> Result<()> {
+        self.analysis.finish(summary)
+    }
+}
+
+fn encode(analysis: &Analysis, kernel: &str, source: &str) -> String {
     let stats = &analysis.stats;
     let mut families = vec![
         gauge(
             "dax_probe_info",
             "What dax-probe serves: the kernel and the source (live or a replayed trace).",
-            vec![(labels(&[("kernel", context.kernel), ("source", context.source)]), 1.0)],
+            vec![(labels(&[("kernel", kernel), ("source", source)]), 1.0)],
         ),
         counter("dax_probe_events_total", "Events analysed.", vec![(vec![], stats.events as f64)]),
         counter(
             "dax_probe_lost_events_total",
             "Events dropped before dax-probe saw them; any makes the verdict inconclusive.",
-            vec![(vec![], context.lost as f64)],
+            vec![(vec![], analysis.lost() as f64)],
         ),
         counter(
             "dax_probe_faults_total",
@@ -52,7 +93,7 @@ pub fn encode(analysis: &Analysis, context: &Context) -> String {
             "PMD faults that fell back to PTEs, by reason.",
             Reason::ALL
                 .iter()
-                .map(|r| (labels(&[("reason", r.name())]), stats.reasons.get(r).copied().unwrap_or(0) as f64))
+                .map(|r| (labels(&[("reason", r.name())]), stats.reasons[*r as usize] as f64))
                 .collect(),
         ),
         counter(
@@ -60,7 +101,9 @@ pub fn encode(analysis: &Analysis, context: &Context) -> String {
             "Violations of the entry-locking and fault invariants, by invariant.",
             Invariant::ALL
                 .iter()
-                .map(|i| (labels(&[("invariant", i.name())]), stats.violations[*i as usize] as f64))
+                .map(|i| {
+                    (labels(&[("invariant", i.name())]), analysis.findings().counts()[*i as usize] as f64)
+                })
                 .collect(),
         ),
         gauge(
@@ -69,7 +112,8 @@ pub fn encode(analysis: &Analysis, context: &Context) -> String {
             Invariant::ALL
                 .iter()
                 .map(|i| {
-                    (labels(&[("invariant", i.name())]), f64::from(u8::from(analysis.checked().contains(i))))
+                    let checked = analysis.findings().checked().contains(i);
+                    (labels(&[("invariant", i.name())]), f64::from(u8::from(checked)))
                 })
                 .collect(),
         ),
@@ -87,16 +131,13 @@ pub fn encode(analysis: &Analysis, context: &Context) -> String {
             "DAX faults per file (device:inode), the busiest files by name, the rest as other.",
             top_rows(
                 "file",
-                stats
-                    .files
-                    .iter()
-                    .map(|((dev, ino), f)| (format!("{}:{ino:#x}", crate::report::device(*dev)), f)),
+                stats.files.iter().map(|(file, f)| (format!("{}:{:#x}", device_text(file.dev), file.ino), f)),
             ),
         ),
         counter(
             "dax_probe_process_faults_total",
             "DAX faults per command name, the busiest by name, the rest as other.",
-            top_rows("process", stats.processes.values().map(|(comm, f)| (comm.clone(), f))),
+            top_rows("process", stats.processes.values().map(|(comm, f)| (comm.to_string(), f))),
         ),
     ];
     families.push(histogram(
@@ -245,28 +286,26 @@ fn histogram(name: &str, help: &str, sizes: &[(&str, &Latency)]) -> MetricFamily
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::test_support::*;
-    use dax_probe_common::Kind;
+    use crate::{
+        event::{Comm, What},
+        testing::{event, Vma},
+    };
 
     fn metrics_of(processes: u32) -> String {
-        let mut analysis = Analysis::new(&[]);
+        let mut metrics = Metrics::new("7.2.13", "test");
+        metrics.begin(&Begin::default());
         let base = 0x7f00_0000_0000u64;
+        let vma = Vma::shared(base, base + (4 << 21), 1 << 20);
         for tgid in 0..processes {
-            let mut start = fault(Kind::PmdFault, tgid, base, base, base + (4 << 21), 0, 0x8, 1 << 20, 0);
-            let mut done =
-                fault(Kind::PmdFaultDone, tgid, base, base, base + (4 << 21), 0, 0x8, 1 << 20, 0x100);
-            done.time_ns = 30_000;
-            for event in [&mut start, &mut done] {
-                event.tgid = tgid;
-                event.comm[..4].copy_from_slice(format!("p{tgid:03}").as_bytes());
+            let start = event(tgid, What::PmdFault(vma.fault(base)));
+            let done = Event { time_ns: 30_000, ..event(tgid, What::PmdFaultDone(vma.done(base, 0x100))) };
+            for event in [start, done] {
+                metrics.push(&Event { comm: Comm::new(&format!("p{tgid:03}")), ..event }).unwrap();
             }
-            analysis.push(&start);
-            analysis.push(&done);
         }
-        analysis.finish();
-        encode(&analysis, &Context { lost: 2, kernel: "7.2.13", source: "test" })
+        metrics.finish(&Summary { events: 2 * u64::from(processes), lost: 2 }).unwrap();
+        metrics.encode()
     }
-
     #[test]
     fn before_any_fault_the_counters_are_zero() {
         let text = metrics_of(0);

@@ -34,6 +34,9 @@ use aya::{
     programs::{FEntry, FExit, KProbe},
     Btf, Ebpf,
 };
+use dax_probe_common::Kind;
+
+use crate::stream::HookGroup;
 
 /// How a program attaches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,76 +47,82 @@ pub enum Attach {
     KProbe,
 }
 
-/// One program: its name in the eBPF object, how it attaches, the kernel function.
+/// One program, as data: its name in the eBPF object, how and where it
+/// attaches, and the events it gives (none: it keeps state for another).
 #[derive(Clone, Copy, Debug)]
 pub struct Hook {
     pub program: &'static str,
     pub attach: Attach,
     pub function: &'static str,
+    pub gives: &'static [Kind],
 }
 
-const fn entry(program: &'static str, function: &'static str) -> Hook {
-    Hook { program, attach: Attach::FEntry, function }
+const fn fentry(program: &'static str, function: &'static str, gives: &'static [Kind]) -> Hook {
+    Hook { program, attach: Attach::FEntry, function, gives }
 }
 
-const fn exit(program: &'static str, function: &'static str) -> Hook {
-    Hook { program, attach: Attach::FExit, function }
+const fn fexit(program: &'static str, function: &'static str, gives: &'static [Kind]) -> Hook {
+    Hook { program, attach: Attach::FExit, function, gives }
 }
 
-const fn kprobe(program: &'static str, function: &'static str) -> Hook {
-    Hook { program, attach: Attach::KProbe, function }
-}
-
-/// Hooks that only make sense together.
+/// The hooks of one [`HookGroup`]: it attaches only where the running
+/// kernel has every function as a real symbol.
 #[derive(Debug)]
 pub struct Group {
-    pub name: &'static str,
+    pub group: HookGroup,
     pub hooks: &'static [Hook],
 }
 
-pub const ENTRY_STATE: &str = "entry-state";
-pub const WAIT_WAKE: &str = "wait-wake";
-pub const FALLBACK_PROBES: &str = "fallback-probes";
-pub const REFERENCE_MODULE: &str = "reference-module";
+const WAKE_ENTER: Hook = fentry("dax_wake_entry_enter", "dax_wake_entry", &[Kind::EntryWake]);
+/// Ends the wake that `dax_entry_waitqueue_exit` must not take for a wait.
+const WAKE_EXIT: Hook = fexit("dax_wake_entry_exit", "dax_wake_entry", &[]);
 
 pub const GROUPS: &[Group] = &[
     Group {
-        name: ENTRY_STATE,
+        group: HookGroup::EntryState,
         hooks: &[
-            exit("dax_lock_entry_exit", "dax_lock_entry"),
-            entry("dax_unlock_entry_enter", "dax_unlock_entry"),
-            entry("dax_wake_entry_enter", "dax_wake_entry"),
-            exit("dax_wake_entry_exit", "dax_wake_entry"),
+            fexit("dax_lock_entry_exit", "dax_lock_entry", &[Kind::EntryLock]),
+            fentry("dax_unlock_entry_enter", "dax_unlock_entry", &[Kind::EntryUnlock]),
+            WAKE_ENTER,
+            WAKE_EXIT,
         ],
     },
     Group {
-        name: WAIT_WAKE,
+        group: HookGroup::WaitWake,
         hooks: &[
-            entry("dax_wake_entry_enter", "dax_wake_entry"),
-            exit("dax_wake_entry_exit", "dax_wake_entry"),
-            exit("dax_entry_waitqueue_exit", "dax_entry_waitqueue"),
-            entry("finish_wait_enter", "finish_wait"),
+            WAKE_ENTER,
+            WAKE_EXIT,
+            fexit("dax_entry_waitqueue_exit", "dax_entry_waitqueue", &[Kind::EntryWait]),
+            fentry("finish_wait_enter", "finish_wait", &[Kind::EntryWoken]),
         ],
     },
     Group {
-        name: FALLBACK_PROBES,
+        group: HookGroup::FallbackProbes,
         hooks: &[
-            exit("grab_mapping_entry_exit", "grab_mapping_entry"),
-            exit("dax_iomap_direct_access_exit", "dax_iomap_direct_access"),
-            entry("dax_fault_iter_enter", "dax_fault_iter"),
+            fexit("grab_mapping_entry_exit", "grab_mapping_entry", &[Kind::GrabFallback]),
+            fexit("dax_iomap_direct_access_exit", "dax_iomap_direct_access", &[Kind::DirectAccessFailed]),
+            fentry("dax_fault_iter_enter", "dax_fault_iter", &[Kind::PmdFaultIter]),
         ],
     },
     // The reference module (reference-module/), when it is loaded: every
     // event of /dev/daxref comes through its one probe point.
-    Group { name: REFERENCE_MODULE, hooks: &[kprobe("daxref_trace", "daxref_trace")] },
+    Group {
+        group: HookGroup::ReferenceModule,
+        hooks: &[Hook {
+            program: "daxref_trace",
+            attach: Attach::KProbe,
+            function: "daxref_trace",
+            gives: &Kind::ALL,
+        }],
+    },
 ];
 
 /// Which groups attached, and why the others did not.
 #[derive(Debug, Default)]
-pub struct Coverage {
-    pub attached: Vec<&'static str>,
+pub struct Attached {
+    pub groups: Vec<HookGroup>,
     /// (group, the reason: the functions this kernel lacks).
-    pub missing: Vec<(&'static str, String)>,
+    pub missing: Vec<(HookGroup, String)>,
 }
 
 /// Text symbols of the running kernel (`/proc/kallsyms`), exact names only:
@@ -130,17 +139,11 @@ pub fn kernel_functions() -> Result<BTreeSet<String>> {
         .collect())
 }
 
-/// Whether `groups` give what `group` gives: the reference module's probe
-/// point gives every hook group's events (for /dev/daxref).
-pub fn provides(groups: &[String], group: &str) -> bool {
-    groups.iter().any(|g| g == group || g == REFERENCE_MODULE)
-}
-
 /// Loads and attaches every group whose functions all exist.
-pub fn attach(ebpf: &mut Ebpf, functions: &BTreeSet<String>) -> Result<Coverage> {
+pub fn attach(ebpf: &mut Ebpf, functions: &BTreeSet<String>) -> Result<Attached> {
     let btf = Btf::from_sys_fs()
         .context("cannot read the kernel's BTF (/sys/kernel/btf/vmlinux): it needs CONFIG_DEBUG_INFO_BTF")?;
-    let mut coverage = Coverage::default();
+    let mut attached = Attached::default();
     let mut loaded = BTreeSet::new();
     for group in GROUPS {
         // Sorted and each named once (a function can carry two hooks).
@@ -153,12 +156,12 @@ pub fn attach(ebpf: &mut Ebpf, functions: &BTreeSet<String>) -> Result<Coverage>
             .into_iter()
             .collect();
         if !absent.is_empty() {
-            let why = if group.name == REFERENCE_MODULE {
+            let why = if group.group == HookGroup::ReferenceModule {
                 "the daxref module is not loaded".to_owned()
             } else {
                 format!("not in this kernel (inlined?): {}", absent.join(" "))
             };
-            coverage.missing.push((group.name, why));
+            attached.missing.push((group.group, why));
             continue;
         }
         for hook in group.hooks {
@@ -166,9 +169,9 @@ pub fn attach(ebpf: &mut Ebpf, functions: &BTreeSet<String>) -> Result<Coverage>
                 attach_hook(ebpf, &btf, hook)?;
             }
         }
-        coverage.attached.push(group.name);
+        attached.groups.push(group.group);
     }
-    Ok(coverage)
+    Ok(attached)
 }
 
 fn attach_hook(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook) -> Result<()> {
@@ -193,4 +196,24 @@ fn attach_hook(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dax_probe_common::TRACEPOINT_COUNT;
+
+    #[test]
+    fn every_hook_event_has_a_kernel_hook() {
+        let kernel_hooks: Vec<&Hook> = GROUPS
+            .iter()
+            .filter(|group| group.group != HookGroup::ReferenceModule)
+            .flat_map(|group| group.hooks)
+            .collect();
+        for kind in &Kind::ALL[TRACEPOINT_COUNT..] {
+            assert!(kernel_hooks.iter().any(|hook| hook.gives.contains(kind)), "nothing gives {kind:?}");
+        }
+        let groups: Vec<_> = GROUPS.iter().map(|group| group.group).collect();
+        assert_eq!(groups, HookGroup::ALL, "one table row per group, in order");
+    }
 }

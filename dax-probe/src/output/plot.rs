@@ -13,10 +13,10 @@ use plotters::{
     prelude::*,
 };
 
-use crate::{
-    analysis::Stats,
+use crate::analysis::{
     fallback::Reason,
     timeline::{Latency, LATENCY_BOUNDS_NS},
+    Analysis, Stats,
 };
 
 const WIDTH: u32 = 1280;
@@ -44,6 +44,14 @@ const PTE_COLOUR: RGBColor = RGBColor(214, 39, 40);
 pub const PMD_SHARE_LABEL: &str = "PMD share (% of PMD faults mapped 2 MiB)";
 pub const PMD_LATENCY_LABEL: &str = "PMD faults";
 pub const PTE_LATENCY_LABEL: &str = "PTE faults";
+
+/// The title of a plot: the recording's command, or `fallback`, and its kernel.
+pub fn title(analysis: &Analysis, fallback: &str) -> String {
+    let begin = analysis.recording();
+    let what = if begin.command.is_empty() { fallback } else { &begin.command };
+    let what: String = what.chars().take(90).collect();
+    format!("dax-probe: {what} (kernel {})", begin.kernel)
+}
 
 /// Draws the plot of `stats` into `path` (`.png` or `.svg`). The file
 /// appears only once complete.
@@ -252,34 +260,36 @@ fn latency_distribution<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, stats
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{analysis::Analysis, events::test_support::*};
-    use dax_probe_common::Kind;
+    use crate::{
+        event::{Event, Fault, What},
+        stream::{Begin, Sink, Summary},
+        testing::{event, Vma},
+    };
 
     /// PMD faults that map 2 MiB and PTE faults, then a second of fallbacks.
     fn stats() -> Stats {
-        let mut analysis = Analysis::new(&[]);
+        let mut analysis = Analysis::default();
+        analysis.begin(&Begin::default());
         let mut time = 1_000_000_000;
-        let mut push = |mut event: dax_probe_common::Event, after_ns: u64| {
+        let mut push = |what: What, after_ns: u64| {
             time += after_ns;
-            event.time_ns = time;
-            analysis.push(&event);
+            analysis.observe(&Event { time_ns: time, ..event(1, what) });
         };
         let base = 0x7f00_0000_0000u64;
+        let vma = Vma::shared(base, base + (8 << 21), 1 << 20);
         for n in 0..4 {
             let address = base + (n << 21);
-            push(fault(Kind::PmdFault, 1, address, base, base + (8 << 21), n << 9, 0x8, 1 << 20, 0), 1_000);
-            push(
-                fault(Kind::PmdFaultDone, 1, address, base, base + (8 << 21), n << 9, 0x8, 1 << 20, 0x100),
-                40_000,
-            );
+            push(What::PmdFault(vma.fault(address)), 1_000);
+            push(What::PmdFaultDone(vma.done(address, 0x100)), 40_000);
         }
         // One second later: a fault off by 4 KiB falls back (address-colour), served by PTEs.
         let address = base + (5 << 21);
-        push(fault(Kind::PmdFault, 1, address, base, base + (8 << 21), 1, 0x8, 1 << 20, 0), 1_000_000_000);
-        push(fault(Kind::PmdFaultDone, 1, address, base, base + (8 << 21), 1, 0x8, 1 << 20, 0x800), 20_000);
-        push(fault(Kind::PteFault, 1, address, base, base + (8 << 21), 1, 0x8, 1 << 20, 0), 1_000);
-        push(fault(Kind::PteFaultDone, 1, address, base, base + (8 << 21), 1, 0x8, 1 << 20, 0x100), 3_000);
-        analysis.finish();
+        let off = |result| Fault { pgoff: 1, ..vma.done(address, result) };
+        push(What::PmdFault(off(0)), 1_000_000_000);
+        push(What::PmdFaultDone(off(0x800)), 20_000);
+        push(What::PteFault(off(0)), 1_000);
+        push(What::PteFaultDone(off(0x100)), 3_000);
+        analysis.finish(&Summary::default()).unwrap();
         analysis.stats
     }
 

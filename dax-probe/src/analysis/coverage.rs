@@ -1,16 +1,20 @@
-//! What a set of attached hook groups lets dax-probe check and name.
+//! What a recording's hook groups let dax-probe check and name, as the
+//! lines `record`, `check` and `report` print.
 
-use crate::{fallback::Reason, hooks, invariants::Invariant, trace_file::Header};
+use crate::{
+    analysis::{fallback::Reason, invariants::Invariant},
+    stream::{Begin, HookGroup},
+};
 
-/// The coverage of a trace: [`lines`] of its hook groups, after what an
-/// imported trace cannot show.
-pub fn of_trace(header: &Header) -> Vec<String> {
-    imported(header).into_iter().chain(lines(&header.hooks)).collect()
+/// The coverage of a recording: what an imported trace cannot show, then
+/// what its hook groups make checkable.
+pub fn lines(begin: &Begin) -> Vec<String> {
+    imported(begin).into_iter().chain(of_hooks(&begin.hooks)).collect()
 }
 
 /// For a trace imported from tracefs or trace-cmd text: what it cannot show.
-pub fn imported(header: &Header) -> Option<String> {
-    header.imported_from.as_ref().map(|origin| {
+pub fn imported(begin: &Begin) -> Option<String> {
+    begin.imported_from.as_ref().map(|origin| {
         format!(
             "imported from {origin}: fs_dax tracepoints only; such a trace cannot show entry locks, \
              waits or wake-ups, nor the fallback hooks"
@@ -18,17 +22,18 @@ pub fn imported(header: &Header) -> Option<String> {
     })
 }
 
-/// Human lines: the invariants checked and not, the fallback reasons named.
-pub fn lines(groups: &[String]) -> Vec<String> {
+/// The invariants checked and not, and the fallback reasons named, with
+/// these hook groups attached.
+pub fn of_hooks(groups: &[HookGroup]) -> Vec<String> {
     let (checked, unchecked): (Vec<_>, Vec<_>) =
         Invariant::ALL.into_iter().partition(|i| i.checkable(groups));
     let mut lines = vec![format!("invariants checked: {}", names(&checked, |i| i.name().to_owned()))];
     if !unchecked.is_empty() {
-        let why = |i: &Invariant| format!("{} (needs hooks {})", i.name(), i.needs().unwrap_or("?"));
+        let why =
+            |i: &Invariant| format!("{} (needs hooks {})", i.name(), i.needs().map_or("?", HookGroup::name));
         lines.push(format!("invariants NOT checked: {}", names(&unchecked, why)));
     }
-    let probes = hooks::provides(groups, hooks::FALLBACK_PROBES);
-    lines.push(if probes {
+    lines.push(if HookGroup::FallbackProbes.given_by(groups) {
         "fallback reasons: all of them".to_owned()
     } else {
         let from_fields =
@@ -36,7 +41,7 @@ pub fn lines(groups: &[String]) -> Vec<String> {
         format!(
             "fallback reasons: only {} and no-huge-zero-page; others count as unknown (needs hooks {})",
             names(&from_fields, |r| r.name().to_owned()),
-            hooks::FALLBACK_PROBES
+            HookGroup::FallbackProbes
         )
     });
     lines

@@ -1,13 +1,17 @@
-//! The DAX entry-locking and fault invariants `dax-probe check` verifies.
+//! The DAX entry-locking and fault invariants `dax-probe check` verifies,
+//! and [`Findings`], where the trackers report what broke them. Which
+//! tracker owns which invariant, and by which rules, is stated at the top
+//! of `faults.rs` and `entries.rs`.
 
 use std::fmt;
 
-use dax_probe_common::Event;
-
 use crate::{
-    events::{describe, Key},
-    hooks,
+    event::{Event, Key},
+    stream::HookGroup,
 };
+
+/// Violations kept with their events; beyond this they are only counted.
+const KEPT_VIOLATIONS: usize = 100;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Invariant {
@@ -53,19 +57,19 @@ impl Invariant {
     }
 
     /// The hook group the invariant needs; `None`: the fs_dax tracepoints suffice.
-    pub fn needs(self) -> Option<&'static str> {
+    pub fn needs(self) -> Option<HookGroup> {
         match self {
             Invariant::LockReleased | Invariant::SingleHolder | Invariant::PmdCoversRange => {
-                Some(hooks::ENTRY_STATE)
+                Some(HookGroup::EntryState)
             }
-            Invariant::WaiterWoken => Some(hooks::WAIT_WAKE),
+            Invariant::WaiterWoken => Some(HookGroup::WaitWake),
             Invariant::PmdFaultDone | Invariant::FallbackServed => None,
         }
     }
 
     /// Checkable with these hook groups attached.
-    pub fn checkable(self, groups: &[String]) -> bool {
-        self.needs().is_none_or(|group| hooks::provides(groups, group))
+    pub fn checkable(self, groups: &[HookGroup]) -> bool {
+        self.needs().is_none_or(|group| group.given_by(groups))
     }
 }
 
@@ -85,8 +89,59 @@ impl fmt::Display for Violation {
             write!(f, " ({key})")?;
         }
         for event in &self.events {
-            write!(f, "\n    {}", describe(event))?;
+            write!(f, "\n    {event}")?;
         }
         Ok(())
+    }
+}
+
+/// What the trackers found: every violation counted per invariant, the
+/// first [`KEPT_VIOLATIONS`] kept with their events. A violation of an
+/// invariant that is not checked (its hooks are missing) is not reported:
+/// a half-seen protocol proves nothing either way.
+#[derive(Debug, Default)]
+pub struct Findings {
+    checked: Vec<Invariant>,
+    /// Per [`Invariant::ALL`] entry.
+    counts: [u64; Invariant::ALL.len()],
+    kept: Vec<Violation>,
+}
+
+impl Findings {
+    /// Checks the invariants these hook groups make checkable.
+    pub fn new(groups: &[HookGroup]) -> Findings {
+        Findings {
+            checked: Invariant::ALL.into_iter().filter(|i| i.checkable(groups)).collect(),
+            ..Findings::default()
+        }
+    }
+
+    pub fn report(&mut self, invariant: Invariant, key: Option<Key>, what: &str, events: Vec<Event>) {
+        if !self.checked.contains(&invariant) {
+            return;
+        }
+        self.counts[invariant as usize] += 1;
+        if self.kept.len() < KEPT_VIOLATIONS {
+            self.kept.push(Violation { invariant, key, what: what.to_owned(), events });
+        }
+    }
+
+    pub fn checked(&self) -> &[Invariant] {
+        &self.checked
+    }
+
+    /// Violations per [`Invariant::ALL`] entry.
+    pub fn counts(&self) -> [u64; Invariant::ALL.len()] {
+        self.counts
+    }
+
+    /// All violations found, kept or only counted.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// The violations kept with their events, in the order found.
+    pub fn kept(&self) -> &[Violation] {
+        &self.kept
     }
 }

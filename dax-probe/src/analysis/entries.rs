@@ -1,0 +1,325 @@
+//! The entry tracker: who holds which DAX entry, who waits for it, and
+//! whether the locking protocol of fs/dax.c held.
+//!
+//! The kernel's contract (fs/dax.c, since 4.x; the XArray since 4.20):
+//! - An entry is locked by storing it with `DAX_LOCKED` under the mapping's
+//!   `xa_lock` (`dax_lock_entry`), and only when it was found unlocked; the
+//!   holder stores it again to replace it (`dax_insert_entry`) and unlocks
+//!   it by storing it without the bit (`dax_unlock_entry`), then wakes the
+//!   next waiter (`WAKE_NEXT`). A delete stores NULL and wakes every waiter
+//!   (`WAKE_ALL`).
+//! - A waiter hashes its queue on (mapping, the entry's first index), the
+//!   index aligned down to 2 MiB for a PMD entry (`dax_entry_waitqueue`),
+//!   the same key its waker hashes.
+//! - A PMD entry covers its 2 MiB: `grab_mapping_entry` never makes one over
+//!   present PTE entries (it falls back), nor a PTE entry inside a present
+//!   PMD entry (it downgrades an empty or zero-page PMD entry first: locks
+//!   it, deletes it with a WAKE_ALL, then inserts the PTE entry).
+//!
+//! The rules, each judged in one place:
+//!
+//! | invariant | rule | judged at |
+//! |---|---|---|
+//! | lock-released | no fault returns holding an entry lock | [`EntryTracker::fault_returned`] |
+//! | lock-released | only a locked entry is released | [`EntryTracker::unlocked`] |
+//! | lock-released | no entry is locked at the end | [`EntryTracker::finish`] |
+//! | single-holder | a lock is taken only when nobody holds the entry | [`EntryTracker::lock_taken`] |
+//! | single-holder | nobody locks a PTE entry inside a PMD range another thread holds | [`EntryTracker::lock_taken`] |
+//! | single-holder | only the holder stores over a locked entry | [`EntryTracker::lock_kept`] |
+//! | single-holder | only the holder releases a lock | [`EntryTracker::unlocked`] |
+//! | pmd-covers-range | no PTE entry inside a present PMD entry, no PMD entry over present PTE entries | [`EntryTracker::inserted`] |
+//! | waiter-woken | a waiter queues on the key of the entry it waits for (23c84eb78375) | [`EntryTracker::waits`] |
+//! | waiter-woken | an unlock with waiters asleep is followed, on its thread, by a wake-up of that key | [`EntryTracker::settle_owed_wake`] |
+//! | waiter-woken | a waiter back without a wake-up finds its entry still held (a spurious wake-up), never free (a lost wake-up ended by a timeout) | [`EntryTracker::woken`] |
+//! | waiter-woken | a deleted entry woke all its waiters: one created anew without a WAKE_ALL seen was deleted without it (237388320def) | [`EntryTracker::locked`] |
+//! | waiter-woken | no waiter is asleep at the end on an entry nobody holds | [`EntryTracker::finish`] |
+
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::{
+    analysis::{
+        faults::drain_by_time,
+        invariants::{Findings, Invariant},
+    },
+    event::{At, Entry, Event, Key, WakeMode, What},
+};
+
+const OWED_WAKE: &str = "an entry was unlocked while tasks waited for it, and its thread woke none";
+
+#[derive(Default)]
+struct EntryState {
+    entry: Entry,
+    holder: Option<Event>,
+}
+
+/// Per wait key: tasks asleep, and wake-ups sent that they have not yet
+/// taken (a WAKE_NEXT wakes one exclusive waiter, a WAKE_ALL all).
+#[derive(Default)]
+struct WaitQueue {
+    asleep: u32,
+    wakes: u32,
+}
+
+#[derive(Default)]
+pub struct EntryTracker {
+    entries: HashMap<Key, EntryState>,
+    /// Present PTE entries per PMD range.
+    ptes_in_pmd: HashMap<Key, u32>,
+    /// Entry locks per holding thread.
+    held: HashMap<u32, Vec<Key>>,
+    /// Locked entry values per mapping, to find the entry a waiter waits for.
+    locked_values: HashMap<(u64, Entry), Key>,
+    waiters: HashMap<u32, (Key, Event)>,
+    queues: HashMap<Key, WaitQueue>,
+    /// An unlock with waiters asleep, until its thread wakes one: tid -> (key, unlock).
+    owed_wakes: HashMap<u32, (Key, Event)>,
+}
+
+impl EntryTracker {
+    pub fn push(&mut self, event: &Event, findings: &mut Findings) {
+        self.settle_owed_wake(event, findings);
+        match event.what {
+            What::EntryLock { at, old, new } => self.locked(event, at, old, new, findings),
+            What::EntryUnlock { at, entry } => self.unlocked(event, at.key(entry), findings),
+            What::EntryWake { at, entry, mode } => self.wake(event, at.key(entry), mode),
+            What::EntryWait { key, entry, .. } => self.waits(event, key, entry, findings),
+            What::EntryWoken { .. } => self.woken(event, findings),
+            _ => {}
+        }
+    }
+
+    /// lock-released: a fault (of `event`'s thread) returned; it may hold no lock.
+    pub fn fault_returned(&mut self, event: &Event, findings: &mut Findings) {
+        let Some(&key) = self.held.get(&event.tid).and_then(|keys| keys.first()) else { return };
+        let holder = self.entries.get(&key).and_then(|state| state.holder);
+        let events = holder.into_iter().chain([*event]).collect();
+        findings.report(Invariant::LockReleased, Some(key), "a fault returned holding an entry lock", events);
+    }
+
+    /// The end of the stream: what is still owed, held or asleep.
+    pub fn finish(&mut self, findings: &mut Findings) {
+        for (key, unlock) in drain_by_time(&mut self.owed_wakes, |(_, unlock)| unlock.time_ns) {
+            findings.report(Invariant::WaiterWoken, Some(key), OWED_WAKE, vec![unlock]);
+        }
+        let mut held: Vec<_> = self
+            .entries
+            .iter()
+            .filter_map(|(key, state)| state.holder.map(|holder| (*key, holder)))
+            .collect();
+        held.sort_by_key(|(_, holder)| holder.time_ns);
+        for (key, holder) in &held {
+            let what = "entry still locked at the end of the trace";
+            findings.report(Invariant::LockReleased, Some(*key), what, vec![*holder]);
+        }
+        for (key, wait) in drain_by_time(&mut self.waiters, |(_, wait)| wait.time_ns) {
+            if !held.iter().any(|(held_key, _)| *held_key == key) {
+                let what = "a waiter is still asleep though nobody holds its entry";
+                findings.report(Invariant::WaiterWoken, Some(key), what, vec![wait]);
+            }
+        }
+    }
+
+    /// `dax_lock_entry` stored `new`, locked, over `old`.
+    fn locked(&mut self, event: &Event, at: At, old: Entry, new: Entry, findings: &mut Findings) {
+        let key = at.key(new);
+        if !old.is_value() && self.entries.contains_key(&key) {
+            // Created anew, so it was deleted: but no WAKE_ALL said so, and
+            // every delete in fs/dax.c wakes all waiters of the entry.
+            let what =
+                "an entry was deleted without waking all its waiters (it is created anew, no WAKE_ALL came)";
+            findings.report(Invariant::WaiterWoken, Some(key), what, vec![*event]);
+            self.deleted(key);
+        }
+        if !self.entries.contains_key(&key) {
+            self.inserted(event, key, new, findings);
+        }
+        if old.is_locked() {
+            self.lock_kept(event, key, new, findings);
+        } else {
+            self.lock_taken(event, key, new, findings);
+        }
+        if let Some(state) = self.entries.get_mut(&key) {
+            state.entry = new;
+        }
+    }
+
+    /// pmd-covers-range, as a new entry appears.
+    fn inserted(&mut self, event: &Event, key: Key, new: Entry, findings: &mut Findings) {
+        let range = key.pmd_range();
+        if !new.is_pmd() {
+            if let Some(pmd) = self.entries.get(&range).filter(|state| state.entry.is_pmd()) {
+                let events = pmd.holder.into_iter().chain([*event]).collect();
+                let what = "a PTE entry was created inside a present PMD entry";
+                findings.report(Invariant::PmdCoversRange, Some(key), what, events);
+            }
+            *self.ptes_in_pmd.entry(range).or_default() += 1;
+        } else if self.ptes_in_pmd.get(&range).is_some_and(|&n| n > 0) {
+            let what = "a PMD entry was created over present PTE entries";
+            findings.report(Invariant::PmdCoversRange, Some(key), what, vec![*event]);
+        }
+        self.entries.insert(key, EntryState { entry: new, holder: None });
+    }
+
+    fn deleted(&mut self, key: Key) {
+        let Some(state) = self.entries.remove(&key) else { return };
+        if !state.entry.is_pmd() {
+            if let Some(n) = self.ptes_in_pmd.get_mut(&key.pmd_range()) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        if let Some(holder) = state.holder {
+            self.forget_lock(&holder, key, state.entry);
+        }
+    }
+
+    /// single-holder, as a lock is taken on an entry found unlocked.
+    fn lock_taken(&mut self, event: &Event, key: Key, new: Entry, findings: &mut Findings) {
+        let state = self.entries.entry(key).or_default();
+        if let Some(holder) = state.holder {
+            // The XArray said unlocked, but nobody released it in our stream.
+            let what = "a lock was taken while another holder had not released it";
+            findings.report(Invariant::SingleHolder, Some(key), what, vec![holder, *event]);
+        }
+        state.holder = Some(*event);
+        if !new.is_pmd() {
+            let range = key.pmd_range();
+            let pmd_holder = self
+                .entries
+                .get(&range)
+                .filter(|state| state.entry.is_pmd())
+                .and_then(|state| state.holder)
+                .filter(|holder| holder.tid != event.tid);
+            if let Some(pmd_holder) = pmd_holder {
+                let what = "a PTE entry was locked inside a PMD range another thread holds";
+                findings.report(Invariant::SingleHolder, Some(key), what, vec![pmd_holder, *event]);
+            }
+        }
+        self.held.entry(event.tid).or_default().push(key);
+        self.locked_values.insert((key.mapping, new), key);
+    }
+
+    /// single-holder, as a locked entry is stored again (insert or replace).
+    fn lock_kept(&mut self, event: &Event, key: Key, new: Entry, findings: &mut Findings) {
+        let Some(state) = self.entries.get(&key) else { return };
+        match state.holder {
+            Some(holder) if holder.tid != event.tid => {
+                let what = "a thread stored over an entry another thread holds locked";
+                findings.report(Invariant::SingleHolder, Some(key), what, vec![holder, *event]);
+            }
+            Some(_) => {
+                self.locked_values.remove(&(key.mapping, state.entry));
+                self.locked_values.insert((key.mapping, new), key);
+            }
+            None => {}
+        }
+    }
+
+    /// lock-released and single-holder: `dax_unlock_entry` of an entry that
+    /// must be locked, by its holder.
+    fn unlocked(&mut self, event: &Event, key: Key, findings: &mut Findings) {
+        if !self.entries.contains_key(&key) {
+            return;
+        }
+        let Some(holder) = self.release(key) else {
+            let what = "an entry that is not locked was released";
+            findings.report(Invariant::LockReleased, Some(key), what, vec![*event]);
+            return;
+        };
+        if holder.tid != event.tid {
+            let what = "a lock was released by a thread that does not hold it";
+            findings.report(Invariant::SingleHolder, Some(key), what, vec![holder, *event]);
+        }
+        if self.queues.get(&key).is_some_and(|queue| queue.asleep > 0) {
+            self.owed_wakes.insert(event.tid, (key, *event));
+        }
+    }
+
+    /// Ends the lock on `key`; returns its holder, if it had one.
+    fn release(&mut self, key: Key) -> Option<Event> {
+        let state = self.entries.get_mut(&key)?;
+        let holder = state.holder.take()?;
+        let entry = state.entry;
+        self.forget_lock(&holder, key, entry);
+        Some(holder)
+    }
+
+    fn forget_lock(&mut self, holder: &Event, key: Key, entry: Entry) {
+        if let Some(keys) = self.held.get_mut(&holder.tid) {
+            keys.retain(|k| *k != key);
+        }
+        self.locked_values.remove(&(key.mapping, entry));
+    }
+
+    /// waiter-woken: the thread's event after an unlock with waiters must be
+    /// its wake-up (`dax_unlock_entry` stores, then calls `dax_wake_entry`).
+    fn settle_owed_wake(&mut self, event: &Event, findings: &mut Findings) {
+        if self.owed_wakes.is_empty() {
+            return;
+        }
+        let Some((key, unlock)) = self.owed_wakes.remove(&event.tid) else { return };
+        let woke_it = matches!(event.what, What::EntryWake { at, entry, .. } if at.key(entry) == key);
+        if !woke_it {
+            findings.report(Invariant::WaiterWoken, Some(key), OWED_WAKE, vec![unlock, *event]);
+        }
+    }
+
+    /// A wake by the entry's holder ends its lock: WAKE_NEXT after the
+    /// writeback's unlocking store, WAKE_ALL after a delete. A WAKE_ALL by
+    /// anybody else follows the delete of an unlocked entry.
+    fn wake(&mut self, event: &Event, key: Key, mode: WakeMode) {
+        let all = mode == WakeMode::All;
+        if let Some(queue) = self.queues.get_mut(&key) {
+            queue.wakes = if all { queue.asleep } else { (queue.wakes + 1).min(queue.asleep) };
+        }
+        let Some(holder) = self.entries.get(&key).map(|state| state.holder) else { return };
+        let by_holder = holder.is_some_and(|holder| holder.tid == event.tid);
+        if by_holder {
+            self.release(key);
+        }
+        if all && (holder.is_none() || by_holder) {
+            self.deleted(key);
+        }
+    }
+
+    /// waiter-woken, as a task queues: on the key of the entry it waits for.
+    fn waits(&mut self, event: &Event, key: Key, waited: Entry, findings: &mut Findings) {
+        self.waiters.insert(event.tid, (key, *event));
+        self.queues.entry(key).or_default().asleep += 1;
+        let key_is_held = self.entries.get(&key).is_some_and(|state| state.holder.is_some());
+        if key_is_held {
+            return;
+        }
+        // The entry the waiter saw locked is held under another key: the
+        // unlock will wake that key's queue, never this one.
+        if let Some(&held_key) = self.locked_values.get(&(key.mapping, waited)) {
+            let holder = self.entries.get(&held_key).and_then(|state| state.holder);
+            let events = holder.into_iter().chain([*event]).collect();
+            let what = format!(
+                "a waiter sleeps on index {} but its entry is locked at index {}",
+                key.start, held_key.start
+            );
+            findings.report(Invariant::WaiterWoken, Some(key), &what, events);
+        }
+    }
+
+    /// waiter-woken, as a waiter is back: it must have had a wake-up for its
+    /// key, or its entry is still held. Back while the entry is still held is
+    /// a spurious wake-up, which the kernel allows (e.g. a late wake_q
+    /// wake-up from an earlier rwsem wait): the waiter looks again and sleeps
+    /// again. Back without either, it lost its wake-up (the reference
+    /// module's bounded sleep ends such a wait). Waits are exclusive, as all
+    /// of fs/dax.c's fault paths' are; `wait_entry_unlocked` (memory-failure
+    /// handling) is not, and a WAKE_NEXT wakes its waiters too.
+    fn woken(&mut self, event: &Event, findings: &mut Findings) {
+        let Some((key, wait)) = self.waiters.remove(&event.tid) else { return };
+        let queue = self.queues.entry(key).or_default();
+        queue.asleep = queue.asleep.saturating_sub(1);
+        if queue.wakes > 0 {
+            queue.wakes -= 1;
+        } else if self.entries.get(&key).is_none_or(|state| state.holder.is_none()) {
+            let what =
+                "a waiter woke though no wake-up for its entry came (a lost wake-up, ended by a timeout)";
+            findings.report(Invariant::WaiterWoken, Some(key), what, vec![wait, *event]);
+        }
+    }
+}

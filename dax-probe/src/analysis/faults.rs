@@ -1,0 +1,181 @@
+//! The fault tracker: pairs each fault's start with its done on the same
+//! thread, classifies every PMD fallback, and owns two invariants.
+//!
+//! The kernel's contract it holds the stream to (mm/memory.c and fs/dax.c):
+//! a thread is in at most one fault at a time; `dax_iomap_pmd_fault` fires
+//! `dax_pmd_fault` on entry and `dax_pmd_fault_done` on every way out; a
+//! `VM_FAULT_FALLBACK` sends the same fault on to the PTE path
+//! (`handle_pte_fault`), which serves the faulting page.
+//!
+//! | invariant | rule | judged at |
+//! |---|---|---|
+//! | pmd-fault-done | a thread starts no PMD fault while its previous one is open | [`FaultTracker::pmd_fault`] |
+//! | pmd-fault-done | every `dax_pmd_fault_done` closes a `dax_pmd_fault` of its thread (unless the thread's first PMD event is the done: that fault began before the trace) | [`FaultTracker::pmd_fault_done`] |
+//! | pmd-fault-done | no PMD fault is open at the end | [`FaultTracker::finish`] |
+//! | fallback-served | a FALLBACK's page gets a PTE fault from its process before the thread moves on to another address (a retry of the same address, e.g. from under the VMA lock to under `mmap_lock`, carries the debt) | [`FaultTracker::check_served`] |
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+
+use crate::{
+    analysis::{
+        fallback::{self, Seen},
+        invariants::{Findings, Invariant},
+        timeline::Outcome,
+    },
+    event::{Event, Fault, What},
+    kernel::{PAGE_MASK, VM_FAULT_FALLBACK, VM_FAULT_NOPAGE},
+};
+
+/// A fault whose start and done were both seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Finished {
+    pub size: Size,
+    pub latency_ns: u64,
+    /// What the fault gave, where it gave something the timeline counts.
+    pub outcome: Option<Outcome>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Size {
+    Pmd,
+    Pte,
+}
+
+struct OpenFault {
+    start: Event,
+    seen: Seen,
+}
+
+#[derive(Default)]
+pub struct FaultTracker {
+    /// The fallback-probes hooks are attached: reasons beyond the fields can be named.
+    fallback_probes: bool,
+    /// Threads seen starting a PMD fault (a done before that is a fault begun before the trace).
+    pmd_threads: HashSet<u32>,
+    open_pmd: HashMap<u32, OpenFault>,
+    /// PTE faults begun: tid -> start time.
+    open_pte: HashMap<u32, u64>,
+    /// A FALLBACK not yet followed by its PTE fault: tid -> the done event.
+    unserved: HashMap<u32, Event>,
+    /// (tgid, page) that a PTE fault has handled.
+    pte_served: HashSet<(u32, u64)>,
+}
+
+impl FaultTracker {
+    pub fn new(fallback_probes: bool) -> FaultTracker {
+        FaultTracker { fallback_probes, ..FaultTracker::default() }
+    }
+
+    /// Takes one event; returns the fault it finished, if it finished one.
+    pub fn push(&mut self, event: &Event, findings: &mut Findings) -> Option<Finished> {
+        match &event.what {
+            What::PmdFault(fault) => self.pmd_fault(event, fault, findings),
+            What::PmdFaultDone(fault) => return self.pmd_fault_done(event, fault, findings),
+            What::PteFault(fault) => self.pte_fault(event, fault),
+            What::PteFaultDone(_) => return self.pte_fault_done(event),
+            What::PmdLoadHoleFallback(_) => self.seen(event, |seen| seen.hole_fallback = true),
+            What::GrabFallback { .. } => self.seen(event, |seen| seen.grab_fallback = true),
+            What::DirectAccessFailed { .. } => self.seen(event, |seen| seen.direct_access_failed = true),
+            What::PmdFaultIter { .. } => self.seen(event, |seen| seen.fault_iter = true),
+            _ => {}
+        }
+        None
+    }
+
+    /// The end of the stream: debts still owed, faults still open.
+    pub fn finish(&mut self, findings: &mut Findings) {
+        for done in drain_by_time(&mut self.unserved, |done| done.time_ns) {
+            self.check_served(done, findings);
+        }
+        for open in drain_by_time(&mut self.open_pmd, |open| open.start.time_ns) {
+            let what = "dax_pmd_fault without a done at the end of the trace";
+            findings.report(Invariant::PmdFaultDone, None, what, vec![open.start]);
+        }
+    }
+
+    fn seen(&mut self, event: &Event, mark: fn(&mut Seen)) {
+        if let Some(open) = self.open_pmd.get_mut(&event.tid) {
+            mark(&mut open.seen);
+        }
+    }
+
+    fn pmd_fault(&mut self, event: &Event, fault: &Fault, findings: &mut Findings) {
+        self.pmd_threads.insert(event.tid);
+        if let Some(done) = self.unserved.remove(&event.tid) {
+            // The same address again is the fault retried: the retry owes the PTE fault.
+            if !same_page(address(&done), fault.address) {
+                self.check_served(done, findings);
+            }
+        }
+        let previous = self.open_pmd.insert(event.tid, OpenFault { start: *event, seen: Seen::default() });
+        if let Some(previous) = previous {
+            findings.report(
+                Invariant::PmdFaultDone,
+                None,
+                "a thread started a PMD fault before the previous one was done",
+                vec![previous.start, *event],
+            );
+        }
+    }
+
+    fn pmd_fault_done(&mut self, event: &Event, fault: &Fault, findings: &mut Findings) -> Option<Finished> {
+        let Some(open) = self.open_pmd.remove(&event.tid) else {
+            // A fault begun before the trace ends without its start.
+            if self.pmd_threads.contains(&event.tid) {
+                let what = "dax_pmd_fault_done without its dax_pmd_fault";
+                findings.report(Invariant::PmdFaultDone, None, what, vec![*event]);
+            }
+            return None;
+        };
+        let outcome = if fault.result & VM_FAULT_FALLBACK != 0 {
+            self.unserved.insert(event.tid, *event);
+            Some(Outcome::Fallback(fallback::classify(fault, open.seen, self.fallback_probes)))
+        } else if fault.result & VM_FAULT_NOPAGE != 0 {
+            Some(Outcome::Pmd)
+        } else {
+            None
+        };
+        let latency_ns = event.time_ns.saturating_sub(open.start.time_ns);
+        Some(Finished { size: Size::Pmd, latency_ns, outcome })
+    }
+
+    fn pte_fault(&mut self, event: &Event, fault: &Fault) {
+        self.open_pte.insert(event.tid, event.time_ns);
+        let page = fault.address & PAGE_MASK;
+        self.pte_served.insert((event.tgid, page));
+        // Nearly every PTE fault finds nothing owed: skip the walk then.
+        if !self.unserved.is_empty() {
+            self.unserved.retain(|_, done| !(done.tgid == event.tgid && same_page(address(done), page)));
+        }
+    }
+
+    fn pte_fault_done(&mut self, event: &Event) -> Option<Finished> {
+        let start_ns = self.open_pte.remove(&event.tid)?;
+        let latency_ns = event.time_ns.saturating_sub(start_ns);
+        Some(Finished { size: Size::Pte, latency_ns, outcome: Some(Outcome::Pte) })
+    }
+
+    /// fallback-served: a FALLBACK whose process never faulted its page on the PTE path.
+    fn check_served(&self, done: Event, findings: &mut Findings) {
+        let page = address(&done) & PAGE_MASK;
+        if !self.pte_served.contains(&(done.tgid, page)) {
+            let what = "a PMD FALLBACK was not followed by a PTE fault on its address";
+            findings.report(Invariant::FallbackServed, None, what, vec![done]);
+        }
+    }
+}
+
+fn address(event: &Event) -> u64 {
+    event.fault().map_or(0, |fault| fault.address)
+}
+
+fn same_page(a: u64, b: u64) -> bool {
+    (a ^ b) & PAGE_MASK == 0
+}
+
+/// A per-thread map's values, oldest first (reports come out in time order).
+pub(super) fn drain_by_time<T>(map: &mut HashMap<u32, T>, time: impl Fn(&T) -> u64) -> Vec<T> {
+    let mut values: Vec<T> = map.drain().map(|(_, value)| value).collect();
+    values.sort_by_key(|value| time(value));
+    values
+}

@@ -1,0 +1,205 @@
+//! The analysis: one pass over the stream, as a [`Sink`].
+//!
+//! Each event goes, in stream order, to
+//! - the entry tracker ([`entries`]): holders and wait queues of DAX
+//!   entries; it owns lock-released, single-holder, pmd-covers-range and
+//!   waiter-woken;
+//! - the fault tracker ([`faults`]): each fault's start paired with its
+//!   done, every fallback's reason ([`fallback`]); it owns pmd-fault-done
+//!   and fallback-served;
+//! - the statistics ([`Stats`]): faults per file and process, fallbacks per
+//!   reason, faults over time and their latency ([`timeline`]), which the
+//!   report, the plots and the metrics show.
+//!
+//! Both trackers report violations into one [`Findings`]
+//! ([`invariants`]), which checks only what the attached hooks make
+//! checkable ([`coverage`] says what that is). [`verdict`] turns a finished
+//! analysis into pass, fail or inconclusive.
+//!
+//! The maps use FxHash: keys are kernel pointers and indices, not chosen by
+//! an attacker, and the checker must keep up with millions of events per
+//! second.
+
+pub mod coverage;
+pub mod entries;
+pub mod fallback;
+pub mod faults;
+pub mod invariants;
+pub mod timeline;
+pub mod verdict;
+
+#[cfg(test)]
+mod tests;
+
+use anyhow::Result;
+use dax_probe_common::{HOOK_EVENT_COUNT, TRACEPOINT_COUNT};
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::{
+    event::{Comm, Event, Fault, File, What},
+    kernel::{VM_FAULT_FALLBACK, VM_FAULT_NOPAGE},
+    stream::{Begin, HookGroup, Sink, Summary},
+};
+use entries::EntryTracker;
+use fallback::Reason;
+use faults::{FaultTracker, Finished, Size};
+use invariants::Findings;
+use timeline::{Latencies, Outcome, Timeline};
+
+/// Fault counts of one file or process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    pub pmd: u64,
+    pub pmd_nopage: u64,
+    pub pmd_fallback: u64,
+    pub pte: u64,
+    pub pte_nopage: u64,
+}
+
+impl Faults {
+    pub fn merge(&mut self, other: &Faults) {
+        self.pmd += other.pmd;
+        self.pmd_nopage += other.pmd_nopage;
+        self.pmd_fallback += other.pmd_fallback;
+        self.pte += other.pte;
+        self.pte_nopage += other.pte_nopage;
+    }
+
+    fn add(&mut self, size: Size, result: u64) {
+        let nopage = u64::from(result & VM_FAULT_NOPAGE != 0);
+        match size {
+            Size::Pmd => {
+                self.pmd += 1;
+                self.pmd_nopage += nopage;
+                self.pmd_fallback += u64::from(result & VM_FAULT_FALLBACK != 0);
+            }
+            Size::Pte => {
+                self.pte += 1;
+                self.pte_nopage += nopage;
+            }
+        }
+    }
+}
+
+/// What the report, the plots and the metrics show.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub events: u64,
+    pub faults: Faults,
+    /// Per `HOOK_EVENTS` entry.
+    pub hook_events: [u64; HOOK_EVENT_COUNT],
+    /// PMD fallbacks per [`Reason::ALL`] entry.
+    pub reasons: [u64; Reason::ALL.len()],
+    pub files: HashMap<File, Faults>,
+    /// By tgid, with the first command name seen.
+    pub processes: HashMap<u32, (Comm, Faults)>,
+    pub timeline: Timeline,
+    pub latency: Latencies,
+}
+
+impl Stats {
+    fn fault_done(&mut self, event: &Event, size: Size, fault: &Fault) {
+        self.faults.add(size, fault.result);
+        self.files.entry(fault.file).or_default().add(size, fault.result);
+        self.processes
+            .entry(event.tgid)
+            .or_insert_with(|| (event.comm, Faults::default()))
+            .1
+            .add(size, fault.result);
+    }
+
+    fn finished(&mut self, time_ns: u64, finished: Finished) {
+        match finished.size {
+            Size::Pmd => self.latency.pmd.observe(finished.latency_ns),
+            Size::Pte => self.latency.pte.observe(finished.latency_ns),
+        }
+        if let Some(outcome) = finished.outcome {
+            self.timeline.add(time_ns, outcome);
+            if let Outcome::Fallback(reason) = outcome {
+                self.reasons[reason as usize] += 1;
+            }
+        }
+    }
+}
+
+/// The analysis of one stream. Built with `Default`, it starts judging at
+/// [`Sink::begin`] and is complete after [`Sink::finish`].
+#[derive(Default)]
+pub struct Analysis {
+    begin: Begin,
+    lost: u64,
+    finished: bool,
+    pub stats: Stats,
+    faults: FaultTracker,
+    entries: EntryTracker,
+    findings: Findings,
+}
+
+impl Analysis {
+    /// What the stream's recording attached.
+    pub fn recording(&self) -> &Begin {
+        &self.begin
+    }
+
+    /// Events lost: the final count once finished, the running one live.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    pub fn findings(&self) -> &Findings {
+        &self.findings
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Takes one event: the per-event path of every check.
+    pub fn observe(&mut self, event: &Event) {
+        self.stats.events += 1;
+        self.stats.timeline.begin(event.time_ns);
+        if let Some(hook) = (event.kind() as usize).checked_sub(TRACEPOINT_COUNT) {
+            self.stats.hook_events[hook] += 1;
+        }
+        self.entries.push(event, &mut self.findings);
+        if let Some(finished) = self.faults.push(event, &mut self.findings) {
+            self.stats.finished(event.time_ns, finished);
+        }
+        let (size, fault) = match &event.what {
+            What::PmdFaultDone(fault) => (Size::Pmd, fault),
+            What::PteFaultDone(fault) => (Size::Pte, fault),
+            _ => return,
+        };
+        self.stats.fault_done(event, size, fault);
+        self.entries.fault_returned(event, &mut self.findings);
+    }
+}
+
+impl Sink for Analysis {
+    fn begin(&mut self, begin: &Begin) {
+        *self = Analysis {
+            begin: begin.clone(),
+            faults: FaultTracker::new(begin.gives(HookGroup::FallbackProbes)),
+            findings: Findings::new(&begin.hooks),
+            ..Analysis::default()
+        };
+    }
+
+    fn push(&mut self, event: &Event) -> Result<()> {
+        self.observe(event);
+        Ok(())
+    }
+
+    fn lost(&mut self, total: u64) {
+        self.lost = total;
+    }
+
+    /// The end of the stream: what is still owed, open, held or asleep.
+    fn finish(&mut self, summary: &Summary) -> Result<()> {
+        self.entries.finish(&mut self.findings);
+        self.faults.finish(&mut self.findings);
+        self.lost = summary.lost;
+        self.finished = true;
+        Ok(())
+    }
+}

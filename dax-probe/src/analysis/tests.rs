@@ -1,0 +1,282 @@
+//! The analysis over synthetic streams: each invariant's rules, each with
+//! the stream that must break it and one that must not.
+
+use super::*;
+use crate::{
+    analysis::invariants::Invariant,
+    event::{
+        Entry,
+        WakeMode::{All, Next},
+    },
+    kernel::entry::EMPTY,
+    testing::*,
+};
+use dax_probe_common::Kind;
+
+const A: u64 = 0x7f00_0000_0000;
+const PMD: u64 = 0x100;
+
+fn run(events: &[Event]) -> Analysis {
+    let mut analysis = Analysis::default();
+    let hooks = vec![HookGroup::EntryState, HookGroup::WaitWake, HookGroup::FallbackProbes];
+    analysis.begin(&Begin { hooks, ..Begin::default() });
+    for (time, event) in events.iter().enumerate() {
+        analysis.observe(&Event { time_ns: time as u64, ..*event });
+    }
+    analysis.finish(&Summary::default()).unwrap();
+    analysis
+}
+
+fn broken(events: &[Event]) -> Vec<Invariant> {
+    run(events).findings().kept().iter().map(|v| v.invariant).collect()
+}
+
+fn pmd_entry(locked: bool) -> Entry {
+    dax_entry(0x1000, true, locked)
+}
+
+fn pte_entry(pfn: u64) -> Entry {
+    dax_entry(pfn, false, false)
+}
+
+/// A fault event of `tid` at `address` of a 4 MiB shared mapping at A.
+fn fault(kind: Kind, tid: u32, address: u64, result: u64) -> Event {
+    let fault = Vma::shared(A, A + (4 << 20), 1024).done(address, result);
+    let what = match kind {
+        Kind::PmdFault => What::PmdFault(fault),
+        Kind::PmdFaultDone => What::PmdFaultDone(fault),
+        Kind::PteFault => What::PteFault(fault),
+        Kind::PteFaultDone => What::PteFaultDone(fault),
+        _ => unreachable!("a fault kind"),
+    };
+    event(tid, what)
+}
+/// One clean PMD fault of thread `tid` at A: lock a new entry, replace it, unlock.
+fn pmd_fault(tid: u32) -> Vec<Event> {
+    vec![
+        fault(Kind::PmdFault, tid, A, 0),
+        lock(tid, 0, Entry(0), pmd_entry(false)),
+        pmd_fault_iter(tid, 0),
+        lock(tid, 0, pmd_entry(true), pmd_entry(false)),
+        unlock(tid, 0, pmd_entry(false)),
+        wake(tid, 0, pmd_entry(false), Next),
+        fault(Kind::PmdFaultDone, tid, A, PMD),
+    ]
+}
+
+#[test]
+fn a_clean_stream_passes() {
+    let mut events = pmd_fault(1);
+    // Another thread waits for the entry while thread 1 holds it, then takes it.
+    events.insert(2, wait(2, 0, 0, pmd_entry(true)));
+    events.push(woken(2, 0));
+    events.extend([lock(2, 0, pmd_entry(false), pmd_entry(false)), unlock(2, 0, pmd_entry(false))]);
+    let analysis = run(&events);
+    assert!(analysis.findings().kept().is_empty(), "{:#?}", analysis.findings().kept());
+    assert_eq!(analysis.stats.faults.pmd_nopage, 1);
+}
+
+#[test]
+fn lock_released() {
+    // A fault returns with its lock held (the lock leaked on a fallback path).
+    let mut leak = pmd_fault(1);
+    leak.retain(|e| e.kind() != Kind::EntryUnlock && e.kind() != Kind::EntryWake);
+    assert!(broken(&leak).contains(&Invariant::LockReleased));
+    // An entry released twice.
+    let mut twice = pmd_fault(1);
+    twice.push(unlock(1, 0, pmd_entry(false)));
+    assert_eq!(broken(&twice), [Invariant::LockReleased]);
+    assert!(broken(&pmd_fault(1)).is_empty());
+}
+
+#[test]
+fn single_holder() {
+    // Thread 2 locks the entry thread 1 holds (the XArray said unlocked).
+    let events = [lock(1, 0, Entry(0), pmd_entry(false)), lock(2, 0, pmd_entry(false), pmd_entry(false))];
+    assert!(broken(&events).contains(&Invariant::SingleHolder));
+    // Thread 2 releases thread 1's lock.
+    let events = [
+        lock(1, 0, Entry(0), pmd_entry(false)),
+        unlock(2, 0, pmd_entry(false)),
+        unlock(1, 0, pmd_entry(false)),
+    ];
+    assert!(broken(&events).contains(&Invariant::SingleHolder));
+    let events = [
+        lock(1, 0, Entry(0), pmd_entry(false)),
+        unlock(1, 0, pmd_entry(false)),
+        lock(2, 0, pmd_entry(false), pmd_entry(false)),
+        unlock(2, 0, pmd_entry(false)),
+    ];
+    assert!(broken(&events).is_empty());
+}
+
+#[test]
+fn two_pte_entries_of_one_range_have_two_holders() {
+    let events = [
+        lock(1, 0, Entry(0), pte_entry(1)),
+        lock(2, 1, Entry(0), pte_entry(2)),
+        unlock(1, 0, pte_entry(1)),
+        unlock(2, 1, pte_entry(2)),
+    ];
+    assert!(broken(&events).is_empty(), "{:?}", broken(&events));
+}
+
+#[test]
+fn pmd_covers_range() {
+    // A PMD entry created over a present PTE entry.
+    let events = [
+        lock(1, 3, Entry(0), pte_entry(7)),
+        unlock(1, 3, pte_entry(7)),
+        lock(2, 0, Entry(0), pmd_entry(false)),
+        unlock(2, 0, pmd_entry(false)),
+    ];
+    assert_eq!(broken(&events), [Invariant::PmdCoversRange]);
+    // A PTE entry created inside a present PMD entry.
+    let events = [
+        lock(1, 0, Entry(0), pmd_entry(false)),
+        unlock(1, 0, pmd_entry(false)),
+        lock(2, 5, Entry(0), pte_entry(9)),
+        unlock(2, 5, pte_entry(9)),
+    ];
+    assert_eq!(broken(&events), [Invariant::PmdCoversRange]);
+    // The kernel's downgrade: lock the empty PMD, delete it (WAKE_ALL), then a PTE entry.
+    let empty_pmd = Entry(dax_entry(0, true, false).0 | EMPTY);
+    let events = [
+        lock(1, 0, Entry(0), empty_pmd),
+        unlock(1, 0, empty_pmd),
+        lock(2, 5, empty_pmd, empty_pmd),
+        wake(2, 5, empty_pmd, All),
+        lock(2, 5, Entry(0), pte_entry(9)),
+        unlock(2, 5, pte_entry(9)),
+    ];
+    assert!(broken(&events).is_empty(), "{:?}", broken(&events));
+}
+
+#[test]
+fn waiter_woken() {
+    // The 23c84eb78375 class: the entry is a PTE entry locked at index 3,
+    // the waiter hashed its wait on the PMD-aligned index 0.
+    let events = [
+        lock(1, 3, Entry(0), pte_entry(7)),
+        wait(2, 0, 0, Entry(pte_entry(7).0 | 2)),
+        unlock(1, 3, pte_entry(7)),
+        wake(1, 3, pte_entry(7), Next),
+    ];
+    assert!(broken(&events).contains(&Invariant::WaiterWoken));
+    // The unlock skipped its wake-up: the waiter is left asleep.
+    let events = [
+        lock(1, 0, Entry(0), pmd_entry(false)),
+        wait(2, 0, 0, pmd_entry(true)),
+        unlock(1, 0, pmd_entry(false)),
+    ];
+    assert_eq!(broken(&events), [Invariant::WaiterWoken, Invariant::WaiterWoken], "owed wake, still asleep");
+    // ... and the waiter's bounded sleep ended without a wake-up.
+    let mut timed_out = events.to_vec();
+    timed_out.push(woken(2, 0));
+    assert_eq!(
+        broken(&timed_out),
+        [Invariant::WaiterWoken, Invariant::WaiterWoken],
+        "owed wake, woken without"
+    );
+    // A delete woke one of two waiters (WAKE_NEXT where WAKE_ALL is due).
+    let events = [
+        lock(1, 0, Entry(0), pmd_entry(false)),
+        wait(2, 0, 0, pmd_entry(true)),
+        wait(3, 0, 0, pmd_entry(true)),
+        wake(1, 0, pmd_entry(false), Next),
+        woken(2, 0),
+        woken(3, 0),
+    ];
+    assert_eq!(broken(&events), [Invariant::WaiterWoken]);
+    let mut all = events.to_vec();
+    all[3] = wake(1, 0, pmd_entry(false), All);
+    // A delete that woke one: the entry is created anew with no WAKE_ALL seen.
+    let events = [
+        lock(1, 0, Entry(0), pte_entry(1)),
+        wake(1, 0, pte_entry(1), Next),
+        lock(2, 0, Entry(0), pte_entry(1)),
+        unlock(2, 0, pte_entry(1)),
+    ];
+    assert_eq!(broken(&events), [Invariant::WaiterWoken]);
+    assert!(broken(&all).is_empty(), "{:?}", broken(&all));
+    // A spurious wake-up while the entry is still held: the waiter sleeps again.
+    let events = [
+        lock(1, 0, Entry(0), pmd_entry(false)),
+        wait(2, 0, 0, pmd_entry(true)),
+        woken(2, 0),
+        wait(2, 0, 0, pmd_entry(true)),
+        unlock(1, 0, pmd_entry(false)),
+        wake(1, 0, pmd_entry(false), Next),
+        woken(2, 0),
+    ];
+    assert!(broken(&events).is_empty(), "{:?}", broken(&events));
+    // The kernel's way: unlock, then wake the next waiter, which wakes.
+    let events = [
+        lock(1, 0, Entry(0), pmd_entry(false)),
+        wait(2, 0, 0, pmd_entry(true)),
+        unlock(1, 0, pmd_entry(false)),
+        wake(1, 0, pmd_entry(false), Next),
+        woken(2, 0),
+    ];
+    assert!(broken(&events).is_empty(), "{:?}", broken(&events));
+}
+
+#[test]
+fn pmd_fault_done() {
+    let events = [
+        fault(Kind::PmdFault, 1, A, 0),
+        fault(Kind::PmdFault, 1, A, 0),
+        fault(Kind::PmdFaultDone, 1, A, PMD),
+    ];
+    assert_eq!(broken(&events), [Invariant::PmdFaultDone]);
+    let events = [fault(Kind::PmdFault, 1, A, 0)];
+    assert_eq!(broken(&events), [Invariant::PmdFaultDone]);
+    let events = [
+        fault(Kind::PmdFault, 1, A, 0),
+        fault(Kind::PmdFaultDone, 1, A, PMD),
+        fault(Kind::PmdFaultDone, 1, A, PMD),
+    ];
+    assert_eq!(broken(&events), [Invariant::PmdFaultDone]);
+}
+
+#[test]
+fn fallback_served() {
+    let fallback = [fault(Kind::PmdFault, 1, A + 4096, 0), fault(Kind::PmdFaultDone, 1, A + 4096, 0x800)];
+    assert_eq!(broken(&fallback), [Invariant::FallbackServed]);
+    let mut served = fallback.to_vec();
+    served.extend([fault(Kind::PteFault, 1, A + 4096, 0), fault(Kind::PteFaultDone, 1, A + 4096, PMD)]);
+    assert!(broken(&served).is_empty());
+    let analysis = run(&served);
+    assert_eq!(analysis.stats.reasons[Reason::ExtentTooShort as usize], 1);
+}
+
+#[test]
+fn a_fallback_retried_under_mmap_lock_is_served_by_the_retry() {
+    let events = [
+        fault(Kind::PmdFault, 1, A + 4096, 0),
+        fault(Kind::PmdFaultDone, 1, A + 4096, 0x800),
+        fault(Kind::PmdFault, 1, A + 4096, 0),
+        fault(Kind::PmdFaultDone, 1, A + 4096, 0x800),
+        fault(Kind::PteFault, 1, A + 4096, 0),
+        fault(Kind::PteFaultDone, 1, A + 4096, PMD),
+    ];
+    assert!(broken(&events).is_empty(), "{:?}", broken(&events));
+    // A fallback whose thread moves on to another address unserved is not.
+    let events = [
+        fault(Kind::PmdFault, 1, A + 4096, 0),
+        fault(Kind::PmdFaultDone, 1, A + 4096, 0x800),
+        fault(Kind::PmdFault, 1, A + (2 << 20), 0),
+        fault(Kind::PmdFaultDone, 1, A + (2 << 20), PMD),
+    ];
+    assert_eq!(broken(&events), [Invariant::FallbackServed]);
+}
+
+#[test]
+fn invariants_without_their_hooks_are_not_checked() {
+    let mut analysis = Analysis::default();
+    analysis.begin(&Begin::default());
+    analysis.observe(&lock(1, 0, Entry(0), pmd_entry(false)));
+    analysis.finish(&Summary::default()).unwrap();
+    assert!(analysis.findings().kept().is_empty());
+    assert_eq!(analysis.findings().checked(), [Invariant::PmdFaultDone, Invariant::FallbackServed]);
+}

@@ -1,0 +1,230 @@
+//! `dax-probe report`: what a trace holds, counted: PMD and PTE faults,
+//! fallbacks per reason, per file and per process; as text or JSON. Also
+//! the lines of it that `run` prints, and the "EVENT RESULT COUNT" table.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use dax_probe_common::HOOK_EVENTS;
+use serde_json::{json, Value};
+
+use crate::{
+    analysis::{coverage, fallback::Reason, Analysis, Faults, Stats},
+    event::{Comm, Event, File},
+    kernel::{device_text, vm_fault_text},
+    stream::{Begin, HookGroup, Sink, Summary},
+};
+
+/// The fault result as tracefs prints it ("NOPAGE", "FALLBACK|..."), or "-"
+/// for events without one (and results of 0, which print nothing).
+pub fn result_name(event: &Event) -> String {
+    match event.fault() {
+        Some(fault) if fault.result != 0 => vm_fault_text(fault.result),
+        _ => "-".into(),
+    }
+}
+
+/// "EVENT RESULT COUNT" rows of the fs_dax tracepoints, sorted: the same
+/// table the lab's tracefs ground truth produces, so the two can be compared
+/// line for line. Hook events are left out (tracefs has no such thing).
+#[derive(Default)]
+pub struct Counts {
+    counts: BTreeMap<(&'static str, String), u64>,
+}
+
+impl Counts {
+    pub fn lines(&self) -> Vec<String> {
+        self.counts.iter().map(|((event, result), n)| format!("{event} {result} {n}")).collect()
+    }
+}
+
+impl Sink for Counts {
+    fn begin(&mut self, _: &Begin) {}
+
+    fn push(&mut self, event: &Event) -> Result<()> {
+        if (event.kind() as usize) < dax_probe_common::TRACEPOINT_COUNT {
+            *self.counts.entry((event.kind().name(), result_name(event))).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _: &Summary) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Reasons in the kernel's order: every one that occurred, and `unknown`
+/// always (a zero there is a statement too).
+fn reason_rows(stats: &Stats) -> Vec<(Reason, u64)> {
+    Reason::ALL
+        .into_iter()
+        .map(|reason| (reason, stats.reasons[reason as usize]))
+        .filter(|(reason, n)| *n > 0 || *reason == Reason::Unknown)
+        .collect()
+}
+
+fn fallback_rate(faults: &Faults) -> f64 {
+    if faults.pmd == 0 {
+        0.0
+    } else {
+        faults.pmd_fallback as f64 / faults.pmd as f64
+    }
+}
+
+/// "DEV INODE" as the report names a file.
+fn file_name(file: &File) -> String {
+    format!("{} {:#x}", device_text(file.dev), file.ino)
+}
+
+fn faults_text(f: &Faults) -> String {
+    format!(
+        "pmd {} (nopage {}, fallback {}, {:.1}% fallback), pte {}",
+        f.pmd,
+        f.pmd_nopage,
+        f.pmd_fallback,
+        100.0 * fallback_rate(f),
+        f.pte
+    )
+}
+
+fn sorted_files(stats: &Stats) -> Vec<(&File, &Faults)> {
+    let mut files: Vec<_> = stats.files.iter().collect();
+    files.sort_by_key(|(file, _)| **file);
+    files
+}
+
+fn sorted_processes(stats: &Stats) -> Vec<(&u32, &(Comm, Faults))> {
+    let mut processes: Vec<_> = stats.processes.iter().collect();
+    processes.sort_by_key(|(tgid, _)| **tgid);
+    processes
+}
+
+/// "faults: pmd N (nopage ...), pte N".
+pub fn faults_line(stats: &Stats) -> String {
+    format!("faults: {}", faults_text(&stats.faults))
+}
+
+/// "fallbacks by reason:" and a row per reason.
+pub fn reason_lines(stats: &Stats) -> Vec<String> {
+    let rows = reason_rows(stats).into_iter().map(|(reason, n)| format!("  {:<20} {n}", reason.name()));
+    std::iter::once("fallbacks by reason:".to_owned()).chain(rows).collect()
+}
+
+fn group_names(groups: &[HookGroup]) -> Vec<&'static str> {
+    groups.iter().map(|group| group.name()).collect()
+}
+
+pub fn text(analysis: &Analysis) -> Vec<String> {
+    let (begin, stats) = (analysis.recording(), &analysis.stats);
+    let mut lines =
+        vec![format!("kernel {}, {} events, {} lost", begin.kernel, stats.events, analysis.lost())];
+    // What an imported trace cannot show comes first, not last.
+    lines.extend(coverage::imported(begin));
+    let hooks = if begin.hooks.is_empty() { "none".into() } else { group_names(&begin.hooks).join(" ") };
+    lines.extend([
+        format!("hooks: {hooks}"),
+        faults_line(stats),
+        format!("hook events: {}", hook_counts(stats)),
+    ]);
+    lines.extend(reason_lines(stats));
+    lines.push("per file (device inode):".to_owned());
+    for (file, faults) in sorted_files(stats) {
+        lines.push(format!("  {}: {}", file_name(file), faults_text(faults)));
+    }
+    lines.push("per process (pid command):".to_owned());
+    for (tgid, (comm, faults)) in sorted_processes(stats) {
+        lines.push(format!("  {tgid} {comm}: {}", faults_text(faults)));
+    }
+    lines
+}
+
+fn hook_counts(stats: &Stats) -> String {
+    let rows: Vec<_> =
+        HOOK_EVENTS.iter().zip(&stats.hook_events).map(|(name, n)| format!("{name} {n}")).collect();
+    rows.join(", ")
+}
+
+fn faults_json(f: &Faults) -> Value {
+    json!({
+        "pmd": f.pmd,
+        "pmd_nopage": f.pmd_nopage,
+        "pmd_fallback": f.pmd_fallback,
+        "fallback_rate": fallback_rate(f),
+        "pte": f.pte,
+    })
+}
+
+pub fn json(analysis: &Analysis) -> Value {
+    let (begin, stats) = (analysis.recording(), &analysis.stats);
+    let reasons: serde_json::Map<String, Value> =
+        reason_rows(stats).into_iter().map(|(reason, n)| (reason.name().to_owned(), json!(n))).collect();
+    let files: Vec<Value> = sorted_files(stats)
+        .into_iter()
+        .map(|(file, faults)| {
+            json!({"device": device_text(file.dev), "inode": file.ino, "faults": faults_json(faults)})
+        })
+        .collect();
+    let processes: Vec<Value> = sorted_processes(stats)
+        .into_iter()
+        .map(|(tgid, (comm, faults))| json!({"pid": tgid, "command": comm.to_string(), "faults": faults_json(faults)}))
+        .collect();
+    json!({
+        "kernel": begin.kernel,
+        "imported_from": begin.imported_from,
+        "coverage": coverage::lines(begin),
+        "events": stats.events,
+        "lost": analysis.lost(),
+        "hooks": group_names(&begin.hooks),
+        "hooks_missing": group_names(&begin.hooks_missing),
+        "faults": faults_json(&stats.faults),
+        "hook_events": HOOK_EVENTS.iter().zip(&stats.hook_events)
+            .map(|(name, n)| (name.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "fallback_reasons": reasons,
+        "files": files,
+        "processes": processes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        event::What,
+        testing::{event, Vma},
+    };
+    use dax_probe_common::Kind;
+
+    fn fault(kind: Kind, result: u64) -> Event {
+        let fault = Vma::shared(0, 1 << 21, 512).done(0, result);
+        let what = match kind {
+            Kind::PmdFault => What::PmdFault(fault),
+            Kind::PmdFaultDone => What::PmdFaultDone(fault),
+            Kind::PteFaultDone => What::PteFaultDone(fault),
+            _ => What::WritebackOne(Default::default()),
+        };
+        event(1, what)
+    }
+
+    #[test]
+    fn names_results_as_tracefs_prints_them() {
+        assert_eq!(result_name(&fault(Kind::PmdFaultDone, 0x100)), "NOPAGE");
+        assert_eq!(result_name(&fault(Kind::PmdFaultDone, 0x800)), "FALLBACK");
+        assert_eq!(result_name(&fault(Kind::PteFaultDone, 0x104)), "MAJOR|NOPAGE");
+        assert_eq!(result_name(&fault(Kind::PmdFault, 0)), "-");
+        assert_eq!(result_name(&fault(Kind::WritebackOne, 0x100)), "-");
+    }
+
+    #[test]
+    fn counts_by_event_and_result() {
+        let mut counts = Counts::default();
+        for (kind, result) in [
+            (Kind::PmdFault, 0),
+            (Kind::PmdFaultDone, 0x800),
+            (Kind::PmdFault, 0),
+            (Kind::PmdFaultDone, 0x800),
+        ] {
+            counts.push(&fault(kind, result)).unwrap();
+        }
+        assert_eq!(counts.lines(), ["dax_pmd_fault - 2", "dax_pmd_fault_done FALLBACK 2"]);
+    }
+}

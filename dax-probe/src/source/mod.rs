@@ -1,0 +1,11 @@
+//! Sources of live events: the running kernel.
+//!
+//! [`live`] loads the eBPF programs, attaches them to the fs_dax
+//! tracepoints (whose record layouts [`tracefs`] reads) and to the hooks of
+//! [`hooks`], decodes every ring-buffer record into an [`crate::event::Event`]
+//! and drives a [`crate::stream::Sink`]. Only [`live`] touches the attach
+//! code; everything downstream sees the stream.
+
+pub mod hooks;
+pub mod live;
+pub mod tracefs;

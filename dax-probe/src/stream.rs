@@ -1,0 +1,179 @@
+//! The stream: the one contract between where events come from and what
+//! consumes them.
+//!
+//! Sources (`source::live`: the ring buffer; `trace`: dax-probe's trace
+//! files and imported tracefs or trace-cmd text; the replay of `serve`) drive
+//! a [`Sink`]; sinks (the analysis, the trace writer, the metrics) consume.
+//! Every source drives every sink the same way, streaming:
+//!
+//! 1. [`Sink::begin`], once, before any event: what the recording attached
+//!    and what it could not ([`Begin`]). A sink decides here what it can
+//!    judge: an invariant whose hooks are missing is not checked.
+//! 2. [`Sink::push`], once per event, in the order the source delivers
+//!    them. For one mapping that is the kernel's order (the entry events are
+//!    emitted under the mapping's `xa_lock`, see `source/hooks.rs`).
+//! 3. [`Sink::lost`], any number of times between pushes, live only: the
+//!    events dropped so far, a running total that never decreases. It lets
+//!    a live view show losses as they happen; no sink may need it.
+//! 4. [`Sink::finish`], once, after the last event: the final counts, lost
+//!    events included ([`Summary`]). A sink's verdict or output is complete
+//!    only from here.
+//!
+//! A sink that fails in `push` or `finish` returns the error; the source
+//! stops and passes it on, so no output is left looking complete.
+
+use std::fmt;
+
+use anyhow::Result;
+
+use crate::event::Event;
+
+/// A consumer of the stream; see the module's contract.
+pub trait Sink {
+    fn begin(&mut self, begin: &Begin);
+    fn push(&mut self, event: &Event) -> Result<()>;
+    fn lost(&mut self, _total: u64) {}
+    fn finish(&mut self, summary: &Summary) -> Result<()>;
+}
+
+/// What a recording attached: it decides what the stream can show.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Begin {
+    /// The kernel release, or "unknown".
+    pub kernel: String,
+    /// The command the recording ran, as the user gave it.
+    pub command: String,
+    /// fs_dax tracepoints attached, and those this kernel lacks.
+    pub tracepoints: Vec<String>,
+    pub tracepoints_missing: Vec<String>,
+    /// Hook groups attached whole, and those that were not.
+    pub hooks: Vec<HookGroup>,
+    pub hooks_missing: Vec<HookGroup>,
+    /// Not a dax-probe recording but the text of another tool, named here.
+    pub imported_from: Option<String>,
+}
+
+impl Begin {
+    /// Whether the attached groups give `group`'s events.
+    pub fn gives(&self, group: HookGroup) -> bool {
+        group.given_by(&self.hooks)
+    }
+}
+
+/// The end of a stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Events pushed.
+    pub events: u64,
+    /// Events that never reached the stream: dropped by the programs or the
+    /// ring buffer, skipped by the kernel, or marked lost by the tool whose
+    /// text was imported. Any makes every check inconclusive.
+    pub lost: u64,
+}
+
+/// Hooks that only make sense together: a group is attached whole or not at
+/// all, so a half-seen protocol never passes for a checked one. Which kernel
+/// function gives which event is in `source/hooks.rs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HookGroup {
+    /// Locks, inserts, replaces, releases and deletes of DAX entries.
+    EntryState,
+    /// Waiters with the key the kernel hashed, and their wake-ups.
+    WaitWake,
+    /// The fallback reasons the tracepoint fields cannot give.
+    FallbackProbes,
+    /// The reference module's one probe point: all of the above, for `/dev/daxref`.
+    ReferenceModule,
+}
+
+impl HookGroup {
+    pub const ALL: [HookGroup; 4] =
+        [HookGroup::EntryState, HookGroup::WaitWake, HookGroup::FallbackProbes, HookGroup::ReferenceModule];
+
+    /// The name trace headers and coverage lines use.
+    pub fn name(self) -> &'static str {
+        match self {
+            HookGroup::EntryState => "entry-state",
+            HookGroup::WaitWake => "wait-wake",
+            HookGroup::FallbackProbes => "fallback-probes",
+            HookGroup::ReferenceModule => "reference-module",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<HookGroup> {
+        HookGroup::ALL.into_iter().find(|group| group.name() == name)
+    }
+
+    /// Whether `attached` give this group's events: the reference module's
+    /// probe point gives every group's (for /dev/daxref).
+    pub fn given_by(self, attached: &[HookGroup]) -> bool {
+        attached.iter().any(|g| *g == self || *g == HookGroup::ReferenceModule)
+    }
+}
+
+impl fmt::Display for HookGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Both sinks get the whole stream (`run -o`: the checker and a trace file).
+impl<A: Sink, B: Sink> Sink for (A, B) {
+    fn begin(&mut self, begin: &Begin) {
+        self.0.begin(begin);
+        self.1.begin(begin);
+    }
+
+    fn push(&mut self, event: &Event) -> Result<()> {
+        self.0.push(event)?;
+        self.1.push(event)
+    }
+
+    fn lost(&mut self, total: u64) {
+        self.0.lost(total);
+        self.1.lost(total);
+    }
+
+    fn finish(&mut self, summary: &Summary) -> Result<()> {
+        self.0.finish(summary)?;
+        self.1.finish(summary)
+    }
+}
+
+/// A sink that may not be there (`run` without `-o`).
+impl<S: Sink> Sink for Option<S> {
+    fn begin(&mut self, begin: &Begin) {
+        self.iter_mut().for_each(|sink| sink.begin(begin));
+    }
+
+    fn push(&mut self, event: &Event) -> Result<()> {
+        self.as_mut().map_or(Ok(()), |sink| sink.push(event))
+    }
+
+    fn lost(&mut self, total: u64) {
+        self.iter_mut().for_each(|sink| sink.lost(total));
+    }
+
+    fn finish(&mut self, summary: &Summary) -> Result<()> {
+        self.as_mut().map_or(Ok(()), |sink| sink.finish(summary))
+    }
+}
+
+/// A sink lent to a source, kept by its owner for what comes after the stream.
+impl<S: Sink + ?Sized> Sink for &mut S {
+    fn begin(&mut self, begin: &Begin) {
+        (**self).begin(begin);
+    }
+
+    fn push(&mut self, event: &Event) -> Result<()> {
+        (**self).push(event)
+    }
+
+    fn lost(&mut self, total: u64) {
+        (**self).lost(total);
+    }
+
+    fn finish(&mut self, summary: &Summary) -> Result<()> {
+        (**self).finish(summary)
+    }
+}

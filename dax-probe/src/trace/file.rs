@@ -1,0 +1,385 @@
+//! The dax-probe trace file, version 3.
+//!
+//! ```text
+//! offset 0   b"DAXPROBE"                      magic
+//!        8   u32 LE  version (3)
+//!       12   u32 LE  header length H
+//!       16   H bytes header: UTF-8 "key: value" lines, padded with spaces
+//!   16 + H   N records, each: u16 LE shape, u16 LE length L, L bytes
+//! ```
+//!
+//! Header keys: `kernel` (release), `command`, `tracepoints` and
+//! `tracepoints_missing` (fs_dax tracepoints attached and absent), `hooks`
+//! and `hooks_missing` (hook groups, `stream::HookGroup`), all
+//! space-separated; `events` (N), `lost` (events dropped on the way; any
+//! makes every check inconclusive) and `shapes`, the record shapes the file
+//! may hold as `NAME:ID:LENGTH`. Today there is one shape, `record:1:160`:
+//! a `dax_probe_common::Record` (repr(C), little-endian), decoded into an
+//! event as it is read. A record of a shape this dax-probe does not know is
+//! an error, never skipped: a skipped event would be a silent gap. Version 2
+//! (the same header, `event_size` instead of `shapes`, and bare 160-byte
+//! records) is still read; version 1 is not.
+//!
+//! A recording is written to `FILE.partial` and renamed to FILE only once its
+//! header holds the final counts, so a FILE that exists is complete.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    io::{BufRead, BufWriter, ErrorKind, Seek, SeekFrom, Write},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, ensure, Context, Result};
+use dax_probe_common::Record;
+
+use crate::{
+    event::Event,
+    stream::{Begin, HookGroup, Sink, Summary},
+};
+
+pub const MAGIC: &[u8; 8] = b"DAXPROBE";
+pub const VERSION: u32 = 3;
+/// The bare fixed-size records of version 2.
+const VERSION_FIXED: u32 = 2;
+/// Room reserved for the header, so that it can be rewritten in place.
+const HEADER_SIZE: usize = 4096;
+
+/// A record's shape: how its bytes decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// A whole `dax_probe_common::Record`.
+    Record = 1,
+}
+
+const RECORD_SIZE: usize = size_of::<Record>();
+const SHAPES: &str = "record:1:160";
+const _: () = assert!(RECORD_SIZE == 160, "SHAPES names the record's size");
+
+/// The header's text: the recording and the end of its stream.
+fn header_text(begin: &Begin, summary: &Summary) -> String {
+    let names = |groups: &[HookGroup]| groups.iter().map(|g| g.name()).collect::<Vec<_>>().join(" ");
+    format!(
+        "kernel: {}\ncommand: {}\ntracepoints: {}\ntracepoints_missing: {}\nhooks: {}\nhooks_missing: {}\n\
+         events: {}\nlost: {}\nshapes: {SHAPES}\n",
+        begin.kernel,
+        begin.command.replace('\n', " "),
+        begin.tracepoints.join(" "),
+        begin.tracepoints_missing.join(" "),
+        names(&begin.hooks),
+        names(&begin.hooks_missing),
+        summary.events,
+        summary.lost
+    )
+}
+
+fn parse_header(text: &str, version: u32) -> Result<(Begin, Summary)> {
+    let map: BTreeMap<&str, &str> = text
+        .lines()
+        .filter_map(|line| line.split_once(": ").or(line.strip_suffix(':').map(|k| (k, ""))))
+        .collect();
+    let get = |key: &str| map.get(key).map(|v| v.trim()).with_context(|| format!("header has no `{key}`"));
+    let list =
+        |key: &str| -> Result<Vec<String>> { Ok(get(key)?.split_whitespace().map(str::to_owned).collect()) };
+    let groups = |key: &str| -> Result<Vec<HookGroup>> {
+        get(key)?
+            .split_whitespace()
+            .map(|name| HookGroup::from_name(name).with_context(|| format!("unknown hook group {name:?}")))
+            .collect()
+    };
+    if version == VERSION_FIXED {
+        let size: usize = get("event_size")?.parse().context("bad event_size")?;
+        ensure!(size == RECORD_SIZE, "events are {size} bytes, this dax-probe reads {RECORD_SIZE}");
+    } else {
+        let shapes = get("shapes")?;
+        ensure!(shapes == SHAPES, "record shapes {shapes:?}: this dax-probe reads {SHAPES}");
+    }
+    let begin = Begin {
+        kernel: get("kernel")?.to_owned(),
+        command: get("command")?.to_owned(),
+        tracepoints: list("tracepoints")?,
+        tracepoints_missing: list("tracepoints_missing")?,
+        hooks: groups("hooks")?,
+        hooks_missing: groups("hooks_missing")?,
+        imported_from: None,
+    };
+    let summary = Summary {
+        events: get("events")?.parse().context("bad events count")?,
+        lost: get("lost")?.parse().context("bad lost count")?,
+    };
+    Ok((begin, summary))
+}
+
+/// Streams the events of a trace file.
+pub struct Records<R> {
+    input: R,
+    framed: bool,
+    /// What the header promises.
+    expected: Summary,
+    read: u64,
+    ended: bool,
+}
+
+impl<R: BufRead> Records<R> {
+    /// Reads the header; the records follow with [`Records::next_event`].
+    pub fn open(mut input: R) -> Result<(Begin, Records<R>)> {
+        let mut prefix = [0; 16];
+        input.read_exact(&mut prefix).context("truncated header")?;
+        ensure!(&prefix[..8] == MAGIC, "no DAXPROBE magic (is it a dax-probe trace file?)");
+        let word = |at: usize| u32::from_le_bytes(prefix[at..at + 4].try_into().expect("4 bytes"));
+        let version = word(8);
+        ensure!(
+            version == VERSION || version == VERSION_FIXED,
+            "trace version {version}, this dax-probe reads versions {VERSION_FIXED} and {VERSION}"
+        );
+        let header_len = word(12) as usize;
+        ensure!(header_len <= HEADER_SIZE, "a header of {header_len} bytes (at most {HEADER_SIZE})");
+        let mut header = vec![0; header_len];
+        input.read_exact(&mut header).context("truncated header")?;
+        let text = std::str::from_utf8(&header).context("header is not UTF-8")?;
+        let (begin, expected) = parse_header(text, version)?;
+        let records = Records { input, framed: version == VERSION, expected, read: 0, ended: false };
+        Ok((begin, records))
+    }
+
+    pub fn next_event(&mut self) -> Result<Option<Event>> {
+        // Nearly always the whole record is in the read-ahead buffer: decode
+        // it there, without copying it out first.
+        let frame = if self.framed { 4 } else { 0 };
+        let buffered = self.input.fill_buf()?;
+        if buffered.len() >= frame + RECORD_SIZE {
+            if self.framed {
+                check_frame(&buffered[..4], self.read)?;
+            }
+            let record = read_record(&buffered[frame..frame + RECORD_SIZE]);
+            self.input.consume(frame + RECORD_SIZE);
+            return self.decode(&record).map(Some);
+        }
+        if self.framed {
+            let mut frame = [0; 4];
+            if !self.read_or_end(&mut frame)? {
+                return Ok(None);
+            }
+            check_frame(&frame, self.read)?;
+        }
+        let mut bytes = [0; RECORD_SIZE];
+        if !self.read_or_end(&mut bytes)? {
+            ensure!(!self.framed, "record {} is cut short", self.read + 1);
+            return Ok(None);
+        }
+        self.decode(&read_record(&bytes)).map(Some)
+    }
+
+    fn decode(&mut self, record: &Record) -> Result<Event> {
+        self.read += 1;
+        ensure!(
+            self.read <= self.expected.events,
+            "the header says {} events but the file holds more",
+            self.expected.events
+        );
+        Event::decode(record).with_context(|| format!("record {}", self.read))
+    }
+
+    /// Fills `buffer`; false at a clean end of the file before its first byte.
+    fn read_or_end(&mut self, buffer: &mut [u8]) -> Result<bool> {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            match self.input.read(&mut buffer[filled..]) {
+                Ok(0) if filled == 0 => {
+                    self.ended = true;
+                    return Ok(false);
+                }
+                Ok(0) => bail!("record {} is cut short", self.read + 1),
+                Ok(n) => filled += n,
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The header's counts, once every record was read and they agree.
+    pub fn summary(&self) -> Result<Summary> {
+        ensure!(self.ended, "the trace was not read to its end");
+        ensure!(
+            self.read == self.expected.events,
+            "the header says {} events but the file holds {}",
+            self.expected.events,
+            self.read
+        );
+        Ok(self.expected)
+    }
+}
+
+/// A record's frame must name a shape this dax-probe reads; `read` records came before it.
+fn check_frame(frame: &[u8], read: u64) -> Result<()> {
+    let (shape, length) =
+        (u16::from_le_bytes([frame[0], frame[1]]), u16::from_le_bytes([frame[2], frame[3]]));
+    ensure!(
+        shape == Shape::Record as u16 && usize::from(length) == RECORD_SIZE,
+        "record {} has shape {shape} of {length} bytes: this dax-probe reads {SHAPES}",
+        read + 1
+    );
+    Ok(())
+}
+
+fn read_record(bytes: &[u8]) -> Record {
+    assert_eq!(bytes.len(), RECORD_SIZE);
+    // SAFETY: any bit pattern is a valid Record (integers only), the slice
+    // has exactly its size, and read_unaligned needs no alignment.
+    unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<Record>()) }
+}
+
+fn record_bytes(record: &Record) -> &[u8] {
+    // SAFETY: Record is repr(C), made of integers with no padding (see
+    // dax-probe-common), so all of its bytes are initialised.
+    unsafe { std::slice::from_raw_parts((record as *const Record).cast::<u8>(), RECORD_SIZE) }
+}
+
+/// Streams events to `FILE.partial`; at [`Sink::finish`] it writes the
+/// header and renames the file to FILE.
+pub struct Writer {
+    file: Option<BufWriter<fs::File>>,
+    partial: PathBuf,
+    path: PathBuf,
+    begin: Begin,
+    events: u64,
+}
+
+impl Writer {
+    pub fn create(path: &Path) -> Result<Writer> {
+        let partial = PathBuf::from(format!("{}.partial", path.display()));
+        let mut file = BufWriter::with_capacity(
+            1 << 20,
+            fs::File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?,
+        );
+        file.write_all(&[0; 16 + HEADER_SIZE])?;
+        Ok(Writer { file: Some(file), partial, path: path.to_owned(), begin: Begin::default(), events: 0 })
+    }
+
+    fn file(&mut self) -> Result<&mut BufWriter<fs::File>> {
+        self.file.as_mut().context("the trace file is already finished")
+    }
+}
+
+impl Sink for Writer {
+    fn begin(&mut self, begin: &Begin) {
+        self.begin = begin.clone();
+    }
+
+    fn push(&mut self, event: &Event) -> Result<()> {
+        let record = event.encode();
+        let file = self.file()?;
+        file.write_all(&(Shape::Record as u16).to_le_bytes())?;
+        file.write_all(&(RECORD_SIZE as u16).to_le_bytes())?;
+        file.write_all(record_bytes(&record))?;
+        self.events += 1;
+        Ok(())
+    }
+
+    /// Writes the header with the final counts and renames the file into place.
+    fn finish(&mut self, summary: &Summary) -> Result<()> {
+        let summary = Summary { events: self.events, lost: summary.lost };
+        let text = header_text(&self.begin, &summary);
+        ensure!(text.len() <= HEADER_SIZE, "trace header too long ({} bytes)", text.len());
+        let mut prefix = Vec::with_capacity(16 + HEADER_SIZE);
+        prefix.extend_from_slice(MAGIC);
+        prefix.extend_from_slice(&VERSION.to_le_bytes());
+        prefix.extend_from_slice(&(HEADER_SIZE as u32).to_le_bytes());
+        prefix.extend_from_slice(text.as_bytes());
+        prefix.resize(16 + HEADER_SIZE, b' ');
+        let file = self.file.take().context("the trace file is already finished")?;
+        let mut file = file.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(&prefix)?;
+        file.sync_all()?;
+        fs::rename(&self.partial, &self.path)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{dax_entry, lock};
+
+    fn event(n: u64) -> Event {
+        Event { time_ns: n, ..lock(8, n, dax_entry(n, false, false), dax_entry(n, true, false)) }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("dax-probe-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    fn read(path: &Path) -> Result<(Begin, Vec<Event>, Summary)> {
+        let (begin, mut records) = Records::open(std::io::BufReader::new(fs::File::open(path)?))?;
+        let mut events = Vec::new();
+        while let Some(event) = records.next_event()? {
+            events.push(event);
+        }
+        Ok((begin, events, records.summary()?))
+    }
+
+    #[test]
+    fn a_written_trace_reads_back_and_only_appears_when_finished() {
+        let path = scratch("t.daxtrace");
+        let mut writer = Writer::create(&path).unwrap();
+        let begin = Begin {
+            kernel: "7.2.13".into(),
+            tracepoints: vec!["dax_pmd_fault".into()],
+            hooks: vec![HookGroup::EntryState],
+            ..Begin::default()
+        };
+        writer.begin(&begin);
+        writer.push(&event(1)).unwrap();
+        writer.push(&event(2)).unwrap();
+        assert!(!path.exists(), "no complete-looking file before finish");
+        writer.finish(&Summary { events: 2, lost: 3 }).unwrap();
+        let (read_begin, events, summary) = read(&path).unwrap();
+        assert_eq!(read_begin, begin);
+        assert_eq!(summary, Summary { events: 2, lost: 3 });
+        assert_eq!(events, [event(1), event(2)]);
+    }
+
+    fn file_of(version: u32, header: &str, body: &[u8]) -> Vec<u8> {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&version.to_le_bytes());
+        bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(body);
+        bytes
+    }
+
+    fn error_of(bytes: &[u8]) -> String {
+        let path = scratch("bad.daxtrace");
+        fs::write(&path, bytes).unwrap();
+        format!("{:#}", read(&path).expect_err("refused"))
+    }
+
+    #[test]
+    fn corrupt_files_are_refused_with_a_reason() {
+        assert!(error_of(b"not a trace at all").contains("no DAXPROBE magic"));
+        assert!(error_of(&file_of(9, "", b"")).contains("version 9"));
+        let two = header_text(&Begin::default(), &Summary { events: 2, lost: 0 });
+        let mut one = vec![1, 0, 160, 0];
+        one.extend_from_slice(record_bytes(&event(1).encode()));
+        assert!(error_of(&file_of(VERSION, &two, &one)).contains("header says 2 events but the file holds 1"));
+        assert!(error_of(&file_of(VERSION, &two, &one[..100])).contains("cut short"));
+        let mut odd = one.clone();
+        odd[0] = 7;
+        assert!(error_of(&file_of(VERSION, &two, &odd)).contains("shape 7"));
+    }
+
+    #[test]
+    fn version_2_files_still_read() {
+        let text = header_text(&Begin::default(), &Summary { events: 1, lost: 0 })
+            .replace(&format!("shapes: {SHAPES}"), "event_size: 160");
+        let path = scratch("v2.daxtrace");
+        fs::write(&path, file_of(VERSION_FIXED, &text, record_bytes(&event(5).encode()))).unwrap();
+        let (_, events, summary) = read(&path).unwrap();
+        assert_eq!(events, [event(5)]);
+        assert_eq!(summary.events, 1);
+    }
+}
