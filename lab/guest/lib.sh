@@ -115,41 +115,52 @@ lab_fio_traced() {
 	lab_trace_counts
 }
 
+# The first value of "KEY" in dax-probe's pretty-printed JSON FILE (its
+# objects' keys are sorted, so a top-level key comes before the same key
+# inside the per-file and per-process lists), or DEFAULT (else nothing).
+lab_json() {
+	value=$(sed -n "s/^ *\"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$2" | head -n 1)
+	echo "${value:-$3}"
+}
+
 # Checks a dax-probe trace against the tracefs ground truth of the same run:
 # no lost event, and the same count for every event and fault result.
 lab_probe_matches_tracefs() {
 	trace=$1
-	summary=$(dax-probe report "$trace" | head -n 1)
-	echo "$summary"
+	dax-probe report "$trace" | head -n 1
+	dax-probe report --json "$trace" > /outbox/report.json
 	dax-probe report --counts "$trace" | sort > /outbox/dax-probe.counts
 	sed 's/^/dax-probe: /' /outbox/dax-probe.counts
 	events=$(awk '{ s += $3 } END { print s + 0 }' /outbox/fs_dax.counts)
 	echo "result: dax-probe and tracefs both saw $events fs_dax events"
-	lab_expect "dax-probe lost no event ($summary)" sh -c "echo '$summary' | grep -q ', 0 lost$'"
+	lost=$(lab_json lost /outbox/report.json)
+	lab_expect "dax-probe lost no event (lost: $lost)" test "$lost" = 0
 	lab_expect "dax-probe's counts equal tracefs' line for line" diff /outbox/fs_dax.counts /outbox/dax-probe.counts
 }
 
-# Runs `dax-probe check` on a trace (output kept in the outbox) and fails
-# unless the verdict is pass: no violation, no lost event.
+# Runs `dax-probe check` on a trace (text and JSON kept in the outbox) and
+# fails unless the verdict is pass: no violation, no lost event.
 lab_probe_check() {
 	trace=$1
 	code=0
 	dax-probe check "$trace" > /outbox/check.txt || code=$?
+	dax-probe check --json "$trace" > /outbox/check.json || true
 	cat /outbox/check.txt
 	dax-probe report "$trace" > /outbox/report.txt
 	dax-probe report --json "$trace" > /outbox/report.json
 	cat /outbox/report.txt
-	lab_expect "dax-probe check passes (exit $code)" grep -q '^verdict: pass ' /outbox/check.txt
+	verdict=$(lab_json verdict /outbox/check.json)
+	lab_expect "dax-probe check passes (exit $code, verdict $verdict)" test "$code" = 0 -a "$verdict" = pass
 }
 
 # The number of PMD fallbacks the last lab_probe_check report gives REASON.
 lab_reason_count() {
-	awk -v reason="$1" '$1 == reason { print $2; found = 1 } END { if (!found) print 0 }' /outbox/report.txt
+	lab_json "$1" /outbox/report.json 0
 }
 
 # The total of PMD fallbacks in the last lab_probe_check report.
 lab_fallback_total() {
-	awk '/^faults:/ { gsub(/[(),]/, " "); for (i = 1; i <= NF; i++) if ($i == "fallback") { print $(i + 1); exit } }' /outbox/report.txt
+	lab_json pmd_fallback /outbox/report.json
 }
 
 # Records `dax-lab-fault ARGS` with dax-probe; check must pass, and the report

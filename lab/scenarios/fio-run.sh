@@ -34,11 +34,6 @@ check_summary() {
 	lab_expect "the verdict is the summary's last line, and a pass" sh -c "tail -n 1 '$out' | grep -q '^verdict: pass '"
 }
 
-# A JSON value "KEY": N (the first), from dax-probe's pretty-printed JSON.
-json_number() {
-	sed -n "s/^ *\"$1\": \([0-9.e+-]*\),\{0,1\}$/\1/p" "$2" | head -n 1
-}
-
 svg_has() {
 	lab_expect "the plot $1 shows $2" grep -qF "$2" "$1"
 }
@@ -64,16 +59,16 @@ dax-probe run --json --plot /outbox/daxref.svg -- fio --eta=never /lab/fio/daxre
 rmmod daxref
 cat /outbox/run-daxref.json
 lab_expect "the JSON summary has a pass verdict" grep -q '"verdict": "pass"' /outbox/run-daxref.json
-bandwidth=$(json_number bandwidth_bytes_per_s /outbox/run-daxref.json)
+bandwidth=$(lab_json bandwidth_bytes_per_s /outbox/run-daxref.json)
 lab_expect "the JSON summary has fio's bandwidth ($bandwidth bytes/s)" awk -v b="$bandwidth" 'BEGIN { exit !(b > 0) }'
-nopage=$(json_number pmd_nopage /outbox/run-daxref.json)
+nopage=$(lab_json pmd_nopage /outbox/run-daxref.json)
 lab_expect "every 2 MiB of /dev/daxref got a PMD ($nopage)" test "$nopage" -ge 128
 
 echo "== 3. XFS without 2 MiB extents: every PMD fault falls back =="
 lab_format plain
 dax-probe run --json --plot /outbox/fallback.svg -o /outbox/fallback.daxtrace -- fio --eta=never /lab/fio/seed-randrw.fio > /outbox/run-fallback.json
-fallback=$(json_number pmd_fallback /outbox/run-fallback.json)
-unknown=$(json_number unknown /outbox/run-fallback.json)
+fallback=$(lab_json pmd_fallback /outbox/run-fallback.json)
+unknown=$(lab_json unknown /outbox/run-fallback.json)
 echo "result: $fallback PMD fallbacks, $unknown of unknown reason"
 lab_expect "PMD faults fell back ($fallback)" test "$fallback" -ge 128
 lab_expect "every fallback has its reason ($unknown unknown)" test "$unknown" = 0

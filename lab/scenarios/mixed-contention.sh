@@ -15,6 +15,6 @@ dax-probe record -o /outbox/mixed.daxtrace -- sh -c "
 	dax-lab-fault $file --length 8m --shift 4k --threads 2 --rounds 200 --touch $touches &
 	wait"
 lab_probe_check /outbox/mixed.daxtrace
-waits=$(awk -F'entry_wait ' '/^hook events:/ { split($2, n, ","); print n[1] }' /outbox/report.txt)
+waits=$(lab_json entry_wait /outbox/report.json)
 echo "result: $waits waits for a locked entry"
 lab_expect "threads really waited for each other's entry locks ($waits waits)" test "$waits" -ge 1

@@ -40,9 +40,13 @@ echo "$cases" | while read -r bug name expected; do
 	dax-probe record -o $trace -- sh /tmp/stress.sh > /outbox/record-bug$bug.txt 2>&1 || true
 	rmmod daxref
 	dax-probe check $trace > /outbox/check-bug$bug.txt || true
+	dax-probe check --json $trace > /outbox/check-bug$bug.json || true
 	dax-probe report $trace > /outbox/report-bug$bug.txt
-	verdict=$(tail -n 1 /outbox/check-bug$bug.txt | cut -d' ' -f2)
-	named=$(sed -n 's/^violation: \([a-z-]*\):.*/\1/p' /outbox/check-bug$bug.txt | sort -u | tr '\n' ' ')
+	verdict=$(lab_json verdict /outbox/check-bug$bug.json)
+	# The invariants with violations, from the JSON's count per invariant.
+	named=$(awk '/"violations_by_invariant"/ { inside = 1; next }
+		inside && /}/ { inside = 0 }
+		inside { gsub(/[",:]/, ""); if ($2 > 0) print $1 }' /outbox/check-bug$bug.json | sort -u | tr '\n' ' ')
 	if [ "$expected" = - ]; then
 		caught=$([ "$verdict" = pass ] && echo "yes (no false positive)" || echo NO)
 	else

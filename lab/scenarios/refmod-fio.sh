@@ -8,7 +8,7 @@ lab_expect "/dev/daxref appeared" test -c /dev/daxref
 dax-probe record -o /outbox/refmod.daxtrace -- fio --eta=never --output=/outbox/fio.txt /lab/fio/daxref-randrw.fio
 grep -E '^ +(READ|WRITE):' /outbox/fio.txt
 lab_probe_check /outbox/refmod.daxtrace
-nopage=$(awk '/^faults:/ { gsub(/[(),]/, " "); for (i = 1; i <= NF; i++) if ($i == "nopage") { print $(i + 1); exit } }' /outbox/report.txt)
+nopage=$(lab_json pmd_nopage /outbox/report.json)
 echo "result: /dev/daxref: $nopage PMD faults mapped 2 MiB for 128 ranges"
 lab_expect "every 2 MiB range was mapped by a PMD ($nopage PMD NOPAGE)" test "$nopage" -ge 128
 rmmod daxref

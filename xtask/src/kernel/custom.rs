@@ -1,11 +1,8 @@
-//! The guest kernels: our Rust-enabled 7.2 build, and Debian bookworm's stock 6.1.
-//!
-//! The custom kernel is `make tinyconfig` plus the fragment in
-//! `lab/kernel/dax-lab.config`, built out of tree in the cache under a key of
+//! The custom kernel: `make tinyconfig` plus the fragment in
+//! `lab/kernel/dax-lab.config`, Linux 7.2 from Debian's linux-source-7.2 (or
+//! the user's own tree), built out of tree in the cache under a key of
 //! everything that goes into it (source version, fragment, rustc, bindgen,
-//! libclang, gcc, pahole). The Debian kernel needs no build: its package is
-//! fetched, verified and unpacked, and the modules the lab needs (its nvdimm
-//! and xfs parts are modules) are listed in load order.
+//! libclang, gcc, pahole).
 
 use std::{
     fs,
@@ -16,57 +13,18 @@ use std::{
 };
 
 use anyhow::{bail, Context, Result};
-use clap::ValueEnum;
 
+use super::{Flavour, GuestKernel};
 use crate::{apt, cache, cmd, project_root, setup};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Flavour {
-    /// Linux 7.2 built here from Debian's linux-source-7.2, with Rust module support.
-    Custom,
-    /// Debian bookworm's stock linux-image-6.1.0-*-amd64, not built by us.
-    #[value(name = "debian-6.1")]
-    Debian61,
-}
-
-impl Flavour {
-    pub fn name(self) -> &'static str {
-        match self {
-            Flavour::Custom => "custom",
-            Flavour::Debian61 => "debian-6.1",
-        }
-    }
-}
-
-/// A kernel ready to boot.
-pub struct GuestKernel {
-    pub flavour: Flavour,
-    pub image: PathBuf,
-    pub release: String,
-    /// Modules the guest must load before the lab starts, in order (host path).
-    pub modules: Vec<PathBuf>,
-    /// The build folder that out-of-tree modules are built against.
-    pub build_dir: Option<PathBuf>,
-}
-
-pub fn get(flavour: Flavour, tools: &setup::Tools, source: Option<&Path>) -> Result<GuestKernel> {
-    match flavour {
-        Flavour::Custom => custom(tools, source),
-        Flavour::Debian61 => debian_61(),
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The custom 7.2 kernel
 
 const SOURCE_PACKAGE: &str = "linux-source-7.2";
 const SOURCE_SUITE: &str = "unstable";
 
-pub fn fragment_path() -> PathBuf {
+fn fragment_path() -> PathBuf {
     project_root().join("lab/kernel/dax-lab.config")
 }
 
-fn custom(tools: &setup::Tools, user_source: Option<&Path>) -> Result<GuestKernel> {
+pub(super) fn get(tools: &setup::Tools, user_source: Option<&Path>) -> Result<GuestKernel> {
     let (source, source_id) = match user_source {
         Some(dir) => user_tree(dir)?,
         None => debian_source()?,
@@ -322,62 +280,6 @@ fn make(tools: &setup::Tools, source: &Path, build: &Path) -> Result<()> {
         bail!("the kernel build failed ({status}); full log: {}", log_path.display());
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------------------
-// Debian bookworm's stock 6.1 kernel
-
-/// The modules the lab needs from the Debian kernel (their dependencies follow).
-/// xfs asks the crypto API for crc32c at mount time, so its driver is listed too.
-const DEBIAN_MODULES: &[&str] = &["nfit", "nd_pmem", "crc32c_generic", "xfs"];
-
-fn debian_61() -> Result<GuestKernel> {
-    let archive = apt::Archive::system();
-    let package = match archive.dependency("linux-image-amd64", "linux-image-6.1") {
-        Ok(package) => package,
-        Err(_) => {
-            // A fresh machine may have no package lists yet.
-            cmd::run(Command::new("apt-get").args(["-q", "update"]))?;
-            archive.dependency("linux-image-amd64", "linux-image-6.1")?
-        }
-    };
-    let record = archive.record(&package)?;
-    let root = cache::dir(&["debian-6.1", &format!("{package}_{}", record.version)])?;
-    let release = package.trim_start_matches("linux-image-").to_owned();
-    if !cache::is_fresh(&root, &record.sha256) {
-        let deb = archive.download(&record)?;
-        apt::extract(&deb, &root)?;
-        cmd::output(Command::new("depmod").arg("-b").arg(&root).arg(&release))?;
-        cache::mark_fresh(&root, &record.sha256)?;
-    }
-    let mut modules = Vec::new();
-    for name in DEBIAN_MODULES {
-        let plan = cmd::output(
-            // -C /dev/null: the host's modprobe.d (ndctl installs an `install
-            // libnvdimm` hook there) must not shape the guest's plan.
-            Command::new("modprobe").arg("-d").arg(&root).args([
-                "-C",
-                "/dev/null",
-                "-S",
-                &release,
-                "--show-depends",
-                name,
-            ]),
-        )?;
-        for module in plan.lines().filter_map(|line| line.strip_prefix("insmod ")) {
-            let module = PathBuf::from(module.trim());
-            if !modules.contains(&module) {
-                modules.push(module);
-            }
-        }
-    }
-    Ok(GuestKernel {
-        flavour: Flavour::Debian61,
-        image: root.join(format!("boot/vmlinuz-{release}")),
-        release,
-        modules,
-        build_dir: None,
-    })
 }
 
 #[cfg(test)]
