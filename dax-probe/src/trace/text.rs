@@ -32,8 +32,8 @@ use crate::{
 const LOOK: usize = 64 << 10;
 
 /// What tool's text `start` (the first bytes of a file) is, if it is one:
-/// tracefs' header, trace-cmd's, or an fs_dax event line early on (a
-/// capture of `trace_pipe`, a grep of a trace).
+/// by tracefs' header, trace-cmd's first line, or an fs_dax event line early
+/// on. Whether it holds any fs_dax event at all is known at its end.
 pub fn origin(start: &[u8]) -> Option<&'static str> {
     let start = &start[..start.len().min(LOOK)];
     // The look may end inside a character or a line; what is whole is enough.
@@ -44,10 +44,14 @@ pub fn origin(start: &[u8]) -> Option<&'static str> {
         }
         Err(_) => return None,
     };
+    let first = text.lines().next().unwrap_or("");
     if text.lines().take(8).any(|line| line.starts_with("# tracer:")) {
         Some("tracefs text")
-    } else if text.lines().any(|line| event_name(line).is_some()) {
+    } else if first.starts_with("cpus=") || first.starts_with("version = ") {
         Some("trace-cmd report")
+    } else if text.lines().any(|line| event_name(line).is_some()) {
+        // A capture of trace_pipe, a grep of a trace.
+        Some("trace text without a header")
     } else {
         None
     }
