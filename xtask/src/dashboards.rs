@@ -65,10 +65,11 @@ pub fn check(trace: &Path) -> Result<String> {
     let dax_probe = build_dax_probe()?;
     let storage = tempdir("prometheus")?;
     let prometheus_port = free_port()?;
-    println!("dashboards: dax-probe serve --replay {} on {target}", trace.display());
+    let speed = replay_speed(&dax_probe, trace)?;
+    println!("dashboards: dax-probe serve --replay {} --speed {speed:.3} on {target}", trace.display());
     let _serve = Running(
         Command::new(&dax_probe)
-            .args(["serve", "--listen", &target, "--replay"])
+            .args(["serve", "--listen", &target, "--speed", &format!("{speed:.3}"), "--replay"])
             .arg(trace)
             .stdout(Stdio::null())
             .spawn()
@@ -118,6 +119,20 @@ pub fn check(trace: &Path) -> Result<String> {
         }
         thread::sleep(Duration::from_secs(3));
     }
+}
+
+/// How long a replay takes at the least: Prometheus must scrape every
+/// series (the per-file and per-process ones appear with their first
+/// fault) at least twice while it rises, at the config's 5 s interval.
+const REPLAY_AT_LEAST: f64 = 40.0;
+
+/// The replay's pace: as recorded, or slower for a trace shorter than
+/// [`REPLAY_AT_LEAST`] (a fast run's whole trace may fit between two scrapes).
+fn replay_speed(dax_probe: &Path, trace: &Path) -> Result<f64> {
+    let report = cmd::output(Command::new(dax_probe).args(["report", "--json"]).arg(trace))?;
+    let report: Value = serde_json::from_str(&report).context("dax-probe report --json is not JSON")?;
+    let duration = report["duration_s"].as_f64().context("the report has no duration_s")?;
+    Ok((duration / REPLAY_AT_LEAST).clamp(0.001, 1.0))
 }
 
 /// A number that is not NaN; for a rate, one above zero, since the replay

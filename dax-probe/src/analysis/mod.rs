@@ -157,7 +157,7 @@ impl Analysis {
     /// Takes one event: the per-event path of every check.
     pub fn observe(&mut self, event: &Event) {
         self.stats.events += 1;
-        self.stats.timeline.begin(event.time_ns);
+        self.stats.timeline.saw(event.time_ns);
         if let Some(hook) = (event.kind() as usize).checked_sub(TRACEPOINT_COUNT) {
             self.stats.hook_events[hook] += 1;
         }

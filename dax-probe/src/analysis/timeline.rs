@@ -40,13 +40,20 @@ impl Second {
 #[derive(Debug, Default)]
 pub struct Timeline {
     start_ns: Option<u64>,
+    end_ns: u64,
     pub seconds: Vec<Second>,
 }
 
 impl Timeline {
-    /// Marks the beginning of the trace (its first event).
-    pub fn begin(&mut self, time_ns: u64) {
+    /// Takes the time of any event: the first begins the trace.
+    pub fn saw(&mut self, time_ns: u64) {
         self.start_ns.get_or_insert(time_ns);
+        self.end_ns = self.end_ns.max(time_ns);
+    }
+
+    /// From the first event to the last, in seconds.
+    pub fn duration_s(&self) -> f64 {
+        self.start_ns.map_or(0.0, |start| self.end_ns.saturating_sub(start) as f64 / 1e9)
     }
 
     pub fn add(&mut self, time_ns: u64, outcome: Outcome) {
@@ -155,7 +162,7 @@ mod tests {
     #[test]
     fn seconds_count_from_the_first_event() {
         let mut timeline = Timeline::default();
-        timeline.begin(5_000_000_000);
+        timeline.saw(5_000_000_000);
         timeline.add(5_100_000_000, Outcome::Pmd);
         timeline.add(7_200_000_000, Outcome::Fallback(Reason::PastEof));
         timeline.add(7_300_000_000, Outcome::Pmd);

@@ -173,6 +173,7 @@ pub fn json(analysis: &Analysis) -> Value {
         "imported_from": begin.imported_from,
         "coverage": coverage::lines(begin),
         "events": stats.events,
+        "duration_s": stats.timeline.duration_s(),
         "lost": analysis.lost(),
         "hooks": group_names(&begin.hooks),
         "hooks_missing": group_names(&begin.hooks_missing),
