@@ -98,6 +98,7 @@ lab_trace_start
 dax-lab-fault "$LAB_DAX_MOUNT/colour" --length 4m --shift 4k --touch r:1m
 lab_trace_stop
 dax-probe report "$LAB_TRACE" | tee /outbox/report.txt
+dax-probe report --json "$LAB_TRACE" > /outbox/report.json
 n=$(lab_reason_count address-colour)
 total=$(lab_fallback_total)
 lab_expect "the text trace names address-colour for its fallbacks ($n of $total)" test "$n" -ge 1 -a "$n" = "$total"
