@@ -43,7 +43,7 @@ pub const HOOK_EVENT_COUNT: usize = 8;
 
 /// The kind of an event: a tracepoint or a hook event.
 #[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     PmdFault,
     PmdFaultDone,

@@ -29,6 +29,11 @@ use dax_probe_common::{entry, Arg, Kind, Layout, Record, Slot, FIELD_COUNT, KIND
 #[no_mangle]
 static LAYOUT: Layout = Layout::EMPTY;
 
+/// The address of `wake_exceptional_entry_func` (fs/dax.c), the `func` of
+/// every DAX waiter's `wait_queue_entry`; user space writes it before loading.
+#[no_mangle]
+static DAX_WAKE_FUNC: u64 = 0;
+
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(16 << 20, 0);
 
@@ -46,6 +51,11 @@ static WAKING: HashMap<u32, u8> = HashMap::with_max_entries(1 << 14, 0);
 #[map]
 static WAITING: HashMap<u32, WaitKey> = HashMap::with_max_entries(1 << 14, 0);
 
+/// A lock store on its way, between its call and its return: the
+/// `xa_state` and the locked value (see `entry_store_call`).
+#[map]
+static STORES: HashMap<u32, Store> = HashMap::with_max_entries(1 << 14, 0);
+
 /// `struct exceptional_entry_key` (fs/dax.c).
 #[derive(Clone, Copy)]
 #[repr(C)]
@@ -54,12 +64,38 @@ struct WaitKey {
     entry_start: u64,
 }
 
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Store {
+    xas: u64,
+    entry: u64,
+}
+
 /// The leading fields of `struct xa_state` (include/linux/xarray.h).
 #[repr(C)]
 struct XaState {
     xa: u64,
     xa_index: u64,
 }
+
+/// `struct xa_state` up to `xa_node`, which holds the error of a failed store.
+#[repr(C)]
+struct XaStateNode {
+    xa: u64,
+    xa_index: u64,
+    /// `xa_shift`, `xa_sibs`, `xa_offset`, `xa_pad`, and the hole after them.
+    _small: u64,
+    xa_node: u64,
+}
+
+/// `xa_is_err(xas->xa_node)`: internal entries from `xa_mk_internal(-MAX_ERRNO)` up.
+const XA_ERROR_FLOOR: u64 = ((-4095i64 as u64) << 2) | 2;
+
+/// `struct wait_queue_entry` (include/linux/wait.h): `flags`, `private`,
+/// `func`, `entry`; a DAX waiter's key follows it (`struct
+/// wait_exceptional_entry_queue`), the same layout from 4.x to 7.2.
+const WAIT_FUNC_OFFSET: usize = 16;
+const WAIT_KEY_OFFSET: usize = 40;
 
 macro_rules! tracepoint_programs {
     ($($name:ident = $index:expr),* $(,)?) => {$(
@@ -247,13 +283,158 @@ pub fn dax_entry_waitqueue_exit(ctx: FExitContext) -> u32 {
 /// finish_wait: a task that queued on a DAX entry is running again.
 #[fentry(function = "finish_wait")]
 pub fn finish_wait_enter(ctx: FEntryContext) -> u32 {
+    waiter_back(&ctx);
+    0
+}
+
+#[inline(always)]
+fn waiter_back(ctx: &impl EbpfContext) {
     let tid = current_tid();
     // SAFETY: the value is a plain copy, read before removing the key.
-    let Some(key) = (unsafe { WAITING.get(tid) }).copied() else {
+    let Some(key) = (unsafe { WAITING.get(tid) }).copied() else { return };
+    let _ = WAITING.remove(tid);
+    submit_hook(ctx, Kind::EntryWoken, &[(Arg::Mapping, key.xa), (Arg::KeyStart, key.entry_start)]);
+}
+
+/// A store about to happen in fs/dax.c where `dax_lock_entry` or
+/// `dax_unlock_entry` may be inlined: a call of `xas_store(xas, entry)`.
+/// A locked value is a lock, an unlocked one an unlock (deleting stores
+/// store no value, and the wake-up that follows tells of them). Attached at
+/// each such call instruction user space found in the running kernel's
+/// code; the return is `entry_store_return`.
+#[kprobe]
+pub fn entry_store_call(ctx: ProbeContext) -> u32 {
+    let (Some(xas), Some(entry)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) else { return 0 };
+    if entry & 1 == 1 {
+        remember_store(xas, entry);
+    }
+    0
+}
+
+/// The same at a call of a real `dax_lock_entry(xas, entry)`, which sets
+/// the lock bit itself.
+#[kprobe]
+pub fn lock_entry_call(ctx: ProbeContext) -> u32 {
+    let (Some(xas), Some(entry)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) else { return 0 };
+    remember_store(xas, entry | entry::LOCKED);
+    0
+}
+
+#[inline(always)]
+fn remember_store(xas: u64, entry: u64) {
+    if STORES.insert(current_tid(), Store { xas, entry }, 0).is_err() {
+        count_lost();
+    }
+}
+
+/// The instruction after such a call: the store is done, the entry it
+/// replaced is in rax, and the caller still holds the xa_lock, so one
+/// mapping's events reach the ring buffer in lock order. A store that
+/// failed (`xas` in an error state: no memory for a node) changed nothing
+/// and is no event; its caller retries it.
+#[kprobe]
+pub fn entry_store_return(ctx: ProbeContext) -> u32 {
+    let tid = current_tid();
+    // SAFETY: the value is a plain copy, read before removing the key.
+    let Some(store) = (unsafe { STORES.get(tid) }).copied() else { return 0 };
+    let _ = STORES.remove(tid);
+    // SAFETY: regs points at this probe's saved registers.
+    let old = unsafe { (*ctx.regs).rax };
+    // SAFETY: bpf_probe_read_kernel checks the address and fails cleanly.
+    let Ok(xas) = (unsafe { bpf_probe_read_kernel(store.xas as *const XaStateNode) }) else {
+        count_lost();
         return 0;
     };
-    let _ = WAITING.remove(tid);
-    submit_hook(&ctx, Kind::EntryWoken, &[(Arg::Mapping, key.xa), (Arg::KeyStart, key.entry_start)]);
+    if xas.xa_node & 3 == 2 && xas.xa_node >= XA_ERROR_FLOOR {
+        return 0;
+    }
+    let at = [(Arg::Mapping, xas.xa), (Arg::Index, xas.xa_index), (Arg::Entry, store.entry)];
+    if store.entry & entry::LOCKED != 0 {
+        submit_hook(&ctx, Kind::EntryLock, &[at[0], at[1], at[2], (Arg::OldEntry, old)]);
+    } else {
+        submit_hook(&ctx, Kind::EntryUnlock, &at);
+    }
+    0
+}
+
+/// A call of `__wake_up(wq, mode, nr_exclusive, key)` in fs/dax.c outside
+/// `dax_wake_entry`: the body of `dax_wake_entry` where it was inlined,
+/// reached when the hashed queue has waiters. (Only a call: at a tail jump
+/// the caller's frame, which holds the key, is already given up.) The key is the `exceptional_entry_key` the waiters
+/// hashed; `nr_exclusive` 0 wakes all (WAKE_ALL), 1 the next (WAKE_NEXT).
+#[kprobe]
+pub fn wake_up_call(ctx: ProbeContext) -> u32 {
+    let (Some(nr_exclusive), Some(key)) = (ctx.arg::<u64>(2), ctx.arg::<u64>(3)) else { return 0 };
+    // SAFETY: bpf_probe_read_kernel checks the address and fails cleanly.
+    let Ok(key) = (unsafe { bpf_probe_read_kernel(key as *const WaitKey) }) else {
+        count_lost();
+        return 0;
+    };
+    let mode = u64::from(nr_exclusive != 0);
+    // The key's start is the index of a PTE-sized entry there: the wake's key.
+    submit_hook(
+        &ctx,
+        Kind::EntryWake,
+        &[(Arg::Mapping, key.xa), (Arg::Index, key.entry_start), (Arg::Mode, mode)],
+    );
+    0
+}
+
+/// dax_wake_entry(xas, entry, mode), as a kprobe: the wake-ups of the real
+/// function, with the key computed from its arguments as the function
+/// does (the kprobe twin of `dax_wake_entry_enter`, see `dax_waiter_queued`
+/// for why). Copies inlined elsewhere are probed at their `__wake_up`.
+#[kprobe]
+pub fn dax_wake_entry_kprobe(ctx: ProbeContext) -> u32 {
+    let (Some(xas), Some(entry), Some(mode)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1), ctx.arg::<u64>(2))
+    else {
+        return 0;
+    };
+    let (xa, index) = read_xas(xas as *const XaState);
+    submit_hook(
+        &ctx,
+        Kind::EntryWake,
+        &[(Arg::Mapping, xa), (Arg::Index, index), (Arg::Entry, entry), (Arg::Mode, mode & 0xffff_ffff)],
+    );
+    0
+}
+
+/// prepare_to_wait_exclusive(wq, wait, state) and prepare_to_wait (the
+/// non-exclusive waits of `wait_entry_unlocked`) of a DAX waiter, its
+/// `func` being `wake_exceptional_entry_func`: the key it was hashed on
+/// sits right after the wait entry, written before the call, under the
+/// xa_lock. Where `dax_entry_waitqueue` is inlined this is the wait; the
+/// entry it waits for is not known here. A kprobe (preemption off while it
+/// runs) rather than fentry: a preempted fentry program makes the kernel
+/// skip it for the next task on that CPU.
+#[kprobe]
+pub fn dax_waiter_queued(ctx: ProbeContext) -> u32 {
+    let Some(wait) = ctx.arg::<u64>(1) else { return 0 };
+    // SAFETY: a plain global, written by user space before loading.
+    let dax_wake_func = unsafe { core::ptr::read_volatile(&DAX_WAKE_FUNC) };
+    // SAFETY: bpf_probe_read_kernel checks the address and fails cleanly.
+    let func = unsafe { bpf_probe_read_kernel((wait + WAIT_FUNC_OFFSET as u64) as *const u64) };
+    if dax_wake_func == 0 || func != Ok(dax_wake_func) {
+        return 0;
+    }
+    // SAFETY: as above; the key follows the wait entry in the waiter's frame.
+    let Ok(key) = (unsafe { bpf_probe_read_kernel((wait + WAIT_KEY_OFFSET as u64) as *const WaitKey) })
+    else {
+        count_lost();
+        return 0;
+    };
+    if WAITING.insert(current_tid(), key, 0).is_err() {
+        count_lost();
+    }
+    submit_hook(&ctx, Kind::EntryWait, &[(Arg::Mapping, key.xa), (Arg::KeyStart, key.entry_start)]);
+    0
+}
+
+/// finish_wait: a task that queued on a DAX entry is running again (the
+/// kprobe twin of `finish_wait_enter`).
+#[kprobe]
+pub fn dax_waiter_back(ctx: ProbeContext) -> u32 {
+    waiter_back(&ctx);
     0
 }
 
@@ -284,6 +465,86 @@ pub fn dax_fault_iter_enter(ctx: FEntryContext) -> u32 {
         submit_hook(&ctx, Kind::PmdFaultIter, &[(Arg::Mapping, xa), (Arg::Index, index)]);
     }
     0
+}
+
+/// dax_fault_iter(vmf, iter, pfnp, xas, entry, pmd) for a PMD, as a kprobe
+/// (see `dax_waiter_queued` for why).
+#[kprobe]
+pub fn dax_fault_iter_kprobe(ctx: ProbeContext) -> u32 {
+    let (Some(xas), Some(pmd)) = (ctx.arg::<u64>(3), ctx.arg::<u64>(5)) else { return 0 };
+    if pmd & 0xff != 0 {
+        let (xa, index) = read_xas(xas as *const XaState);
+        submit_hook(&ctx, Kind::PmdFaultIter, &[(Arg::Mapping, xa), (Arg::Index, index)]);
+    }
+    0
+}
+
+/// A call of `grab_mapping_entry(xas, mapping, order)` in fs/dax.c: its
+/// `xa_state` waits for the return (`grab_mapping_entry_return`).
+#[kprobe]
+pub fn grab_mapping_entry_call(ctx: ProbeContext) -> u32 {
+    let Some(xas) = ctx.arg::<u64>(0) else { return 0 };
+    remember_call(xas, 0);
+    0
+}
+
+/// The instruction after that call: a VM_FAULT_FALLBACK in rax means a
+/// smaller (PTE) entry sits in the PMD range.
+#[kprobe]
+pub fn grab_mapping_entry_return(ctx: ProbeContext) -> u32 {
+    let Some([xas, _]) = take_call() else { return 0 };
+    // SAFETY: regs points at this probe's saved registers.
+    let ret = unsafe { (*ctx.regs).rax };
+    if ret == entry::INTERNAL_FALLBACK {
+        let (xa, index) = read_xas(xas as *const XaState);
+        submit_hook(&ctx, Kind::GrabFallback, &[(Arg::Mapping, xa), (Arg::Index, index), (Arg::Ret, ret)]);
+    }
+    0
+}
+
+/// A call of `dax_iomap_direct_access(iomap, pos, size, kaddr, pfnp)`.
+#[kprobe]
+pub fn direct_access_call(ctx: ProbeContext) -> u32 {
+    let (Some(pos), Some(size)) = (ctx.arg::<u64>(1), ctx.arg::<u64>(2)) else { return 0 };
+    remember_call(pos, size);
+    0
+}
+
+/// The instruction after that call: a non-zero int in eax is a failure.
+#[kprobe]
+pub fn direct_access_return(ctx: ProbeContext) -> u32 {
+    let Some([pos, size]) = take_call() else { return 0 };
+    // SAFETY: regs points at this probe's saved registers.
+    let ret = unsafe { (*ctx.regs).rax } as u32 as i32;
+    if ret != 0 {
+        submit_hook(
+            &ctx,
+            Kind::DirectAccessFailed,
+            &[(Arg::Pos, pos), (Arg::Size, size), (Arg::Ret, ret as i64 as u64)],
+        );
+    }
+    0
+}
+
+/// The arguments of a call whose return is probed (not nested: neither
+/// callee calls the other).
+#[map]
+static CALLS: HashMap<u32, [u64; 2]> = HashMap::with_max_entries(1 << 14, 0);
+
+#[inline(always)]
+fn remember_call(a: u64, b: u64) {
+    if CALLS.insert(current_tid(), [a, b], 0).is_err() {
+        count_lost();
+    }
+}
+
+#[inline(always)]
+fn take_call() -> Option<[u64; 2]> {
+    let tid = current_tid();
+    // SAFETY: the value is a plain copy, read before removing the key.
+    let args = (unsafe { CALLS.get(tid) }).copied()?;
+    let _ = CALLS.remove(tid);
+    Some(args)
 }
 
 /// daxref_trace(kind, record) in the reference module (reference-module/

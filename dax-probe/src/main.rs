@@ -19,7 +19,10 @@ use dax_probe::{
         metrics::Metrics,
         plot, report, serve,
     },
-    source::live::{self, Session},
+    source::{
+        hooks::Plan,
+        live::{self, Session},
+    },
     stream::Sink,
     trace::{file::Writer, Reader},
     workload::Workload,
@@ -59,6 +62,8 @@ enum Command {
         /// Also keep the trace in FILE.
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        hooks: Hooks,
         /// The command to run.
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
@@ -72,6 +77,8 @@ enum Command {
         /// The trace file to write (it appears only once complete).
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
+        #[command(flatten)]
+        hooks: Hooks,
         /// A command to run while recording; its exit ends the recording.
         /// Without one, recording ends at Ctrl-C.
         #[arg(last = true, value_name = "COMMAND")]
@@ -90,6 +97,8 @@ enum Command {
         /// Print coverage, violations and verdict as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        hooks: Hooks,
         /// A command to run while checking live.
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<String>,
@@ -142,6 +151,8 @@ enum Command {
         /// Replay at this multiple of the recorded pace (0: all at once).
         #[arg(long, default_value_t = 1.0, requires = "replay", value_name = "FACTOR")]
         speed: f64,
+        #[command(flatten)]
+        hooks: Hooks,
         /// A command to run while serving live; its exit ends dax-probe.
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<String>,
@@ -151,6 +162,16 @@ enum Command {
         dax-probe completions bash > /etc/bash_completion.d/dax-probe\n  \
         dax-probe completions zsh > ~/.zfunc/_dax-probe")]
     Completions { shell: clap_complete::Shell },
+}
+
+/// How the live probe observes fs/dax.c.
+#[derive(clap::Args, Clone, Copy)]
+struct Hooks {
+    /// Which hooks to use: the best this kernel offers per group (auto), hooks
+    /// on whole functions only (native), or the hooks that survive inlining
+    /// (inlined: the ones stock kernels need, also where the functions are real).
+    #[arg(long = "hooks", value_enum, default_value_t, value_name = "PLAN")]
+    plan: Plan,
 }
 
 fn main() {
@@ -169,13 +190,15 @@ fn main() {
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Run { plot, json, output, command } => run_command(&command, plot.as_deref(), json, output),
-        Command::Record { output, command } => record(&output, &command),
-        Command::Check { trace, json, command } => check(trace.as_deref(), json, &command),
+        Command::Run { plot, json, output, hooks, command } => {
+            run_command(&command, hooks.plan, plot.as_deref(), json, output)
+        }
+        Command::Record { output, hooks, command } => record(&output, hooks.plan, &command),
+        Command::Check { trace, json, hooks, command } => check(trace.as_deref(), json, hooks.plan, &command),
         Command::Report { trace, json, counts } => report(&trace, json, counts),
         Command::Plot { trace, output, json } => plot(&trace, &output, json),
-        Command::Serve { listen, replay, speed, command } => {
-            serve(&listen, replay.as_deref(), speed, &command)
+        Command::Serve { listen, replay, speed, hooks, command } => {
+            serve(&listen, replay.as_deref(), speed, hooks.plan, &command)
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "dax-probe", &mut std::io::stdout());
@@ -186,6 +209,7 @@ fn run(cli: Cli) -> Result<i32> {
 
 fn run_command(
     command: &[String],
+    plan: Plan,
     plot_to: Option<&Path>,
     json: bool,
     output: Option<PathBuf>,
@@ -194,7 +218,8 @@ fn run_command(
     let workload = Workload::new(command, &scratch);
     let mut analysis = Analysis::default();
     let writer = output.as_deref().map(Writer::create).transpose()?;
-    let session = live_session(&workload.command, command, json, (CoverageLog, (&mut analysis, writer)))?;
+    let live = live_command(&workload.command, command, json, plan);
+    let session = live_session(live, (CoverageLog, (&mut analysis, writer)))?;
     if let Some(path) = &output {
         eprintln!("dax-probe: trace written to {}", path.display());
     }
@@ -218,8 +243,9 @@ fn run_command(
     Ok(checked_command_code(&analysis, session.status))
 }
 
-fn record(output: &Path, command: &[String]) -> Result<i32> {
-    let session = live_session(command, command, false, (CoverageLog, Writer::create(output)?))?;
+fn record(output: &Path, plan: Plan, command: &[String]) -> Result<i32> {
+    let session =
+        live_session(live_command(command, command, false, plan), (CoverageLog, Writer::create(output)?))?;
     let lost = session.summary.lost;
     eprintln!("dax-probe: {} events, {lost} lost, written to {}", session.summary.events, output.display());
     if lost > 0 {
@@ -228,7 +254,7 @@ fn record(output: &Path, command: &[String]) -> Result<i32> {
     Ok(command_code(session.status))
 }
 
-fn check(trace: Option<&Path>, json: bool, command: &[String]) -> Result<i32> {
+fn check(trace: Option<&Path>, json: bool, plan: Plan, command: &[String]) -> Result<i32> {
     let mut analysis = Analysis::default();
     let status = match trace {
         Some(trace) => {
@@ -239,7 +265,9 @@ fn check(trace: Option<&Path>, json: bool, command: &[String]) -> Result<i32> {
             Reader::open(trace)?.stream(&mut analysis)?;
             None
         }
-        None => live_session(command, command, json, (CoverageLog, &mut analysis))?.status,
+        None => {
+            live_session(live_command(command, command, json, plan), (CoverageLog, &mut analysis))?.status
+        }
     };
     print!("{}", check::check(&analysis, json));
     Ok(checked_command_code(&analysis, status))
@@ -269,7 +297,7 @@ fn plot(trace: &Path, output: &Path, json: bool) -> Result<i32> {
     Ok(0)
 }
 
-fn serve(listen: &str, replay: Option<&Path>, speed: f64, command: &[String]) -> Result<i32> {
+fn serve(listen: &str, replay: Option<&Path>, speed: f64, plan: Plan, command: &[String]) -> Result<i32> {
     anyhow::ensure!(speed >= 0.0 && speed.is_finite(), "--speed {speed}: give a factor of 0 or more");
     let trace = replay.map(Reader::open).transpose()?;
     runtime()?.block_on(async {
@@ -284,7 +312,9 @@ fn serve(listen: &str, replay: Option<&Path>, speed: f64, command: &[String]) ->
         let server = tokio::spawn(serve::serve(listener, shared.clone(), scraped.clone()));
         let Some(trace) = trace else {
             let mut sink = (CoverageLog, serve::LiveSink::new(shared));
-            let session = live::run(live_command(command, command, false), &mut sink).await?;
+            let live =
+                live::Command { lost_every_second: true, ..live_command(command, command, false, plan) };
+            let session = live::run(live, &mut sink).await?;
             return Ok(command_code(session.status));
         };
         eprintln!("dax-probe: the replay of {source} starts at the first scrape");
@@ -307,19 +337,19 @@ fn analyse(reader: Reader) -> Result<Analysis> {
     Ok(analysis)
 }
 
-fn live_command<'a>(argv: &'a [String], users: &[String], stdout_to_stderr: bool) -> live::Command<'a> {
-    live::Command { argv, label: users.join(" "), stdout_to_stderr }
-}
-
-/// A live session of `argv` (the user's `users`) into `sink`.
-fn live_session(
-    argv: &[String],
+/// `argv` to run live (the user's `users`, with what `run` added for fio).
+fn live_command<'a>(
+    argv: &'a [String],
     users: &[String],
     stdout_to_stderr: bool,
-    sink: impl Sink,
-) -> Result<Session> {
-    let mut sink = sink;
-    runtime()?.block_on(live::run(live_command(argv, users, stdout_to_stderr), &mut sink))
+    plan: Plan,
+) -> live::Command<'a> {
+    live::Command { argv, label: users.join(" "), stdout_to_stderr, plan, lost_every_second: false }
+}
+
+/// A live session into `sink`.
+fn live_session(command: live::Command, mut sink: impl Sink) -> Result<Session> {
+    runtime()?.block_on(live::run(command, &mut sink))
 }
 
 /// One thread: the ring buffer, the command and the metrics server take turns.

@@ -49,6 +49,10 @@ pub struct Begin {
     /// Hook groups attached whole, and those that were not.
     pub hooks: Vec<HookGroup>,
     pub hooks_missing: Vec<HookGroup>,
+    /// How each attached group was observed, in `hooks` order: "native"
+    /// (hooks on whole functions) or "inlined" (hooks that survive their
+    /// inlining); empty where the recording did not say.
+    pub hook_ways: Vec<String>,
     /// Not a dax-probe recording but the text of another tool, named here.
     pub imported_from: Option<String>,
 }

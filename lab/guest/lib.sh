@@ -151,6 +151,7 @@ lab_probe_check() {
 	cat /outbox/report.txt
 	verdict=$(lab_json verdict /outbox/check.json)
 	lab_expect "dax-probe check passes (exit $code, verdict $verdict)" test "$code" = 0 -a "$verdict" = pass
+	lab_expect "check covers all six invariants" grep -q '"invariants_not_checked": \[\]' /outbox/check.json
 }
 
 # The number of PMD fallbacks the last lab_probe_check report gives REASON.
@@ -175,5 +176,6 @@ lab_expect_reason() {
 	n=$(lab_reason_count "$reason")
 	total=$(lab_fallback_total)
 	echo "result: $reason: $n of $total PMD fallbacks"
+	echo "$reason $n $total" >> /outbox/reasons.txt
 	lab_expect "the report names $reason for every fallback ($n of $total)" test "$n" -ge 1 -a "$n" = "$total"
 }

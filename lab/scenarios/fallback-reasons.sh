@@ -1,5 +1,5 @@
 # Each reachable PMD fallback reason, provoked on purpose: dax-probe's report names it for those faults.
-# kernels: custom debian-6.1
+# kernels: custom debian-6.1 debian-6.12 debian-7.2
 # timeout: 400
 #
 # dax-lab-fault maps a file at a 2 MiB boundary plus --shift, from file

@@ -1,5 +1,5 @@
 # Threads fault the same 2 MiB ranges with 2 MiB and 4 KiB accesses at once: waiters and wake-ups happen, and check finds 0 violations.
-# kernels: custom
+# kernels: custom debian-6.1 debian-6.12 debian-7.2
 # timeout: 400
 #
 # One process maps the file aligned (PMD faults), another at a 4 KiB shift

@@ -1,5 +1,5 @@
 # dax-probe records the seed's fio job next to tracefs: its counts must equal tracefs' exactly.
-# kernels: custom debian-6.1
+# kernels: custom debian-6.1 debian-6.12 debian-7.2
 # timeout: 300
 . /lab/lib.sh
 

@@ -135,8 +135,19 @@ pub fn extract(deb: &Path, dir: &Path) -> Result<()> {
     if dir.exists() {
         fs::remove_dir_all(dir)?;
     }
+    unpack(deb, dir)
+}
+
+/// Unpacks a .deb into `dir`, next to what is there. Packages of a merged
+/// /usr put their modules under `usr/lib`: `lib` then points there, as on
+/// the system they were made for.
+pub fn unpack(deb: &Path, dir: &Path) -> Result<()> {
     fs::create_dir_all(dir)?;
-    cmd::run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(dir))
+    cmd::run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(dir))?;
+    if !dir.join("lib").exists() && dir.join("usr/lib").is_dir() {
+        std::os::unix::fs::symlink("usr/lib", dir.join("lib"))?;
+    }
+    Ok(())
 }
 
 /// apt's name for a downloaded package file (`:` in epochs becomes `%3a`).

@@ -3,6 +3,7 @@
 mod apt;
 mod cache;
 mod cmd;
+mod coverage;
 mod cpio;
 mod dashboards;
 mod demo;
@@ -104,9 +105,16 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Task::Scenarios => {
+            // The kernel matrix: a column per kernel, a row per scenario.
+            let kernels = kernel::Flavour::ALL;
+            let header: Vec<_> = kernels.iter().map(|k| format!("{:<12}", k.name())).collect();
+            println!("{:<26} {} what it shows", "scenario", header.join(""));
             for scenario in scenario::all()? {
-                let kernels: Vec<_> = scenario.kernels.iter().map(|k| k.name()).collect();
-                println!("{:<26} [{}] {}", scenario.name, kernels.join(", "), scenario.summary);
+                let marks: Vec<_> = kernels
+                    .iter()
+                    .map(|k| format!("{:<12}", if scenario.kernels.contains(k) { "x" } else { "." }))
+                    .collect();
+                println!("{:<26} {} {}", scenario.name, marks.join(""), scenario.summary);
             }
             Ok(())
         }

@@ -16,7 +16,7 @@
 
 use std::{fs, path::PathBuf, time::Duration};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::{kernel::Flavour, project_root};
 
@@ -64,11 +64,7 @@ fn parse(name: &str, text: &str) -> Result<Scenario> {
     let kernels = field("kernels:")
         .context("no `# kernels:` line")?
         .split_whitespace()
-        .map(|name| match name {
-            "custom" => Ok(Flavour::Custom),
-            "debian-6.1" => Ok(Flavour::Debian61),
-            other => bail!("unknown kernel `{other}`"),
-        })
+        .map(|name| Flavour::from_name(name).with_context(|| format!("unknown kernel `{name}`")))
         .collect::<Result<_>>()?;
     let timeout = field("timeout:").context("no `# timeout:` line")?.parse().context("bad timeout")?;
     let expect_failure = field("expect-failure:").map(str::to_owned);

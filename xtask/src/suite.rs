@@ -42,16 +42,32 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
 
     let scenarios = scenario::all()?;
     let mut rows = Vec::new();
-    for flavour in [kernel::Flavour::Custom, kernel::Flavour::Debian61] {
+    for flavour in kernel::Flavour::ALL {
+        let on_this_kernel: Vec<_> = scenarios.iter().filter(|s| s.kernels.contains(&flavour)).collect();
+        if on_this_kernel.is_empty() {
+            continue;
+        }
         let guest = kernel::get(flavour, &tools, kernel_source)?;
         let initramfs = image::build(&guest, &tools)?;
-        for scenario in scenarios.iter().filter(|s| s.kernels.contains(&flavour)) {
+        for scenario in on_this_kernel {
             let outcome = vm::run(&guest, &initramfs, scenario)?;
             rows.push(judge(flavour.name(), scenario, &outcome));
         }
     }
 
     rows.push(dashboards_row(&rows));
+    let tables_started = Instant::now();
+    let (ok, got) = match crate::coverage::write() {
+        Ok(tables) => {
+            println!(
+                "\ntest: coverage of this run's kernels (target/lab/coverage.md, the README):\n{tables}"
+            );
+            (true, "written to target/lab/coverage.md and the README".to_owned())
+        }
+        Err(error) => (false, format!("{error:#}")),
+    };
+    let (expected, elapsed) = ("pass".into(), tables_started.elapsed());
+    rows.push(Row { kernel: "host", scenario: "coverage tables".into(), expected, got, ok, elapsed });
 
     println!(
         "\n{:<11} {:<26} {:<8} {:<6} {:>6}  what the lab saw",

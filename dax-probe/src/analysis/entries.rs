@@ -28,8 +28,8 @@
 //! | single-holder | only the holder stores over a locked entry | [`EntryTracker::lock_kept`] |
 //! | single-holder | only the holder releases a lock | [`EntryTracker::unlocked`] |
 //! | pmd-covers-range | no PTE entry inside a present PMD entry, no PMD entry over present PTE entries | [`EntryTracker::inserted`] |
-//! | waiter-woken | a waiter queues on the key of the entry it waits for (23c84eb78375) | [`EntryTracker::waits`] |
-//! | waiter-woken | an unlock with waiters asleep is followed, on its thread, by a wake-up of that key | [`EntryTracker::settle_owed_wake`] |
+//! | waiter-woken | a waiter queues on the key of the entry it waits for (23c84eb78375); where the hooks do not say which entry that is (`dax_entry_waitqueue` inlined), a waiter on a key nobody holds while an entry of its 2 MiB range is held | [`EntryTracker::waits`] |
+//! | waiter-woken | an unlock while waiters not yet woken sleep is followed, on its thread, by a wake-up of that key | [`EntryTracker::settle_owed_wake`] |
 //! | waiter-woken | a waiter back without a wake-up finds its entry still held (a spurious wake-up), never free (a lost wake-up ended by a timeout) | [`EntryTracker::woken`] |
 //! | waiter-woken | a deleted entry woke all its waiters: one created anew without a WAKE_ALL seen was deleted without it (237388320def) | [`EntryTracker::locked`] |
 //! | waiter-woken | no waiter is asleep at the end on an entry nobody holds | [`EntryTracker::finish`] |
@@ -73,11 +73,18 @@ pub struct EntryTracker {
     queues: HashMap<Key, WaitQueue>,
     /// An unlock with waiters asleep, until its thread wakes one: tid -> (key, unlock).
     owed_wakes: HashMap<u32, (Key, Event)>,
+    /// Unlocks seen whose store may not be done yet: the unlock hook runs
+    /// before `dax_unlock_entry` takes the `xa_lock`, its wake-up after the
+    /// store. tid -> key, until that thread's next event.
+    releasing: HashMap<u32, Key>,
 }
 
 impl EntryTracker {
     pub fn push(&mut self, event: &Event, findings: &mut Findings) {
         self.settle_owed_wake(event, findings);
+        if !self.releasing.is_empty() {
+            self.releasing.remove(&event.tid);
+        }
         match event.what {
             What::EntryLock { at, old, new } => self.locked(event, at, old, new, findings),
             What::EntryUnlock { at, entry } => self.unlocked(event, at.key(entry), findings),
@@ -229,9 +236,12 @@ impl EntryTracker {
             let what = "a lock was released by a thread that does not hold it";
             findings.report(Invariant::SingleHolder, Some(key), what, vec![holder, *event]);
         }
-        if self.queues.get(&key).is_some_and(|queue| queue.asleep > 0) {
+        // Waiters already woken are off the wait queue, back or not: with
+        // none left on it the kernel wakes nobody (`waitqueue_active`).
+        if self.queues.get(&key).is_some_and(|queue| queue.asleep > queue.wakes) {
             self.owed_wakes.insert(event.tid, (key, *event));
         }
+        self.releasing.insert(event.tid, key);
     }
 
     /// Ends the lock on `key`; returns its holder, if it had one.
@@ -282,16 +292,25 @@ impl EntryTracker {
     }
 
     /// waiter-woken, as a task queues: on the key of the entry it waits for.
+    /// The wait is taken under the `xa_lock` that the holder's lock was
+    /// taken under, so the holder's lock comes first in the stream.
     fn waits(&mut self, event: &Event, key: Key, waited: Entry, findings: &mut Findings) {
         self.waiters.insert(event.tid, (key, *event));
         self.queues.entry(key).or_default().asleep += 1;
         let key_is_held = self.entries.get(&key).is_some_and(|state| state.holder.is_some());
-        if key_is_held {
+        if key_is_held || self.releasing.values().any(|releasing| *releasing == key) {
             return;
         }
-        // The entry the waiter saw locked is held under another key: the
-        // unlock will wake that key's queue, never this one.
-        if let Some(&held_key) = self.locked_values.get(&(key.mapping, waited)) {
+        // The unlock will wake the queue of the key the entry is held
+        // under, never this one. Which entry the waiter found, the native
+        // hook says; without it, a held entry of the waiter's 2 MiB range
+        // is the one (fs/dax.c waits only for an entry covering the index).
+        let held_key = if waited.is_value() {
+            self.locked_values.get(&(key.mapping, waited)).copied()
+        } else {
+            self.locked_values.values().find(|held| held.pmd_range() == key.pmd_range()).copied()
+        };
+        if let Some(held_key) = held_key {
             let holder = self.entries.get(&held_key).and_then(|state| state.holder);
             let events = holder.into_iter().chain([*event]).collect();
             let what = format!(

@@ -280,3 +280,57 @@ fn invariants_without_their_hooks_are_not_checked() {
     assert!(analysis.findings().kept().is_empty());
     assert_eq!(analysis.findings().checked(), [Invariant::PmdFaultDone, Invariant::FallbackServed]);
 }
+
+/// Where `dax_entry_waitqueue` is inlined, the wait hook knows the key but
+/// not the entry the waiter found.
+#[test]
+fn waiter_woken_without_the_waited_entry() {
+    let unknown = Entry(0);
+    // The 23c84eb78375 class again: a PTE entry is held at index 3, a waiter
+    // sleeps on the PMD-aligned index 0, which nobody holds.
+    let events = [lock(1, 3, Entry(0), pte_entry(7)), wait(2, 0, 0, unknown)];
+    assert!(broken(&events).contains(&Invariant::WaiterWoken));
+    // A waiter on the held entry's own key is the kernel's way.
+    let events = [
+        lock(1, 0, Entry(0), pmd_entry(false)),
+        wait(2, 0, 0, unknown),
+        unlock(1, 0, pmd_entry(false)),
+        wake(1, 0, pmd_entry(false), Next),
+        woken(2, 0),
+    ];
+    assert!(broken(&events).is_empty(), "{:?}", broken(&events));
+    // The unlock hook runs before the unlocking store: a waiter that found
+    // the entry still locked queues after the unlock event, before the wake,
+    // while another entry of the range is held.
+    let events = [
+        lock(1, 3, Entry(0), pte_entry(7)),
+        lock(3, 5, Entry(0), pte_entry(8)),
+        unlock(1, 3, pte_entry(7)),
+        wait(2, 3, 3, unknown),
+        wake(1, 3, pte_entry(7), Next),
+        woken(2, 3),
+        unlock(3, 5, pte_entry(8)),
+        wake(3, 5, pte_entry(8), Next),
+    ];
+    assert!(broken(&events).is_empty(), "{:?}", broken(&events));
+}
+
+/// A waiter woken by one unlock is off the queue before it runs again: the
+/// next unlock, by whoever took the entry meanwhile, owes it nothing.
+#[test]
+fn an_unlock_owes_no_wake_to_a_waiter_already_woken() {
+    let events = [
+        lock(1, 0, Entry(0), pmd_entry(false)),
+        wait(2, 0, 0, pmd_entry(true)),
+        unlock(1, 0, pmd_entry(false)),
+        wake(1, 0, pmd_entry(false), Next),
+        lock(3, 0, pmd_entry(false), pmd_entry(false)),
+        unlock(3, 0, pmd_entry(false)),
+        woken(2, 0),
+    ];
+    assert!(broken(&events).is_empty(), "{:?}", broken(&events));
+    // With the waiter not woken, the second unlock owes the wake-up.
+    let mut owed = events.to_vec();
+    owed.remove(3);
+    assert!(broken(&owed).contains(&Invariant::WaiterWoken));
+}

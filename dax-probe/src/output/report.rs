@@ -110,6 +110,15 @@ pub fn reason_lines(stats: &Stats) -> Vec<String> {
     std::iter::once("fallbacks by reason:".to_owned()).chain(rows).collect()
 }
 
+/// "entry-state (inlined) wait-wake (native)", or the names alone where
+/// the recording did not say how.
+fn hooks_with_ways(begin: &Begin) -> String {
+    let way = |i: usize| begin.hook_ways.get(i).map_or(String::new(), |way| format!(" ({way})"));
+    let hooks: Vec<_> =
+        begin.hooks.iter().enumerate().map(|(i, group)| format!("{group}{}", way(i))).collect();
+    hooks.join(" ")
+}
+
 fn group_names(groups: &[HookGroup]) -> Vec<&'static str> {
     groups.iter().map(|group| group.name()).collect()
 }
@@ -120,7 +129,7 @@ pub fn text(analysis: &Analysis) -> Vec<String> {
         vec![format!("kernel {}, {} events, {} lost", begin.kernel, stats.events, analysis.lost())];
     // What an imported trace cannot show comes first, not last.
     lines.extend(coverage::imported(begin));
-    let hooks = if begin.hooks.is_empty() { "none".into() } else { group_names(&begin.hooks).join(" ") };
+    let hooks = if begin.hooks.is_empty() { "none".into() } else { hooks_with_ways(begin) };
     lines.extend([
         format!("hooks: {hooks}"),
         faults_line(stats),
@@ -176,6 +185,7 @@ pub fn json(analysis: &Analysis) -> Value {
         "duration_s": stats.timeline.duration_s(),
         "lost": analysis.lost(),
         "hooks": group_names(&begin.hooks),
+        "hook_ways": begin.hook_ways,
         "hooks_missing": group_names(&begin.hooks_missing),
         "faults": faults_json(&stats.faults),
         "hook_events": HOOK_EVENTS.iter().zip(&stats.hook_events)

@@ -1,54 +1,66 @@
-//! The hooks: fentry/fexit on fs/dax.c and a kprobe on the reference
-//! module's probe point, grouped by what they make checkable.
+//! The hooks, as data: for each [`HookGroup`], the ways to observe its
+//! events, best first, and the kernel functions each way needs. Each
+//! running kernel gets the best way it offers, per group ([`attach`]).
 //!
-//! Most entry-lock functions of fs/dax.c are `static` and may be inlined, so
-//! the hooks are chosen to survive that (and are attached only where the
-//! running kernel has the symbol and its BTF):
+//! Most entry-lock functions of fs/dax.c are `static`, and the compiler may
+//! inline them: on Debian's stock 6.1, 6.12 and 7.2, `dax_lock_entry` and
+//! `dax_entry_waitqueue` are inlined everywhere (checked in their BTF and
+//! kallsyms). Hence two ways for the groups that need them:
 //!
-//! | event | hook | why it is sound |
-//! |---|---|---|
-//! | `entry_lock` | fexit `dax_lock_entry` | Every lock, insert and replace of a DAX entry stores a locked value through this function (grab, insert, writeback, `dax_lock_folio`); the return value is the entry it replaced, so the event says whether a lock was taken (old unlocked), an entry created (old NULL) or replaced by its holder (old locked). Callers hold the mapping's `xa_lock` and fexit runs before they drop it: one mapping's events reach the ring buffer in lock order. |
-//! | `entry_unlock` | fentry `dax_unlock_entry` | The release of faults and `dax_unlock_mapping_entry`; fentry runs before it takes the `xa_lock`, so the event precedes the next lock. Writeback releases with a store and a `WAKE_NEXT` by the holder, and deletes (PMD downgrade, invalidation) with a store of NULL and a `WAKE_ALL`: the analysis reads those from `entry_wake`, which is why this group includes the wake hooks. |
-//! | `entry_wake` | fentry `dax_wake_entry` | The only way waiters of an entry are woken (unlock, writeback, delete, passing a wake on); the key is `(xa, index aligned to the entry's order)`, as `dax_entry_waitqueue` computes it. A wake by the entry's holder ends its lock (`WAKE_NEXT`: writeback; `WAKE_ALL`: the entry was deleted); a `WAKE_ALL` by anybody else follows a delete of an unlocked entry (invalidation). |
-//! | `entry_wait` | fexit `dax_entry_waitqueue` outside `dax_wake_entry` | Every waiter computes its key here, just before `prepare_to_wait`; the event carries the key the kernel actually computed, so a waiter hashed on the wrong index (23c84eb78375) shows. |
-//! | `entry_woken` | fentry `finish_wait` of a thread with an `entry_wait` | Every DAX wait ends in `finish_wait` on the same thread. |
-//! | `grab_fallback` | fexit `grab_mapping_entry` returning `VM_FAULT_FALLBACK` | The only fallback of `grab_mapping_entry`: a smaller entry in the PMD range. |
-//! | `direct_access_failed` | fexit `dax_iomap_direct_access` != 0 | Short extent, unaligned pfn or device error. |
-//! | `pmd_fault_iter` | fentry `dax_fault_iter` with `pmd` | Reached only when the extent is at least 2 MiB. |
-//! | all of the above, for `/dev/daxref` | kprobe `daxref_trace` (reference module) | The module calls its one probe point where fs/dax.c has each tracepoint or hooked function, under the same locks, with the fields in our order. |
+//! | event | way | hook | why it is sound |
+//! |---|---|---|---|
+//! | `entry_lock` | native | fexit `dax_lock_entry` | Every lock, insert and replace of a DAX entry stores a locked value through this function (grab, insert, writeback, `dax_lock_folio`); the return value is the entry it replaced, so the event says whether a lock was taken (old unlocked), an entry created (old NULL) or replaced by its holder (old locked). Callers hold the mapping's `xa_lock` and fexit runs before they drop it: one mapping's events reach the ring buffer in lock order. |
+//! | `entry_lock` | inlined | kprobes on every direct call of `xas_store` in fs/dax.c's code (and of `dax_lock_entry` where it is a real function), and on the instruction after it | An inlined `dax_lock_entry` is that call with a locked value (unlocking and deleting stores carry none, and are skipped). The call's kprobe sees the `xa_state` and the value, the return's sees the replaced entry in rax while the caller still holds the `xa_lock`: the same event, in the same order, as the native way. A store that failed (`xas` in an error state) changed nothing and gives no event. The call sites are found in the running kernel's code (`kernel_text.rs`); the kernel refuses a kprobe that is not on an instruction. |
+//! | `entry_unlock` | both | fentry `dax_unlock_entry` | The release of faults and `dax_unlock_mapping_entry`; fentry runs before it takes the `xa_lock`, so the event precedes the next lock. Writeback releases with a store and a `WAKE_NEXT` by the holder, and deletes (PMD downgrade, invalidation) with a store of NULL and a `WAKE_ALL`: the analysis reads those from `entry_wake`, which is why this group includes the wake hooks. A real function on every kernel seen. |
+//! | `entry_wake` | both | fentry `dax_wake_entry` | The only way waiters of an entry are woken (unlock, writeback, delete, passing a wake on); the key is `(xa, index aligned to the entry's order)`, as `dax_entry_waitqueue` computes it. A wake by the entry's holder ends its lock (`WAKE_NEXT`: writeback; `WAKE_ALL`: the entry was deleted); a `WAKE_ALL` by anybody else follows a delete of an unlocked entry (invalidation). A real function on every kernel seen. |
+//! | `entry_wait` | native | fexit `dax_entry_waitqueue` outside `dax_wake_entry` | Every waiter computes its key here, just before `prepare_to_wait`; the event carries the key the kernel actually computed and the entry the waiter found locked, so a waiter hashed on the wrong index (23c84eb78375) shows. |
+//! | `entry_wait` | inlined | fentry `prepare_to_wait_exclusive` and `prepare_to_wait` of a wait entry whose `func` is `wake_exceptional_entry_func` | Only DAX waiters use that function; their key is written into the `wait_exceptional_entry_queue` right after the wait entry before the call, under the `xa_lock`. The entry the waiter found is not known this way: a waiter on a key nobody holds is judged by what is held in its 2 MiB range instead. |
+//! | `entry_woken` | both | fentry `finish_wait` of a thread with an `entry_wait` | Every DAX wait ends in `finish_wait` on the same thread. |
+//! | `grab_fallback` | native | fexit `grab_mapping_entry` returning `VM_FAULT_FALLBACK` | The only fallback of `grab_mapping_entry`: a smaller entry in the PMD range. |
+//! | `direct_access_failed` | native | fexit `dax_iomap_direct_access` != 0 | Short extent, unaligned pfn or device error. |
+//! | `pmd_fault_iter` | native | fentry `dax_fault_iter` with `pmd` | Reached only when the extent is at least 2 MiB. |
+//! | all of the above, for `/dev/daxref` | native | kprobe `daxref_trace` (reference module) | The module calls its one probe point where fs/dax.c has each tracepoint or hooked function, under the same locks, with the fields in our order. |
 //!
-//! `xas_store` itself would be the one hook for every entry change, but it
-//! has no ftrace site on 7.2 or 6.1 (so no fentry, and a kprobe only with
-//! CONFIG_KPROBE_EVENTS_ON_NOTRACE), and it would see every page-cache store
-//! of the system. So the entry-state group needs `dax_lock_entry` and
-//! `dax_unlock_entry` as real symbols (7.2 built for size has them; Debian's
-//! 6.1 inlines `dax_lock_entry`, and the coverage line says so).
+//! `xas_store` itself would be one hook for every entry change, but it has
+//! no ftrace site (lib/ is built without), and a kprobe on it would see
+//! every page-cache store of the system; its call sites in fs/dax.c are
+//! what the inlined way takes instead.
 //!
-//! A group attaches whole or not at all, so a half-seen protocol never
-//! passes for a checked one.
+//! A group attaches whole, by one way, or not at all, so a half-seen
+//! protocol never passes for a checked one.
 
 use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use aya::{
-    programs::{FEntry, FExit, KProbe},
+    programs::{FEntry, FExit, KProbe, ProgramError},
     Btf, Ebpf,
 };
+use aya_obj::btf::BtfKind;
 use dax_probe_common::Kind;
 
-use crate::stream::HookGroup;
+use crate::{
+    source::kernel_text::{self, Kcore, Symbol, Symbols},
+    stream::HookGroup,
+};
 
 /// How a program attaches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attach {
     FEntry,
     FExit,
-    /// A kprobe: for module functions without BTF (Rust modules have none).
+    /// A kprobe at the function's entry: for module functions without BTF
+    /// (Rust modules have none).
     KProbe,
+    /// A kprobe on each direct call of the function in fs/dax.c's code.
+    CallsOf,
+    /// A kprobe on the instruction after each such call.
+    ReturnsFrom,
 }
 
-/// One program, as data: its name in the eBPF object, how and where it
-/// attaches, and the events it gives (none: it keeps state for another).
+/// One program, as data: its name in the eBPF object, how it attaches, to
+/// which kernel function, and the events it gives (none: it keeps state
+/// for another).
 #[derive(Clone, Copy, Debug)]
 pub struct Hook {
     pub program: &'static str,
@@ -57,119 +69,443 @@ pub struct Hook {
     pub gives: &'static [Kind],
 }
 
-const fn fentry(program: &'static str, function: &'static str, gives: &'static [Kind]) -> Hook {
-    Hook { program, attach: Attach::FEntry, function, gives }
+/// A way to observe a group's events: every hook of it, or none.
+#[derive(Debug)]
+pub struct Way {
+    pub name: &'static str,
+    pub hooks: &'static [Hook],
+    /// Functions the programs need besides those they attach to.
+    pub needs: &'static [&'static str],
 }
 
-const fn fexit(program: &'static str, function: &'static str, gives: &'static [Kind]) -> Hook {
-    Hook { program, attach: Attach::FExit, function, gives }
-}
-
-/// The hooks of one [`HookGroup`]: it attaches only where the running
-/// kernel has every function as a real symbol.
+/// The ways of one [`HookGroup`], best first.
 #[derive(Debug)]
 pub struct Group {
     pub group: HookGroup,
-    pub hooks: &'static [Hook],
+    pub ways: &'static [Way],
 }
 
-const WAKE_ENTER: Hook = fentry("dax_wake_entry_enter", "dax_wake_entry", &[Kind::EntryWake]);
-/// Ends the wake that `dax_entry_waitqueue_exit` must not take for a wait.
-const WAKE_EXIT: Hook = fexit("dax_wake_entry_exit", "dax_wake_entry", &[]);
+const fn hook(program: &'static str, attach: Attach, function: &'static str, gives: &'static [Kind]) -> Hook {
+    Hook { program, attach, function, gives }
+}
+
+const WAKE_ENTER: Hook = hook("dax_wake_entry_enter", Attach::FEntry, "dax_wake_entry", &[Kind::EntryWake]);
+/// Ends the wake during which `dax_entry_waitqueue_exit` must not take a call for a wait.
+const WAKE_EXIT: Hook = hook("dax_wake_entry_exit", Attach::FExit, "dax_wake_entry", &[]);
+const UNLOCK: Hook = hook("dax_unlock_entry_enter", Attach::FEntry, "dax_unlock_entry", &[Kind::EntryUnlock]);
+/// `dax_wake_entry`'s wake-ups: the real function's at its entry, the
+/// copies inlined elsewhere at their `__wake_up` calls (call sites inside a
+/// function a way probes at entry are left to that probe).
+const WAKE_ENTRY_KPROBE: Hook =
+    hook("dax_wake_entry_kprobe", Attach::KProbe, "dax_wake_entry", &[Kind::EntryWake]);
+const WAKE_UP_CALLS: Hook = hook("wake_up_call", Attach::CallsOf, "__wake_up", &[Kind::EntryWake]);
+const WOKEN: Hook = hook("finish_wait_enter", Attach::FEntry, "finish_wait", &[Kind::EntryWoken]);
+
+/// The way that needs every function to be real.
+pub const NATIVE: &str = "native";
+/// The way that survives inlining.
+pub const INLINED: &str = "inlined";
 
 pub const GROUPS: &[Group] = &[
     Group {
         group: HookGroup::EntryState,
-        hooks: &[
-            fexit("dax_lock_entry_exit", "dax_lock_entry", &[Kind::EntryLock]),
-            fentry("dax_unlock_entry_enter", "dax_unlock_entry", &[Kind::EntryUnlock]),
-            WAKE_ENTER,
-            WAKE_EXIT,
+        ways: &[
+            Way {
+                name: NATIVE,
+                needs: &[],
+                hooks: &[
+                    hook("dax_lock_entry_exit", Attach::FExit, "dax_lock_entry", &[Kind::EntryLock]),
+                    UNLOCK,
+                    WAKE_ENTER,
+                    WAKE_EXIT,
+                ],
+            },
+            Way {
+                name: INLINED,
+                needs: &["xas_store", "__wake_up"],
+                hooks: &[
+                    hook("entry_store_call", Attach::CallsOf, "xas_store", &[]),
+                    hook("lock_entry_call", Attach::CallsOf, "dax_lock_entry", &[]),
+                    hook(
+                        "entry_store_return",
+                        Attach::ReturnsFrom,
+                        "xas_store",
+                        &[Kind::EntryLock, Kind::EntryUnlock],
+                    ),
+                    hook("entry_store_return", Attach::ReturnsFrom, "dax_lock_entry", &[Kind::EntryLock]),
+                    WAKE_ENTRY_KPROBE,
+                    WAKE_UP_CALLS,
+                ],
+            },
         ],
     },
     Group {
         group: HookGroup::WaitWake,
-        hooks: &[
-            WAKE_ENTER,
-            WAKE_EXIT,
-            fexit("dax_entry_waitqueue_exit", "dax_entry_waitqueue", &[Kind::EntryWait]),
-            fentry("finish_wait_enter", "finish_wait", &[Kind::EntryWoken]),
+        ways: &[
+            Way {
+                name: NATIVE,
+                needs: &[],
+                hooks: &[
+                    WAKE_ENTER,
+                    WAKE_EXIT,
+                    hook(
+                        "dax_entry_waitqueue_exit",
+                        Attach::FExit,
+                        "dax_entry_waitqueue",
+                        &[Kind::EntryWait],
+                    ),
+                    WOKEN,
+                ],
+            },
+            Way {
+                name: INLINED,
+                // The waiters' `func`, which tells DAX waiters from others.
+                needs: &["wake_exceptional_entry_func", "__wake_up"],
+                hooks: &[
+                    WAKE_ENTRY_KPROBE,
+                    WAKE_UP_CALLS,
+                    hook(
+                        "dax_waiter_queued",
+                        Attach::KProbe,
+                        "prepare_to_wait_exclusive",
+                        &[Kind::EntryWait],
+                    ),
+                    hook("dax_waiter_queued", Attach::KProbe, "prepare_to_wait", &[Kind::EntryWait]),
+                    hook("dax_waiter_back", Attach::KProbe, "finish_wait", &[Kind::EntryWoken]),
+                ],
+            },
         ],
     },
     Group {
         group: HookGroup::FallbackProbes,
-        hooks: &[
-            fexit("grab_mapping_entry_exit", "grab_mapping_entry", &[Kind::GrabFallback]),
-            fexit("dax_iomap_direct_access_exit", "dax_iomap_direct_access", &[Kind::DirectAccessFailed]),
-            fentry("dax_fault_iter_enter", "dax_fault_iter", &[Kind::PmdFaultIter]),
+        ways: &[
+            Way {
+                name: NATIVE,
+                needs: &[],
+                hooks: &[
+                    hook(
+                        "grab_mapping_entry_exit",
+                        Attach::FExit,
+                        "grab_mapping_entry",
+                        &[Kind::GrabFallback],
+                    ),
+                    hook(
+                        "dax_iomap_direct_access_exit",
+                        Attach::FExit,
+                        "dax_iomap_direct_access",
+                        &[Kind::DirectAccessFailed],
+                    ),
+                    hook("dax_fault_iter_enter", Attach::FEntry, "dax_fault_iter", &[Kind::PmdFaultIter]),
+                ],
+            },
+            Way {
+                name: INLINED,
+                needs: &[],
+                hooks: &[
+                    hook("grab_mapping_entry_call", Attach::CallsOf, "grab_mapping_entry", &[]),
+                    hook(
+                        "grab_mapping_entry_return",
+                        Attach::ReturnsFrom,
+                        "grab_mapping_entry",
+                        &[Kind::GrabFallback],
+                    ),
+                    hook("direct_access_call", Attach::CallsOf, "dax_iomap_direct_access", &[]),
+                    hook(
+                        "direct_access_return",
+                        Attach::ReturnsFrom,
+                        "dax_iomap_direct_access",
+                        &[Kind::DirectAccessFailed],
+                    ),
+                    hook("dax_fault_iter_kprobe", Attach::KProbe, "dax_fault_iter", &[Kind::PmdFaultIter]),
+                ],
+            },
         ],
     },
     // The reference module (reference-module/), when it is loaded: every
     // event of /dev/daxref comes through its one probe point.
     Group {
         group: HookGroup::ReferenceModule,
-        hooks: &[Hook {
-            program: "daxref_trace",
-            attach: Attach::KProbe,
-            function: "daxref_trace",
-            gives: &Kind::ALL,
+        ways: &[Way {
+            name: NATIVE,
+            needs: &[],
+            hooks: &[hook("daxref_trace", Attach::KProbe, "daxref_trace", &Kind::ALL)],
         }],
     },
 ];
 
-/// Which groups attached, and why the others did not.
+/// Which ways a recording may use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Plan {
+    /// The best way the running kernel offers, per group.
+    #[default]
+    Auto,
+    /// Only hooks on whole functions (fails where the kernel inlined them).
+    Native,
+    /// The hooks that survive inlining, even where the functions are real
+    /// (to compare them with the native ones on one kernel).
+    Inlined,
+}
+
+impl Plan {
+    fn allows(self, way: &Way) -> bool {
+        match self {
+            Plan::Auto => true,
+            // A group with one way has nothing to choose.
+            Plan::Native => way.name == NATIVE,
+            Plan::Inlined => way.name == INLINED,
+        }
+    }
+}
+
+/// Which groups attached, by which way, and why the others did not.
 #[derive(Debug, Default)]
 pub struct Attached {
-    pub groups: Vec<HookGroup>,
-    /// (group, the reason: the functions this kernel lacks).
+    /// (group, its way).
+    pub groups: Vec<(HookGroup, &'static str)>,
+    /// (group, why: each way's reason).
     pub missing: Vec<(HookGroup, String)>,
+    /// Call sites attached for the inlined way (function+offset), for the record.
+    pub call_sites: Vec<String>,
 }
 
-/// Text symbols of the running kernel (`/proc/kallsyms`), exact names only:
-/// a `.isra`/`.constprop` clone has another signature and is no hook.
-pub fn kernel_functions() -> Result<BTreeSet<String>> {
-    let text = std::fs::read_to_string("/proc/kallsyms").context("cannot read /proc/kallsyms")?;
-    Ok(text
-        .lines()
-        .filter_map(|line| {
-            let mut parts = line.split_whitespace();
-            let (_, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
-            matches!(kind, "t" | "T").then(|| name.to_owned())
-        })
-        .collect())
+/// What the running kernel offers the hooks.
+pub struct Kernel {
+    symbols: Symbols,
+    btf: Btf,
+    /// Functions with an ftrace site (fentry and fexit need one).
+    traceable: BTreeSet<String>,
+    /// The kernel preempts kernel code (or may: it does not say).
+    pub preempts: bool,
 }
 
-/// Loads and attaches every group whose functions all exist.
-pub fn attach(ebpf: &mut Ebpf, functions: &BTreeSet<String>) -> Result<Attached> {
-    let btf = Btf::from_sys_fs()
-        .context("cannot read the kernel's BTF (/sys/kernel/btf/vmlinux): it needs CONFIG_DEBUG_INFO_BTF")?;
+impl Kernel {
+    pub fn read(tracefs: &std::path::Path) -> Result<Kernel> {
+        let symbols = Symbols::read()?;
+        anyhow::ensure!(
+            symbols.has_addresses(),
+            "/proc/kallsyms shows no addresses: run dax-probe as root (kernel.kptr_restrict hides them otherwise)"
+        );
+        let btf = Btf::from_sys_fs().context(
+            "cannot read the kernel's BTF (/sys/kernel/btf/vmlinux): it needs CONFIG_DEBUG_INFO_BTF",
+        )?;
+        let traceable = std::fs::read_to_string(tracefs.join("available_filter_functions"))
+            .context("cannot read the functions ftrace can trace")?
+            .lines()
+            .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
+            .collect();
+        Ok(Kernel { symbols, btf, traceable, preempts: preempts() })
+    }
+
+    /// The address of a function, for programs that compare with it.
+    pub fn address(&self, name: &str) -> Option<u64> {
+        self.symbols.get(name).map(|symbol| symbol.address)
+    }
+
+    /// Why `hook` cannot attach here, if it cannot.
+    fn lacks(&self, hook: &Hook) -> Option<String> {
+        let name = hook.function;
+        match hook.attach {
+            Attach::FEntry | Attach::FExit => {
+                if !self.symbols.has(name) {
+                    Some(format!("{name} is not a function in this kernel (inlined?)"))
+                } else if self.btf.id_by_type_name_kind(name, BtfKind::Func).is_err() {
+                    Some(format!("{name} has no BTF"))
+                } else if !self.traceable.contains(name) {
+                    Some(format!("{name} has no ftrace site"))
+                } else {
+                    None
+                }
+            }
+            Attach::KProbe if name == "daxref_trace" && !self.symbols.has(name) => {
+                Some("the daxref module is not loaded".to_owned())
+            }
+            Attach::KProbe => (!self.symbols.has(name)).then(|| format!("{name} is not in this kernel")),
+            // Call sites are looked for when attaching.
+            Attach::CallsOf | Attach::ReturnsFrom => None,
+        }
+    }
+}
+
+/// Whether the running kernel preempts kernel code: the mode debugfs shows
+/// in parentheses (`none voluntary (full) lazy`), else what `uname -v`
+/// says it was built with; a kernel that can switch at boot and does not
+/// say counts as preempting.
+fn preempts() -> bool {
+    if let Ok(modes) = std::fs::read_to_string("/sys/kernel/debug/sched/preempt") {
+        return modes.contains("(full)") || modes.contains("(lazy)") || modes.contains("(rt)");
+    }
+    let version = std::fs::read_to_string("/proc/sys/kernel/version").unwrap_or_default();
+    version.contains("PREEMPT")
+}
+
+/// Loads and attaches, per group, the best allowed way whose hooks this
+/// kernel has.
+pub fn attach(ebpf: &mut Ebpf, kernel: &Kernel, plan: Plan) -> Result<Attached> {
     let mut attached = Attached::default();
+    // (program, function) pairs attached: a program may serve several
+    // groups, and one program several functions.
     let mut loaded = BTreeSet::new();
     for group in GROUPS {
-        // Sorted and each named once (a function can carry two hooks).
-        let absent: Vec<_> = group
+        let mut reasons = Vec::new();
+        // Where the kernel preempts kernel code, a preempted fentry or fexit
+        // program is skipped for the next task on its CPU; kprobes run with
+        // preemption off. So Auto starts there with the kprobe way.
+        let mut ways: Vec<&Way> =
+            group.ways.iter().filter(|way| group.ways.len() == 1 || plan.allows(way)).collect();
+        if kernel.preempts {
+            ways.sort_by_key(|way| way.name != INLINED);
+        }
+        let chosen = ways.into_iter().find(|way| {
+            match try_way(ebpf, kernel, way, &mut loaded, &mut attached.call_sites) {
+                Ok(()) => true,
+                Err(why) => {
+                    reasons.push(format!("{} way: {why:#}", way.name));
+                    false
+                }
+            }
+        });
+        match chosen {
+            Some(way) => attached.groups.push((group.group, way.name)),
+            None => attached.missing.push((group.group, reasons.join("; "))),
+        }
+    }
+    Ok(attached)
+}
+
+/// Attaches every hook of `way`, or says why not. `loaded` holds the
+/// programs already attached (a program serves several groups).
+fn try_way(
+    ebpf: &mut Ebpf,
+    kernel: &Kernel,
+    way: &Way,
+    loaded: &mut BTreeSet<(&'static str, &'static str)>,
+    call_sites: &mut Vec<String>,
+) -> Result<()> {
+    let lacking: BTreeSet<String> = way
+        .hooks
+        .iter()
+        .filter_map(|hook| kernel.lacks(hook))
+        .chain(
+            way.needs
+                .iter()
+                .filter(|name| !kernel.symbols.has(name))
+                .map(|name| format!("{name} is not in this kernel")),
+        )
+        .collect();
+    anyhow::ensure!(lacking.is_empty(), "{}", lacking.into_iter().collect::<Vec<_>>().join(", "));
+    if way.hooks.iter().any(|hook| hook.program == WAKE_ENTER.program) {
+        wakes_all_in_dax_wake_entry(kernel)?;
+    }
+    let calls: Vec<&Hook> = way
+        .hooks
+        .iter()
+        .filter(|hook| hook.attach == Attach::CallsOf && !loaded.contains(&(hook.program, hook.function)))
+        .collect();
+    if !calls.is_empty() {
+        call_sites.extend(attach_call_sites(ebpf, kernel, &calls, way)?);
+    }
+    for hook in way.hooks {
+        let call_site = matches!(hook.attach, Attach::CallsOf | Attach::ReturnsFrom);
+        if loaded.insert((hook.program, hook.function)) && !call_site {
+            attach_hook(ebpf, &kernel.btf, hook)?;
+        }
+    }
+    Ok(())
+}
+
+/// fentry on `dax_wake_entry` sees every wake-up only if no copy of its
+/// body was inlined elsewhere: every call of `__wake_up` in fs/dax.c's code
+/// must be inside it (stock kernels inline it into some callers).
+fn wakes_all_in_dax_wake_entry(kernel: &Kernel) -> Result<()> {
+    let (Some(wake_up), Some(dax_wake_entry)) =
+        (kernel.symbols.get("__wake_up"), kernel.symbols.get("dax_wake_entry"))
+    else {
+        anyhow::bail!("__wake_up or dax_wake_entry is not in this kernel");
+    };
+    let mut kcore = Kcore::open().context("cannot tell whether dax_wake_entry was inlined anywhere")?;
+    let sites = kernel_text::call_sites(&mut kcore, &kernel.symbols.fs_dax_code(), &[wake_up])?;
+    let elsewhere: BTreeSet<&str> = sites
+        .iter()
+        .filter(|site| site.function != dax_wake_entry.name)
+        .map(|site| site.function.as_str())
+        .collect();
+    anyhow::ensure!(
+        elsewhere.is_empty(),
+        "dax_wake_entry is inlined into {}",
+        elsewhere.into_iter().collect::<Vec<_>>().join(" ")
+    );
+    Ok(())
+}
+
+/// The call-site hooks `calls`: every direct call of each one's function in
+/// fs/dax.c's code (but for the functions called themselves) gets a kprobe
+/// on the call and, where `way` has a return hook for that function, one
+/// on the instruction after it. Returns the places as `function+offset`.
+fn attach_call_sites(ebpf: &mut Ebpf, kernel: &Kernel, calls: &[&Hook], way: &Way) -> Result<Vec<String>> {
+    let callees: Vec<&Symbol> = calls.iter().filter_map(|hook| kernel.symbols.get(hook.function)).collect();
+    let functions: Vec<&Symbol> = kernel
+        .symbols
+        .fs_dax_code()
+        .into_iter()
+        .filter(|function| !callees.iter().any(|callee| callee.address == function.address))
+        .collect();
+    anyhow::ensure!(!functions.is_empty(), "fs/dax.c's functions are not in this kernel's symbols");
+    let mut kcore = Kcore::open()?;
+    // Call sites inside a function this way probes at its entry are that probe's.
+    let entry_probed: Vec<&str> =
+        way.hooks.iter().filter(|hook| hook.attach == Attach::KProbe).map(|hook| hook.function).collect();
+    let functions: Vec<&Symbol> =
+        functions.into_iter().filter(|function| !entry_probed.contains(&function.name.as_str())).collect();
+    let sites = kernel_text::call_sites(&mut kcore, &functions, &callees)?;
+    let mut attached = Vec::new();
+    for call in calls {
+        let returns = way
             .hooks
             .iter()
-            .map(|hook| hook.function)
-            .filter(|f| !functions.contains(*f))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if !absent.is_empty() {
-            let why = if group.group == HookGroup::ReferenceModule {
-                "the daxref module is not loaded".to_owned()
-            } else {
-                format!("not in this kernel (inlined?): {}", absent.join(" "))
-            };
-            attached.missing.push((group.group, why));
-            continue;
-        }
-        for hook in group.hooks {
-            if loaded.insert(hook.program) {
-                attach_hook(ebpf, &btf, hook)?;
+            .find(|hook| hook.attach == Attach::ReturnsFrom && hook.function == call.function);
+        let mut probed = 0;
+        for site in sites.iter().filter(|site| site.callee == call.function) {
+            for program in [Some(call.program), returns.map(|hook| hook.program)].into_iter().flatten() {
+                let kprobe: &mut KProbe = ebpf
+                    .program_mut(program)
+                    .with_context(|| format!("no program {program} in the eBPF object"))?
+                    .try_into()?;
+                if kprobe.fd().is_err() {
+                    kprobe.load().context("the kernel refused the call-site kprobe programs")?;
+                }
+            }
+            let place = format!("{}+{:#x}", site.function, site.offset);
+            // A tail call returns elsewhere, and has given up the frame its
+            // arguments may point into.
+            anyhow::ensure!(!site.tail, "{place} tail-calls {}: it cannot be probed", call.function);
+            // The return first: a call probed without its return would leave
+            // a store remembered that no return takes.
+            if let Some(returns) = returns {
+                match kprobe_at(ebpf, returns.program, &site.function, site.offset + 5) {
+                    Ok(()) => {}
+                    Err(error) if not_an_instruction(&error) => continue,
+                    Err(error) => {
+                        return Err(error).with_context(|| format!("cannot probe the return at {place}"))
+                    }
+                }
+            }
+            match kprobe_at(ebpf, call.program, &site.function, site.offset) {
+                Ok(()) => {
+                    attached.push(format!("{place}({})", call.function));
+                    probed += 1;
+                }
+                // A probed return without its call finds nothing remembered.
+                Err(error) if not_an_instruction(&error) => continue,
+                Err(error) => return Err(error).with_context(|| format!("cannot probe the call at {place}")),
             }
         }
-        attached.groups.push(group.group);
+        // A real `dax_lock_entry` may have no caller left in view, nor
+        // `dax_wake_entry` an inlined copy, but the stores must be somewhere.
+        anyhow::ensure!(
+            probed > 0 || matches!(call.function, "dax_lock_entry" | "__wake_up"),
+            "no call of {} in fs/dax.c's code could be probed",
+            call.function
+        );
     }
     Ok(attached)
 }
@@ -177,7 +513,7 @@ pub fn attach(ebpf: &mut Ebpf, functions: &BTreeSet<String>) -> Result<Attached>
 fn attach_hook(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook) -> Result<()> {
     let name = hook.program;
     let program = ebpf.program_mut(name).with_context(|| format!("no program {name} in the eBPF object"))?;
-    let failed = || format!("cannot attach {:?} to {}: the kernel refused it", hook.attach, hook.function);
+    let failed = || format!("the kernel refused {:?} on {}", hook.attach, hook.function);
     match hook.attach {
         Attach::FExit => {
             let program: &mut FExit = program.try_into()?;
@@ -191,11 +527,28 @@ fn attach_hook(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook) -> Result<()> {
         }
         Attach::KProbe => {
             let program: &mut KProbe = program.try_into()?;
-            program.load().with_context(failed)?;
+            // One program may probe several functions: it loads once.
+            if program.fd().is_err() {
+                program.load().with_context(failed)?;
+            }
             program.attach(hook.function, 0).with_context(failed)?;
         }
+        Attach::CallsOf | Attach::ReturnsFrom => unreachable!("call sites attach as a whole"),
     }
     Ok(())
+}
+
+fn kprobe_at(ebpf: &mut Ebpf, program: &str, function: &str, offset: u64) -> Result<(), ProgramError> {
+    let program: &mut KProbe = ebpf.program_mut(program).expect("loaded above").try_into()?;
+    program.attach(function, offset).map(drop)
+}
+
+/// The kernel's answer to a kprobe inside an instruction: EILSEQ (x86's
+/// `arch_prepare_kprobe` decodes the function up to the address). Any
+/// other refusal is an error: a call site left out would hide entry locks.
+fn not_an_instruction(error: &ProgramError) -> bool {
+    let text = format!("{error:?} {error}");
+    text.contains("code: 84,") || text.contains("os error 84")
 }
 
 #[cfg(test)]
@@ -203,17 +556,51 @@ mod tests {
     use super::*;
     use dax_probe_common::TRACEPOINT_COUNT;
 
+    /// The events each way of a group gives.
+    fn gives(way: &Way) -> BTreeSet<Kind> {
+        way.hooks.iter().flat_map(|hook| hook.gives.iter().copied()).collect()
+    }
+
     #[test]
-    fn every_hook_event_has_a_kernel_hook() {
-        let kernel_hooks: Vec<&Hook> = GROUPS
+    fn every_way_of_a_group_gives_the_same_events_and_every_hook_event_has_a_way() {
+        for group in GROUPS {
+            let first = gives(&group.ways[0]);
+            for way in group.ways {
+                assert_eq!(gives(way), first, "{:?}: the {} way", group.group, way.name);
+            }
+        }
+        let kernel_hooks: BTreeSet<Kind> = GROUPS
             .iter()
             .filter(|group| group.group != HookGroup::ReferenceModule)
-            .flat_map(|group| group.hooks)
+            .flat_map(|group| gives(&group.ways[0]))
             .collect();
         for kind in &Kind::ALL[TRACEPOINT_COUNT..] {
-            assert!(kernel_hooks.iter().any(|hook| hook.gives.contains(kind)), "nothing gives {kind:?}");
+            assert!(kernel_hooks.contains(kind), "nothing gives {kind:?}");
         }
         let groups: Vec<_> = GROUPS.iter().map(|group| group.group).collect();
         assert_eq!(groups, HookGroup::ALL, "one table row per group, in order");
+    }
+
+    /// A program named in the table but missing from the eBPF object makes
+    /// its way fail at run time, on the kernels that need it.
+    #[test]
+    fn every_program_of_the_table_is_in_the_ebpf_object() {
+        let object = crate::source::live::EBPF_OBJECT;
+        for hook in GROUPS.iter().flat_map(|group| group.ways).flat_map(|way| way.hooks) {
+            let symbol = [hook.program.as_bytes(), b"\0"].concat();
+            assert!(
+                object.windows(symbol.len()).any(|w| w == symbol),
+                "no program {} in the eBPF object",
+                hook.program
+            );
+        }
+    }
+
+    #[test]
+    fn plans_choose_ways() {
+        let entry_state = &GROUPS[0].ways;
+        assert!(Plan::Auto.allows(&entry_state[0]) && Plan::Auto.allows(&entry_state[1]));
+        assert!(Plan::Native.allows(&entry_state[0]) && !Plan::Native.allows(&entry_state[1]));
+        assert!(!Plan::Inlined.allows(&entry_state[0]) && Plan::Inlined.allows(&entry_state[1]));
     }
 }

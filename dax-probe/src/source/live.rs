@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// The eBPF object dax-probe's build script compiled.
-static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dax-probe"));
+pub(crate) static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/dax-probe"));
 
 /// What a finished live session saw: the recording (kernel, command,
 /// coverage), the end of its stream (events, and in `lost` the events the
@@ -43,14 +43,22 @@ pub struct Command<'a> {
     pub label: String,
     /// Its stdout goes to our stderr, so that ours stays machine-readable.
     pub stdout_to_stderr: bool,
+    /// Which ways the hooks may take.
+    pub plan: hooks::Plan,
+    /// Tell the sink the events lost so far every second (a live view needs
+    /// it), rather than once at the end. Reading the count is a map lookup
+    /// system call, during which the kernel skips every kprobe program on
+    /// that CPU (`bpf_disable_instrumentation`), even one of the workload
+    /// that preempted dax-probe there: each such skip is a lost event.
+    pub lost_every_second: bool,
 }
 
 /// Attaches, runs `command` (if any) and streams events to `sink` until it
 /// exits or Ctrl-C.
 pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> {
     let tracepoints = tracefs::fs_dax()?;
-    let functions = hooks::kernel_functions()?;
-    let mut ebpf = load(&tracepoints)?;
+    let kernel = hooks::Kernel::read(&tracefs::root()?)?;
+    let mut ebpf = load(&tracepoints, &kernel)?;
     // aya-log: the programs' own diagnostics (a lost event) go to stderr.
     let mut logger = aya_log::EbpfLogger::init_with_logger(&mut ebpf, StderrLog)
         .context("cannot read the eBPF programs' log")?;
@@ -69,8 +77,13 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
         listed("; not in this kernel: ", &tracepoints.missing),
         listed("; in this kernel but not recorded: ", &tracepoints.unknown),
     );
-    let attached = hooks::attach(&mut ebpf, &functions)?;
-    eprintln!("dax-probe: coverage: hooks attached: {}", listed("", &attached.groups));
+    let _no_jump_optimization = JumpOptimizationOff::new();
+    let attached = hooks::attach(&mut ebpf, &kernel, command.plan)?;
+    let ways: Vec<String> = attached.groups.iter().map(|(group, way)| format!("{group} ({way})")).collect();
+    eprintln!("dax-probe: coverage: hooks attached: {}", ways.join(" "));
+    if !attached.call_sites.is_empty() {
+        eprintln!("dax-probe: coverage: entry stores probed at: {}", attached.call_sites.join(" "));
+    }
     for (group, why) in &attached.missing {
         eprintln!("dax-probe: coverage: hooks {group} not attached: {why}");
     }
@@ -79,7 +92,8 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
         command: command.label,
         tracepoints: tracepoints.present.iter().map(|s| s.to_string()).collect(),
         tracepoints_missing: tracepoints.missing.iter().map(|s| s.to_string()).collect(),
-        hooks: attached.groups,
+        hooks: attached.groups.iter().map(|(group, _)| *group).collect(),
+        hook_ways: attached.groups.iter().map(|(_, way)| way.to_string()).collect(),
         hooks_missing: attached.missing.iter().map(|(group, _)| *group).collect(),
         imported_from: None,
     };
@@ -105,7 +119,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     let mut events = 0;
     let status = loop {
         tokio::select! {
-            _ = tick.tick() => sink.lost(dropped(&ebpf)?),
+            _ = tick.tick(), if command.lost_every_second => sink.lost(dropped(&ebpf)?),
             readable = ring.readable_mut() => {
                 let mut guard = readable?;
                 events += drain(guard.get_inner_mut(), sink)?;
@@ -122,15 +136,28 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     events += drain(ring.get_mut(), sink)?;
     logger.flush();
     let summary = Summary { events, lost: dropped(&ebpf)? };
+    if summary.lost > 0 {
+        eprintln!("dax-probe: lost events: {}", where_lost(&ebpf)?);
+    }
     sink.finish(&summary)?;
     Ok(Session { begin, summary, status })
 }
 
-fn load(tracepoints: &tracefs::Tracepoints) -> Result<Ebpf> {
-    EbpfLoader::new().override_global("LAYOUT", &tracepoints.layout, true).load(EBPF_OBJECT).map_err(|error| {
+fn load(tracepoints: &tracefs::Tracepoints, kernel: &hooks::Kernel) -> Result<Ebpf> {
+    // 0 where fs/dax.c has no such function: the waits hook then sees nothing.
+    let wake_func = kernel.address("wake_exceptional_entry_func").unwrap_or(0);
+    let mut loader = EbpfLoader::new();
+    loader.override_global("LAYOUT", &tracepoints.layout, true).override_global(
+        "DAX_WAKE_FUNC",
+        &wake_func,
+        true,
+    );
+    loader.load(EBPF_OBJECT).map_err(|error| {
         let text = format!("{error:#}");
         if text.contains("Operation not permitted") || text.contains("EPERM") {
-            anyhow::anyhow!("no permission to load BPF programs: run dax-probe as root (or with CAP_BPF and CAP_PERFMON)")
+            anyhow::anyhow!(
+                "no permission to load BPF programs: run dax-probe as root (or with CAP_BPF and CAP_PERFMON)"
+            )
         } else {
             anyhow::Error::new(error).context("cannot load the eBPF programs")
         }
@@ -178,10 +205,31 @@ fn lost_events(ebpf: &Ebpf) -> Result<u64> {
 /// running on that CPU (`bpf_prog_info.recursion_misses`): each is an event
 /// that never reached the ring buffer.
 fn recursion_misses(ebpf: &Ebpf) -> u64 {
+    misses_by_program(ebpf).iter().map(|(_, misses)| misses).sum()
+}
+
+/// Runs each loaded program missed.
+fn misses_by_program(ebpf: &Ebpf) -> Vec<(String, u64)> {
     ebpf.programs()
-        .filter_map(|(_, program)| program.fd().ok())
-        .map(|fd| prog_info(fd.as_fd().as_raw_fd()).map_or(0, |info| info.recursion_misses))
-        .sum()
+        .filter_map(|(name, program)| Some((name, program.fd().ok()?)))
+        .map(|(name, fd)| {
+            (name.to_owned(), prog_info(fd.as_fd().as_raw_fd()).map_or(0, |info| info.recursion_misses))
+        })
+        .collect()
+}
+
+/// Where the events were lost: "dropped by the programs N; runs skipped: PROGRAM N ...".
+fn where_lost(ebpf: &Ebpf) -> Result<String> {
+    let skipped: Vec<String> = misses_by_program(ebpf)
+        .into_iter()
+        .filter(|(_, misses)| *misses > 0)
+        .map(|(name, misses)| format!("{name} {misses}"))
+        .collect();
+    let skipped = if skipped.is_empty() { "none".to_owned() } else { skipped.join(", ") };
+    Ok(format!(
+        "dropped by the programs {} (ring buffer or a map full); runs the kernel skipped: {skipped}",
+        lost_events(ebpf)?
+    ))
 }
 
 fn prog_info(fd: i32) -> Option<aya_obj::generated::bpf_prog_info> {
@@ -206,6 +254,47 @@ fn prog_info(fd: i32) -> Option<aya_obj::generated::bpf_prog_info> {
         libc::syscall(libc::SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &raw mut attr, size_of::<InfoAttr>() as u32)
     };
     (rc == 0).then_some(info)
+}
+
+/// Kprobe jump optimization off for as long as it lives, restored after.
+///
+/// The kernel turns a kprobe into a jump some time after it is registered
+/// (after an RCU-tasks grace period: seconds under load), patching the code
+/// while other CPUs run it; a CPU that reaches the probe meanwhile steps
+/// over it without calling the handler, and nothing counts that miss. Seen
+/// as wake-ups missing in the middle of a recording on Debian's 7.2. With
+/// optimization off (`debug.kprobes-optimization`) every probe stays a
+/// breakpoint that always calls its handler.
+struct JumpOptimizationOff {
+    was_on: bool,
+}
+
+const KPROBES_OPTIMIZATION: &str = "/proc/sys/debug/kprobes-optimization";
+
+impl JumpOptimizationOff {
+    fn new() -> JumpOptimizationOff {
+        let was_on = std::fs::read_to_string(KPROBES_OPTIMIZATION).is_ok_and(|value| value.trim() == "1");
+        if was_on {
+            match std::fs::write(KPROBES_OPTIMIZATION, "0") {
+                Ok(()) => eprintln!(
+                    "dax-probe: kprobe jump optimization is off while dax-probe runs (an optimizing kprobe \
+                     misses hits silently); it is turned back on at the end"
+                ),
+                Err(error) => {
+                    eprintln!("dax-probe: warning: cannot turn kprobe jump optimization off: {error}")
+                }
+            }
+        }
+        JumpOptimizationOff { was_on }
+    }
+}
+
+impl Drop for JumpOptimizationOff {
+    fn drop(&mut self) {
+        if self.was_on {
+            let _ = std::fs::write(KPROBES_OPTIMIZATION, "1");
+        }
+    }
 }
 
 /// Writes the eBPF programs' aya-log records to stderr.

@@ -2,10 +2,12 @@
 //!
 //! [`live`] loads the eBPF programs, attaches them to the fs_dax
 //! tracepoints (whose record layouts [`tracefs`] reads) and to the hooks of
-//! [`hooks`], decodes every ring-buffer record into an [`crate::event::Event`]
+//! [`hooks`] (the way each kernel offers: whole functions, or call sites
+//! found in its code by [`kernel_text`]), decodes every ring-buffer record into an [`crate::event::Event`]
 //! and drives a [`crate::stream::Sink`]. Only [`live`] touches the attach
 //! code; everything downstream sees the stream.
 
 pub mod hooks;
+pub mod kernel_text;
 pub mod live;
 pub mod tracefs;

@@ -9,9 +9,9 @@
 //! ```
 //!
 //! Header keys: `kernel` (release), `command`, `tracepoints` and
-//! `tracepoints_missing` (fs_dax tracepoints attached and absent), `hooks`
-//! and `hooks_missing` (hook groups, `stream::HookGroup`), all
-//! space-separated; `events` (N), `lost` (events dropped on the way; any
+//! `tracepoints_missing` (fs_dax tracepoints attached and absent), `hooks`,
+//! `hook_ways` (how each was observed) and `hooks_missing` (hook groups,
+//! `stream::HookGroup`), all space-separated; `events` (N), `lost` (events dropped on the way; any
 //! makes every check inconclusive) and `shapes`, the record shapes the file
 //! may hold as `NAME:ID:LENGTH`. Today there is one shape, `record:1:160`:
 //! a `dax_probe_common::Record` (repr(C), little-endian), decoded into an
@@ -60,13 +60,14 @@ const _: () = assert!(RECORD_SIZE == 160, "SHAPES names the record's size");
 fn header_text(begin: &Begin, summary: &Summary) -> String {
     let names = |groups: &[HookGroup]| groups.iter().map(|g| g.name()).collect::<Vec<_>>().join(" ");
     format!(
-        "kernel: {}\ncommand: {}\ntracepoints: {}\ntracepoints_missing: {}\nhooks: {}\nhooks_missing: {}\n\
-         events: {}\nlost: {}\nshapes: {SHAPES}\n",
+        "kernel: {}\ncommand: {}\ntracepoints: {}\ntracepoints_missing: {}\nhooks: {}\nhook_ways: {}\n\
+         hooks_missing: {}\nevents: {}\nlost: {}\nshapes: {SHAPES}\n",
         begin.kernel,
         begin.command.replace('\n', " "),
         begin.tracepoints.join(" "),
         begin.tracepoints_missing.join(" "),
         names(&begin.hooks),
+        begin.hook_ways.join(" "),
         names(&begin.hooks_missing),
         summary.events,
         summary.lost
@@ -100,6 +101,10 @@ fn parse_header(text: &str, version: u32) -> Result<(Begin, Summary)> {
         tracepoints: list("tracepoints")?,
         tracepoints_missing: list("tracepoints_missing")?,
         hooks: groups("hooks")?,
+        // Not in traces before the ways existed.
+        hook_ways: map
+            .get("hook_ways")
+            .map_or(Vec::new(), |ways| ways.split_whitespace().map(str::to_owned).collect()),
         hooks_missing: groups("hooks_missing")?,
         imported_from: None,
     };
@@ -330,6 +335,7 @@ mod tests {
             kernel: "7.2.13".into(),
             tracepoints: vec!["dax_pmd_fault".into()],
             hooks: vec![HookGroup::EntryState],
+            hook_ways: vec!["inlined".into()],
             ..Begin::default()
         };
         writer.begin(&begin);
