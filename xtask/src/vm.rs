@@ -77,11 +77,10 @@ pub fn run(kernel: &GuestKernel, initramfs: &Path, scenario: &Scenario) -> Resul
         .args(["-device", "nvdimm,id=nvdimm0,memdev=pmem0"])
         .arg("-append")
         .arg(format!(
-            "console=ttyS0 panic=-1 dax_lab.scenario={} dax_lab.kernel={} dax_lab.watchdog={}{}",
+            "console=ttyS0 panic=-1 dax_lab.scenario={} dax_lab.kernel={} dax_lab.watchdog={}",
             scenario.name,
             kernel.flavour.name(),
-            watchdog_seconds(scenario.timeout),
-            kernel.flavour.boot_options()
+            watchdog_seconds(scenario.timeout)
         ))
         .args(["-serial", "stdio", "-serial"])
         .arg(format!("file:{}", outbox.display()));

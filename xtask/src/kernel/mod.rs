@@ -38,24 +38,6 @@ impl Flavour {
         }
     }
 
-    /// Kernel command-line options of this flavour's guest, after the lab's own.
-    ///
-    /// Debian's 7.2 preempts kernel code (`Dynamic Preempt: lazy`), and a
-    /// fentry or fexit program preempted on a CPU makes the kernel skip the
-    /// same program for the next task there: dax-probe counts each skip as
-    /// a lost event and its check turns inconclusive (9 of about 2400
-    /// grab_mapping_entry exits under mixed-contention). The lab boots it
-    /// without preemption of kernel code (7.2 knows no `voluntary` any
-    /// more), as the other kernels run, so that its verdicts can be
-    /// compared; dax-probe names the skipped programs when it happens on a
-    /// user's kernel.
-    pub fn boot_options(self) -> &'static str {
-        match self {
-            Flavour::Debian72 => " preempt=none",
-            _ => "",
-        }
-    }
-
     pub fn from_name(name: &str) -> Option<Flavour> {
         Flavour::ALL.into_iter().find(|flavour| flavour.name() == name)
     }
