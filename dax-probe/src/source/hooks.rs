@@ -33,7 +33,9 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use aya::{
-    programs::{FEntry, FExit, KProbe, ProgramError},
+    programs::{
+        fentry::FEntryLinkId, fexit::FExitLinkId, kprobe::KProbeLinkId, FEntry, FExit, KProbe, ProgramError,
+    },
     Btf, Ebpf,
 };
 use aya_obj::btf::BtfKind;
@@ -372,8 +374,10 @@ pub fn attach(ebpf: &mut Ebpf, kernel: &Kernel, plan: Plan) -> Result<Attached> 
     Ok(attached)
 }
 
-/// Attaches every hook of `way`, or says why not. `loaded` holds the
-/// programs already attached (a program serves several groups).
+/// Attaches every hook of `way`, or says why not and attaches none: a way
+/// half attached next to another of the same group would double events.
+/// `loaded` holds the (program, function) pairs attached (a program serves
+/// several groups, and one program several functions).
 fn try_way(
     ebpf: &mut Ebpf,
     kernel: &Kernel,
@@ -396,21 +400,64 @@ fn try_way(
     if way.hooks.iter().any(|hook| hook.program == WAKE_ENTER.program) {
         wakes_all_in_dax_wake_entry(kernel)?;
     }
-    let calls: Vec<&Hook> = way
-        .hooks
-        .iter()
-        .filter(|hook| hook.attach == Attach::CallsOf && !loaded.contains(&(hook.program, hook.function)))
-        .collect();
-    if !calls.is_empty() {
-        call_sites.extend(attach_call_sites(ebpf, kernel, &calls, way)?);
-    }
-    for hook in way.hooks {
-        let call_site = matches!(hook.attach, Attach::CallsOf | Attach::ReturnsFrom);
-        if loaded.insert((hook.program, hook.function)) && !call_site {
-            attach_hook(ebpf, &kernel.btf, hook)?;
+    let mut links = Links::default();
+    let attached = attach_way(ebpf, kernel, way, loaded, &mut links);
+    match attached {
+        Ok(sites) => {
+            call_sites.extend(sites);
+            loaded.extend(way.hooks.iter().map(|hook| (hook.program, hook.function)));
+            Ok(())
+        }
+        Err(error) => {
+            links.undo(ebpf);
+            Err(error)
         }
     }
-    Ok(())
+}
+
+/// The hooks of `way` not yet in `loaded`, each link kept in `links`.
+fn attach_way(
+    ebpf: &mut Ebpf,
+    kernel: &Kernel,
+    way: &Way,
+    loaded: &BTreeSet<(&'static str, &'static str)>,
+    links: &mut Links,
+) -> Result<Vec<String>> {
+    let fresh = |hook: &&Hook| !loaded.contains(&(hook.program, hook.function));
+    let calls: Vec<&Hook> =
+        way.hooks.iter().filter(|hook| hook.attach == Attach::CallsOf).filter(fresh).collect();
+    let sites =
+        if calls.is_empty() { Vec::new() } else { attach_call_sites(ebpf, kernel, &calls, way, links)? };
+    for hook in way.hooks.iter().filter(fresh) {
+        if !matches!(hook.attach, Attach::CallsOf | Attach::ReturnsFrom) {
+            attach_hook(ebpf, &kernel.btf, hook, links)?;
+        }
+    }
+    Ok(sites)
+}
+
+/// The links one way made, to detach if the way fails.
+#[derive(Default)]
+struct Links(Vec<(&'static str, Link)>);
+
+enum Link {
+    FEntry(FEntryLinkId),
+    FExit(FExitLinkId),
+    KProbe(KProbeLinkId),
+}
+
+impl Links {
+    fn undo(self, ebpf: &mut Ebpf) {
+        for (program, link) in self.0 {
+            let Some(program) = ebpf.program_mut(program) else { continue };
+            // A link that cannot be detached is gone with dax-probe anyway.
+            let _ = match link {
+                Link::FEntry(id) => <&mut FEntry>::try_from(program).map(|p| p.detach(id)),
+                Link::FExit(id) => <&mut FExit>::try_from(program).map(|p| p.detach(id)),
+                Link::KProbe(id) => <&mut KProbe>::try_from(program).map(|p| p.detach(id)),
+            };
+        }
+    }
 }
 
 /// fentry on `dax_wake_entry` sees every wake-up only if no copy of its
@@ -441,7 +488,13 @@ fn wakes_all_in_dax_wake_entry(kernel: &Kernel) -> Result<()> {
 /// fs/dax.c's code (but for the functions called themselves) gets a kprobe
 /// on the call and, where `way` has a return hook for that function, one
 /// on the instruction after it. Returns the places as `function+offset`.
-fn attach_call_sites(ebpf: &mut Ebpf, kernel: &Kernel, calls: &[&Hook], way: &Way) -> Result<Vec<String>> {
+fn attach_call_sites(
+    ebpf: &mut Ebpf,
+    kernel: &Kernel,
+    calls: &[&Hook],
+    way: &Way,
+    links: &mut Links,
+) -> Result<Vec<String>> {
     let callees: Vec<&Symbol> = calls.iter().filter_map(|hook| kernel.symbols.get(hook.function)).collect();
     let functions: Vec<&Symbol> = kernel
         .symbols
@@ -457,6 +510,11 @@ fn attach_call_sites(ebpf: &mut Ebpf, kernel: &Kernel, calls: &[&Hook], way: &Wa
     let functions: Vec<&Symbol> =
         functions.into_iter().filter(|function| !entry_probed.contains(&function.name.as_str())).collect();
     let sites = kernel_text::call_sites(&mut kcore, &functions, &callees)?;
+    // A tail call returns elsewhere, and has given up the frame its
+    // arguments may point into: refused before anything is attached.
+    if let Some(tail) = sites.iter().find(|site| site.tail) {
+        anyhow::bail!("{}+{:#x} tail-calls {}: it cannot be probed", tail.function, tail.offset, tail.callee);
+    }
     let mut attached = Vec::new();
     for call in calls {
         let returns = way
@@ -475,13 +533,10 @@ fn attach_call_sites(ebpf: &mut Ebpf, kernel: &Kernel, calls: &[&Hook], way: &Wa
                 }
             }
             let place = format!("{}+{:#x}", site.function, site.offset);
-            // A tail call returns elsewhere, and has given up the frame its
-            // arguments may point into.
-            anyhow::ensure!(!site.tail, "{place} tail-calls {}: it cannot be probed", call.function);
             // The return first: a call probed without its return would leave
             // a store remembered that no return takes.
             if let Some(returns) = returns {
-                match kprobe_at(ebpf, returns.program, &site.function, site.offset + 5) {
+                match kprobe_at(ebpf, returns.program, &site.function, site.offset + 5, links) {
                     Ok(()) => {}
                     Err(error) if not_an_instruction(&error) => continue,
                     Err(error) => {
@@ -489,7 +544,7 @@ fn attach_call_sites(ebpf: &mut Ebpf, kernel: &Kernel, calls: &[&Hook], way: &Wa
                     }
                 }
             }
-            match kprobe_at(ebpf, call.program, &site.function, site.offset) {
+            match kprobe_at(ebpf, call.program, &site.function, site.offset, links) {
                 Ok(()) => {
                     attached.push(format!("{place}({})", call.function));
                     probed += 1;
@@ -510,20 +565,24 @@ fn attach_call_sites(ebpf: &mut Ebpf, kernel: &Kernel, calls: &[&Hook], way: &Wa
     Ok(attached)
 }
 
-fn attach_hook(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook) -> Result<()> {
+fn attach_hook(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook, links: &mut Links) -> Result<()> {
     let name = hook.program;
     let program = ebpf.program_mut(name).with_context(|| format!("no program {name} in the eBPF object"))?;
     let failed = || format!("the kernel refused {:?} on {}", hook.attach, hook.function);
     match hook.attach {
         Attach::FExit => {
             let program: &mut FExit = program.try_into()?;
-            program.load(hook.function, btf).with_context(failed)?;
-            program.attach().with_context(failed)?;
+            if program.fd().is_err() {
+                program.load(hook.function, btf).with_context(failed)?;
+            }
+            links.0.push((hook.program, Link::FExit(program.attach().with_context(failed)?)));
         }
         Attach::FEntry => {
             let program: &mut FEntry = program.try_into()?;
-            program.load(hook.function, btf).with_context(failed)?;
-            program.attach().with_context(failed)?;
+            if program.fd().is_err() {
+                program.load(hook.function, btf).with_context(failed)?;
+            }
+            links.0.push((hook.program, Link::FEntry(program.attach().with_context(failed)?)));
         }
         Attach::KProbe => {
             let program: &mut KProbe = program.try_into()?;
@@ -531,16 +590,25 @@ fn attach_hook(ebpf: &mut Ebpf, btf: &Btf, hook: &Hook) -> Result<()> {
             if program.fd().is_err() {
                 program.load().with_context(failed)?;
             }
-            program.attach(hook.function, 0).with_context(failed)?;
+            links
+                .0
+                .push((hook.program, Link::KProbe(program.attach(hook.function, 0).with_context(failed)?)));
         }
         Attach::CallsOf | Attach::ReturnsFrom => unreachable!("call sites attach as a whole"),
     }
     Ok(())
 }
 
-fn kprobe_at(ebpf: &mut Ebpf, program: &str, function: &str, offset: u64) -> Result<(), ProgramError> {
-    let program: &mut KProbe = ebpf.program_mut(program).expect("loaded above").try_into()?;
-    program.attach(function, offset).map(drop)
+fn kprobe_at(
+    ebpf: &mut Ebpf,
+    program: &'static str,
+    function: &str,
+    offset: u64,
+    links: &mut Links,
+) -> Result<(), ProgramError> {
+    let kprobe: &mut KProbe = ebpf.program_mut(program).expect("loaded above").try_into()?;
+    links.0.push((program, Link::KProbe(kprobe.attach(function, offset)?)));
+    Ok(())
 }
 
 /// The kernel's answer to a kprobe inside an instruction: EILSEQ (x86's
