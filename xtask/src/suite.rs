@@ -41,19 +41,30 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
     )?;
 
     let scenarios = scenario::all()?;
-    let mut rows = Vec::new();
+    let mut guests = Vec::new();
     for flavour in kernel::Flavour::ALL {
-        let on_this_kernel: Vec<_> = scenarios.iter().filter(|s| s.kernels.contains(&flavour)).collect();
-        if on_this_kernel.is_empty() {
-            continue;
-        }
-        let guest = kernel::get(flavour, &tools, kernel_source)?;
-        let initramfs = image::build(&guest, &tools)?;
-        for scenario in on_this_kernel {
-            let outcome = vm::run(&guest, &initramfs, scenario)?;
-            rows.push(judge(flavour.name(), scenario, &outcome));
+        if scenarios.iter().any(|s| s.kernels.contains(&flavour)) {
+            let guest = kernel::get(flavour, &tools, kernel_source)?;
+            let initramfs = image::build(&guest, &tools)?;
+            guests.push((guest, initramfs));
         }
     }
+    // Longest first, so that the two lanes end together.
+    let mut jobs: Vec<_> = guests
+        .iter()
+        .flat_map(|(guest, initramfs)| {
+            scenarios
+                .iter()
+                .filter(|s| s.kernels.contains(&guest.flavour))
+                .map(move |s| (guest, initramfs, s))
+        })
+        .collect();
+    jobs.sort_by_key(|(_, _, scenario)| std::cmp::Reverse(scenario.timeout));
+    let mut rows = run_vms(&jobs)?;
+    rows.sort_by_key(|row| {
+        let kernel = kernel::Flavour::ALL.iter().position(|k| k.name() == row.kernel);
+        (kernel, row.scenario.clone())
+    });
 
     rows.push(dashboards_row(&rows));
     let tables_started = Instant::now();
@@ -91,6 +102,42 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
         bail!("{failed} VM scenario(s) did not do what they should");
     }
     Ok(())
+}
+
+/// VMs at once: each runs TCG in one host thread, so one per core.
+const LANES: usize = 2;
+
+/// Runs every (kernel, image, scenario) job, [`LANES`] VMs at a time; any VM
+/// that cannot run at all fails the suite.
+fn run_vms(jobs: &[(&kernel::GuestKernel, &std::path::PathBuf, &scenario::Scenario)]) -> Result<Vec<Row>> {
+    let next = std::sync::Mutex::new(jobs.iter());
+    let rows = std::sync::Mutex::new(Vec::new());
+    let errors = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..LANES {
+            scope.spawn(|| loop {
+                let Some((guest, initramfs, scenario)) = next.lock().expect("no lane panics").next() else {
+                    break;
+                };
+                match vm::run(guest, initramfs, scenario) {
+                    Ok(outcome) => {
+                        let row = judge(guest.flavour.name(), scenario, &outcome);
+                        rows.lock().expect("no lane panics").push(row);
+                    }
+                    Err(error) => errors.lock().expect("no lane panics").push(format!(
+                        "{} on {}: {error:#}",
+                        scenario.name,
+                        guest.flavour.name()
+                    )),
+                }
+            });
+        }
+    });
+    let errors = errors.into_inner().expect("no lane panics");
+    if !errors.is_empty() {
+        bail!("VMs that could not run: {}", errors.join("; "));
+    }
+    Ok(rows.into_inner().expect("no lane panics"))
 }
 
 /// The dashboards check on the trace this run's fio-run scenario recorded.

@@ -85,7 +85,8 @@ pub fn run(kernel: &GuestKernel, initramfs: &Path, scenario: &Scenario) -> Resul
         .args(["-serial", "stdio", "-serial"])
         .arg(format!("file:{}", outbox.display()));
     let started = Instant::now();
-    let mut console = Console::start(&mut qemu, &out_dir.join("console.log"))?;
+    let tag = format!("{}/{}", kernel.flavour.name(), scenario.name);
+    let mut console = Console::start(&mut qemu, &out_dir.join("console.log"), &tag)?;
     let ended = console.follow(started + scenario.timeout)?;
     let elapsed = started.elapsed();
     fs::remove_file(&nvdimm).ok();
@@ -181,7 +182,7 @@ fn kvm_probe_cached(kernel: &GuestKernel, initramfs: &Path) -> bool {
     probe.args(["-m", "512", "-serial", "stdio", "-append", "console=ttyS0 panic=-1 rdinit=/bin/false"]);
     let log = std::env::temp_dir().join("dax-probe-kvm-probe.log");
     // The guest reached init when the kernel complains that init exited.
-    let works = Console::start(&mut probe, &log)
+    let works = Console::start(&mut probe, &log, "kvm-probe")
         .and_then(|mut console| console.follow(Instant::now() + KVM_PROBE_TIMEOUT))
         .is_ok_and(|ended| ended)
         && fs::read_to_string(&log).is_ok_and(|text| text.contains("Attempted to kill init"));
@@ -205,10 +206,12 @@ struct Console {
     problems: Vec<String>,
     results: Vec<String>,
     last_line: String,
+    /// Which run the echoed lines are from (two VMs may run at once).
+    tag: String,
 }
 
 impl Console {
-    fn start(qemu: &mut Command, log: &Path) -> Result<Console> {
+    fn start(qemu: &mut Command, log: &Path, tag: &str) -> Result<Console> {
         let mut child =
             qemu.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().context(
                 "cannot start qemu-system-x86_64 (is qemu-system-x86 installed? `cargo xtask setup`)",
@@ -238,6 +241,7 @@ impl Console {
             problems: Vec::new(),
             results: Vec::new(),
             last_line: String::new(),
+            tag: tag.to_owned(),
         })
     }
 
@@ -265,11 +269,11 @@ impl Console {
         writeln!(self.log, "{line}")?;
         if is_kernel_line(&line) {
             if let Some(problem) = kernel_problem(&line) {
-                println!("  ! {line}");
+                println!("  {} ! {line}", self.tag);
                 self.problems.push(problem.to_owned());
             }
         } else if !line.trim().is_empty() {
-            println!("  | {line}");
+            println!("  {} | {line}", self.tag);
             if let Some(verdict) = line.strip_prefix(VERDICT_PREFIX) {
                 self.verdict = Some(verdict.trim().to_owned());
             }
