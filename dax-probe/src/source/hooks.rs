@@ -238,7 +238,8 @@ pub const GROUPS: &[Group] = &[
 /// Which ways a recording may use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Plan {
-    /// The best way the running kernel offers, per group.
+    /// The native ways where the kernel has the entry-lock functions whole,
+    /// else the inlined ways.
     #[default]
     Auto,
     /// Only hooks on whole functions (fails where the kernel inlined them).
@@ -276,8 +277,6 @@ pub struct Kernel {
     btf: Btf,
     /// Functions with an ftrace site (fentry and fexit need one).
     traceable: BTreeSet<String>,
-    /// The kernel preempts kernel code (or may: it does not say).
-    pub preempts: bool,
 }
 
 impl Kernel {
@@ -295,12 +294,31 @@ impl Kernel {
             .lines()
             .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
             .collect();
-        Ok(Kernel { symbols, btf, traceable, preempts: preempts() })
+        Ok(Kernel { symbols, btf, traceable })
     }
 
     /// The address of a function, for programs that compare with it.
     pub fn address(&self, name: &str) -> Option<u64> {
         self.symbols.get(name).map(|symbol| symbol.address)
+    }
+
+    /// One plan for every group: `Auto` is the native way where this kernel
+    /// has the entry-lock functions whole, else the inlined way throughout.
+    /// (Mixing them would put a kprobe and a fentry program on one function,
+    /// and a kernel that inlines one function inlines its neighbours too.)
+    fn plan(&self, plan: Plan) -> Plan {
+        if plan != Plan::Auto {
+            return plan;
+        }
+        let native =
+            GROUPS[0].ways.iter().find(|way| way.name == NATIVE).expect("entry-state has a native way");
+        let whole = native.hooks.iter().all(|hook| self.lacks(hook).is_none())
+            && native.needs.iter().all(|name| self.symbols.has(name));
+        if whole {
+            Plan::Native
+        } else {
+            Plan::Inlined
+        }
     }
 
     /// Why `hook` cannot attach here, if it cannot.
@@ -328,35 +346,17 @@ impl Kernel {
     }
 }
 
-/// Whether the running kernel preempts kernel code: the mode debugfs shows
-/// in parentheses (`none voluntary (full) lazy`), else what `uname -v`
-/// says it was built with; a kernel that can switch at boot and does not
-/// say counts as preempting.
-fn preempts() -> bool {
-    if let Ok(modes) = std::fs::read_to_string("/sys/kernel/debug/sched/preempt") {
-        return modes.contains("(full)") || modes.contains("(lazy)") || modes.contains("(rt)");
-    }
-    let version = std::fs::read_to_string("/proc/sys/kernel/version").unwrap_or_default();
-    version.contains("PREEMPT")
-}
-
 /// Loads and attaches, per group, the best allowed way whose hooks this
 /// kernel has.
 pub fn attach(ebpf: &mut Ebpf, kernel: &Kernel, plan: Plan) -> Result<Attached> {
+    let plan = kernel.plan(plan);
     let mut attached = Attached::default();
     // (program, function) pairs attached: a program may serve several
     // groups, and one program several functions.
     let mut loaded = BTreeSet::new();
     for group in GROUPS {
         let mut reasons = Vec::new();
-        // Where the kernel preempts kernel code, a preempted fentry or fexit
-        // program is skipped for the next task on its CPU; kprobes run with
-        // preemption off. So Auto starts there with the kprobe way.
-        let mut ways: Vec<&Way> =
-            group.ways.iter().filter(|way| group.ways.len() == 1 || plan.allows(way)).collect();
-        if kernel.preempts {
-            ways.sort_by_key(|way| way.name != INLINED);
-        }
+        let ways = group.ways.iter().filter(|way| group.ways.len() == 1 || plan.allows(way));
         let chosen = ways.into_iter().find(|way| {
             match try_way(ebpf, kernel, way, &mut loaded, &mut attached.call_sites) {
                 Ok(()) => true,

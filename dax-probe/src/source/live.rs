@@ -77,7 +77,6 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
         listed("; not in this kernel: ", &tracepoints.missing),
         listed("; in this kernel but not recorded: ", &tracepoints.unknown),
     );
-    let _no_jump_optimization = JumpOptimizationOff::new();
     let attached = hooks::attach(&mut ebpf, &kernel, command.plan)?;
     let ways: Vec<String> = attached.groups.iter().map(|(group, way)| format!("{group} ({way})")).collect();
     eprintln!("dax-probe: coverage: hooks attached: {}", ways.join(" "));
@@ -254,47 +253,6 @@ fn prog_info(fd: i32) -> Option<aya_obj::generated::bpf_prog_info> {
         libc::syscall(libc::SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &raw mut attr, size_of::<InfoAttr>() as u32)
     };
     (rc == 0).then_some(info)
-}
-
-/// Kprobe jump optimization off for as long as it lives, restored after.
-///
-/// The kernel turns a kprobe into a jump some time after it is registered
-/// (after an RCU-tasks grace period: seconds under load), patching the code
-/// while other CPUs run it; a CPU that reaches the probe meanwhile steps
-/// over it without calling the handler, and nothing counts that miss. Seen
-/// as wake-ups missing in the middle of a recording on Debian's 7.2. With
-/// optimization off (`debug.kprobes-optimization`) every probe stays a
-/// breakpoint that always calls its handler.
-struct JumpOptimizationOff {
-    was_on: bool,
-}
-
-const KPROBES_OPTIMIZATION: &str = "/proc/sys/debug/kprobes-optimization";
-
-impl JumpOptimizationOff {
-    fn new() -> JumpOptimizationOff {
-        let was_on = std::fs::read_to_string(KPROBES_OPTIMIZATION).is_ok_and(|value| value.trim() == "1");
-        if was_on {
-            match std::fs::write(KPROBES_OPTIMIZATION, "0") {
-                Ok(()) => eprintln!(
-                    "dax-probe: kprobe jump optimization is off while dax-probe runs (an optimizing kprobe \
-                     misses hits silently); it is turned back on at the end"
-                ),
-                Err(error) => {
-                    eprintln!("dax-probe: warning: cannot turn kprobe jump optimization off: {error}")
-                }
-            }
-        }
-        JumpOptimizationOff { was_on }
-    }
-}
-
-impl Drop for JumpOptimizationOff {
-    fn drop(&mut self) {
-        if self.was_on {
-            let _ = std::fs::write(KPROBES_OPTIMIZATION, "1");
-        }
-    }
 }
 
 /// Writes the eBPF programs' aya-log records to stderr.
