@@ -12,7 +12,7 @@ use std::fmt;
 
 use dax_probe_common::{Arg, Field, Kind, Record, FIELD_COUNT};
 
-use crate::kernel::{entry, PMD_PAGES};
+use crate::kernel::entry;
 
 /// One tracepoint or hook hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -440,15 +440,6 @@ impl Entry {
             crate::kernel::pmd_start(index)
         } else {
             index
-        }
-    }
-
-    /// Pages the entry covers.
-    pub fn pages(self) -> u64 {
-        if self.is_pmd() {
-            PMD_PAGES
-        } else {
-            1
         }
     }
 

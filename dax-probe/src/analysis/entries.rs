@@ -38,7 +38,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::{
     analysis::{
-        faults::drain_by_time,
+        drain_by_time,
         invariants::{Findings, Invariant},
     },
     event::{At, Entry, Event, Key, WakeMode, What},

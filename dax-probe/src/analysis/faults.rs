@@ -18,6 +18,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::{
     analysis::{
+        drain_by_time,
         fallback::{self, Seen},
         invariants::{Findings, Invariant},
         timeline::Outcome,
@@ -171,11 +172,4 @@ fn address(event: &Event) -> u64 {
 
 fn same_page(a: u64, b: u64) -> bool {
     (a ^ b) & PAGE_MASK == 0
-}
-
-/// A per-thread map's values, oldest first (reports come out in time order).
-pub(super) fn drain_by_time<T>(map: &mut HashMap<u32, T>, time: impl Fn(&T) -> u64) -> Vec<T> {
-    let mut values: Vec<T> = map.drain().map(|(_, value)| value).collect();
-    values.sort_by_key(|value| time(value));
-    values
 }

@@ -122,6 +122,14 @@ impl Stats {
     }
 }
 
+/// A per-thread map's values, oldest first: what both trackers still owe at
+/// the end of a stream is reported in time order.
+fn drain_by_time<T>(map: &mut HashMap<u32, T>, time: impl Fn(&T) -> u64) -> Vec<T> {
+    let mut values: Vec<T> = map.drain().map(|(_, value)| value).collect();
+    values.sort_by_key(|value| time(value));
+    values
+}
+
 /// The analysis of one stream. Built with `Default`, it starts judging at
 /// [`Sink::begin`] and is complete after [`Sink::finish`].
 #[derive(Default)]
