@@ -228,6 +228,10 @@ pub struct Slot {
     pub size: u16,
 }
 
+/// The bytes of a tracepoint record the programs copy in one read: every
+/// field they take must end within them (user space checks it).
+pub const RECORD_BYTES: usize = 128;
+
 /// Slots of every field of every tracepoint: `slots[tracepoint][field]`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,19 +11,23 @@
 //! is documented in `dax-probe/src/hooks.rs`.
 #![no_std]
 #![no_main]
+// The one atomic add of the waiter count (`count_waiters`): BPF has it
+// (`lock xadd`), Rust's core offers it on this target only as asm.
+#![feature(asm_experimental_arch)]
 
 use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
         bpf_probe_read_kernel,
     },
     macros::{fentry, fexit, kprobe, map, tracepoint},
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::{FEntryContext, FExitContext, ProbeContext, TracePointContext},
     EbpfContext,
 };
 use aya_log_ebpf::warn;
-use dax_probe_common::{entry, Arg, Kind, Layout, Record, Slot, FIELD_COUNT, KIND_COUNT};
+use dax_probe_common::{entry, Arg, Kind, Layout, Record, Slot, FIELD_COUNT, KIND_COUNT, RECORD_BYTES};
 
 /// Field offsets per tracepoint; user space writes it before loading.
 #[no_mangle]
@@ -34,18 +38,47 @@ static LAYOUT: Layout = Layout::EMPTY;
 #[no_mangle]
 static DAX_WAKE_FUNC: u64 = 0;
 
+/// How far events go, for benchmarks (`dax-probe record --stage`): 0 every
+/// program returns at once, 1 the programs run but reserve nothing, 2 all
+/// the way (the default); user space writes it before loading.
+#[no_mangle]
+static STAGE: u8 = 2;
+
+#[inline(always)]
+fn stage() -> u8 {
+    // SAFETY: a plain global; the volatile read keeps the compiler from
+    // folding in the value user space may overwrite.
+    unsafe { core::ptr::read_volatile(&STAGE) }
+}
+
+#[inline(always)]
+fn returning_at_once() -> bool {
+    stage() == 0
+}
+
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(16 << 20, 0);
+
+/// Unread bytes past which a submit wakes user space (a 16th of the ring);
+/// below it user space reads on its own timer (`source/live.rs`).
+const WAKE_AT_BYTES: u64 = 1 << 20;
 
 /// Events dropped because the ring buffer or a bookkeeping map was full
 /// (per CPU, summed by user space).
 #[map]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
-/// Threads inside `dax_wake_entry`: their `dax_entry_waitqueue` call computes
-/// a wake key, not a wait.
+/// DAX waiters between their wait and their return, all threads together:
+/// while there are none, a wake-up right after an unlock wakes nobody.
 #[map]
-static WAKING: HashMap<u32, u8> = HashMap::with_max_entries(1 << 14, 0);
+static WAITERS: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Per CPU, the entry its thread released last: (tid, mapping, index).
+#[map]
+static LAST_UNLOCK: PerCpuArray<[u64; 3]> = PerCpuArray::with_max_entries(1, 0);
+
+/// `enum dax_wake_mode` (fs/dax.c).
+const WAKE_NEXT: u64 = 1;
 
 /// Threads queued on a DAX entry wait queue: the key they wait for.
 #[map]
@@ -101,6 +134,9 @@ macro_rules! tracepoint_programs {
     ($($name:ident = $index:expr),* $(,)?) => {$(
         #[tracepoint]
         pub fn $name(ctx: TracePointContext) -> u32 {
+            if returning_at_once() {
+                return 0;
+            }
             record(&ctx, $index);
             0
         }
@@ -125,12 +161,20 @@ tracepoint_programs! {
 
 #[inline(always)]
 fn record(ctx: &TracePointContext, tracepoint: usize) {
+    // One copy of the record, then the fields from the copy: a helper call
+    // per field cost more than the rest of the program.
+    // SAFETY: ctx points at the tracepoint's record in the per-CPU perf
+    // buffer; bpf_probe_read_kernel fails cleanly on a bad address anyway.
+    let Ok(raw) = (unsafe { bpf_probe_read_kernel(ctx.as_ptr() as *const [u8; RECORD_BYTES]) }) else {
+        count_lost();
+        return;
+    };
     let mut fields = [0u64; FIELD_COUNT];
     for (field, value) in fields.iter_mut().enumerate() {
         // SAFETY: LAYOUT is a plain global; the volatile read keeps the
         // compiler from folding in the EMPTY layout user space overwrites.
         let slot: Slot = unsafe { core::ptr::read_volatile(&LAYOUT.slots[tracepoint][field]) };
-        *value = read_field(ctx, slot);
+        *value = field_of(&raw, slot);
     }
     submit(ctx, tracepoint as u32, fields);
 }
@@ -138,6 +182,9 @@ fn record(ctx: &TracePointContext, tracepoint: usize) {
 /// Sends one event to user space, or counts it lost.
 #[inline(always)]
 fn submit(ctx: &impl EbpfContext, kind: u32, fields: [u64; FIELD_COUNT]) {
+    if stage() < 2 {
+        return;
+    }
     let Some(mut slot) = EVENTS.reserve::<Record>(0) else {
         count_lost();
         warn!(ctx, "dax-probe: ring buffer full, event lost");
@@ -154,7 +201,14 @@ fn submit(ctx: &impl EbpfContext, kind: u32, fields: [u64; FIELD_COUNT]) {
         comm: bpf_get_current_comm().unwrap_or_default(),
         fields,
     });
-    slot.submit(0);
+    // Wake user space only past a fill threshold: it also reads on its own
+    // timer, and a wake-up per event cost more than the event.
+    let flags = if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= WAKE_AT_BYTES {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    slot.submit(flags as u64);
 }
 
 #[inline(always)]
@@ -194,6 +248,9 @@ fn read_xas(xas: *const XaState) -> (u64, u64) {
 /// entry sits in the PMD range.
 #[fexit(function = "grab_mapping_entry")]
 pub fn grab_mapping_entry_exit(ctx: FExitContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let ret: u64 = ctx.ret().unwrap_or(0);
     if ret == entry::INTERNAL_FALLBACK {
         let (xa, index) = read_xas(ctx.arg(0));
@@ -208,6 +265,9 @@ pub fn grab_mapping_entry_exit(ctx: FExitContext) -> u32 {
 /// in lock order.
 #[fexit(function = "dax_lock_entry")]
 pub fn dax_lock_entry_exit(ctx: FExitContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let (xa, index) = read_xas(ctx.arg(0));
     let entry: u64 = ctx.arg(1);
     let old: u64 = ctx.ret().unwrap_or(0);
@@ -224,22 +284,71 @@ pub fn dax_lock_entry_exit(ctx: FExitContext) -> u32 {
 /// next lock of that entry.
 #[fentry(function = "dax_unlock_entry")]
 pub fn dax_unlock_entry_enter(ctx: FEntryContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let (xa, index) = read_xas(ctx.arg(0));
     let entry: u64 = ctx.arg(1);
+    note_unlock(xa, index);
     submit_hook(&ctx, Kind::EntryUnlock, &[(Arg::Mapping, xa), (Arg::Index, index), (Arg::Entry, entry)]);
     0
+}
+
+#[inline(always)]
+fn note_unlock(xa: u64, index: u64) {
+    if let Some(last) = LAST_UNLOCK.get_ptr_mut(0) {
+        // SAFETY: the per-CPU slot is only touched by programs on this CPU,
+        // and a program is not preempted by another on the same CPU.
+        unsafe { *last = [u64::from(current_tid()), xa, index] };
+    }
+}
+
+/// A `WAKE_NEXT` of the entry its thread has just released, while no DAX
+/// waiter sleeps anywhere: it wakes nobody (`waitqueue_active`) and tells
+/// the checker nothing the unlock did not, so it is not sent (one event in
+/// five of a PTE fault). A waiter counts from its wait, taken under the
+/// `xa_lock` before the unlock's store, so no wake it needs is skipped;
+/// a thread moved to another CPU between unlock and wake is sent.
+#[inline(always)]
+fn wakes_nobody(xa: u64, index: u64, mode: u64) -> bool {
+    if mode != WAKE_NEXT {
+        return false;
+    }
+    // SAFETY: plain reads of map values; the count is only ever added to
+    // atomically, and a stale read errs on the side of sending.
+    let waiters = WAITERS.get_ptr(0).map_or(1, |count| unsafe { core::ptr::read_volatile(count) });
+    let last = LAST_UNLOCK.get_ptr(0).map(|last| unsafe { *last });
+    waiters == 0 && last == Some([u64::from(current_tid()), xa, index])
+}
+
+/// Adds `delta` to the count of DAX waiters.
+#[inline(always)]
+fn count_waiters(delta: i64) {
+    if let Some(count) = WAITERS.get_ptr_mut(0) {
+        // SAFETY: a map value lives as long as the map, u64-aligned; all
+        // programs change it only with this atomic add.
+        unsafe {
+            core::arch::asm!(
+                "lock *(u64 *)({count} + 0) += {delta}",
+                count = in(reg) count,
+                delta = in(reg) delta,
+            )
+        };
+    }
 }
 
 /// dax_wake_entry(xas, entry, mode): waiters of an entry are woken.
 #[fentry(function = "dax_wake_entry")]
 pub fn dax_wake_entry_enter(ctx: FEntryContext) -> u32 {
-    let tid = current_tid();
-    if WAKING.insert(tid, 1u8, 0).is_err() {
-        count_lost();
+    if returning_at_once() {
+        return 0;
     }
     let (xa, index) = read_xas(ctx.arg(0));
     let entry: u64 = ctx.arg(1);
     let mode: u64 = ctx.arg::<u32>(2) as u64;
+    if wakes_nobody(xa, index, mode) {
+        return 0;
+    }
     submit_hook(
         &ctx,
         Kind::EntryWake,
@@ -248,30 +357,29 @@ pub fn dax_wake_entry_enter(ctx: FEntryContext) -> u32 {
     0
 }
 
-#[fexit(function = "dax_wake_entry")]
-pub fn dax_wake_entry_exit(_ctx: FExitContext) -> u32 {
-    let _ = WAKING.remove(current_tid());
-    0
-}
-
-/// dax_entry_waitqueue(xas, entry, key) outside a wake: a task is about to
-/// queue itself on the wait queue of `key`, as the kernel computed it.
+/// dax_entry_waitqueue(xas, entry, key) of a waiter: a task is about to
+/// queue itself on the wait queue of `key`, as the kernel computed it. A
+/// waiter's key sits in its `wait_exceptional_entry_queue`, right after a
+/// wait entry whose `func` is already `wake_exceptional_entry_func`; the
+/// other caller, `dax_wake_entry`, passes a key of its own frame.
 #[fexit(function = "dax_entry_waitqueue")]
 pub fn dax_entry_waitqueue_exit(ctx: FExitContext) -> u32 {
-    let tid = current_tid();
-    if WAKING.get_ptr(tid).is_some() {
+    if returning_at_once() {
         return 0;
     }
+    let key_at: u64 = ctx.arg(2);
+    if !is_dax_waiter(key_at - (WAIT_KEY_OFFSET as u64)) {
+        return 0;
+    }
+    let tid = current_tid();
     // SAFETY: the key is the caller's, filled in by the function that just
     // returned; bpf_probe_read_kernel fails cleanly on a bad address.
-    let Ok(key) = (unsafe { bpf_probe_read_kernel(ctx.arg::<*const WaitKey>(2)) }) else {
+    let Ok(key) = (unsafe { bpf_probe_read_kernel(key_at as *const WaitKey) }) else {
         return 0;
     };
     let (_, index) = read_xas(ctx.arg(0));
     let entry: u64 = ctx.arg(1);
-    if WAITING.insert(tid, key, 0).is_err() {
-        count_lost();
-    }
+    note_waiter(tid, key);
     submit_hook(
         &ctx,
         Kind::EntryWait,
@@ -280,11 +388,36 @@ pub fn dax_entry_waitqueue_exit(ctx: FExitContext) -> u32 {
     0
 }
 
+/// Whether the `wait_queue_entry` at `wait` is a DAX waiter's: its `func`
+/// is `wake_exceptional_entry_func`, which only fs/dax.c's waiters use.
+#[inline(always)]
+fn is_dax_waiter(wait: u64) -> bool {
+    // SAFETY: a plain global, written by user space before loading.
+    let dax_wake_func = unsafe { core::ptr::read_volatile(&DAX_WAKE_FUNC) };
+    // SAFETY: bpf_probe_read_kernel checks the address and fails cleanly.
+    let func = unsafe { bpf_probe_read_kernel((wait + WAIT_FUNC_OFFSET as u64) as *const u64) };
+    dax_wake_func != 0 && func == Ok(dax_wake_func)
+}
+
 /// finish_wait: a task that queued on a DAX entry is running again.
 #[fentry(function = "finish_wait")]
 pub fn finish_wait_enter(ctx: FEntryContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     waiter_back(&ctx);
     0
+}
+
+/// A thread queues on `key`: remembered for its return, and counted.
+#[inline(always)]
+fn note_waiter(tid: u32, key: WaitKey) {
+    let new = WAITING.get_ptr(tid).is_none();
+    if WAITING.insert(tid, key, 0).is_err() {
+        count_lost();
+    } else if new {
+        count_waiters(1);
+    }
 }
 
 #[inline(always)]
@@ -292,7 +425,9 @@ fn waiter_back(ctx: &impl EbpfContext) {
     let tid = current_tid();
     // SAFETY: the value is a plain copy, read before removing the key.
     let Some(key) = (unsafe { WAITING.get(tid) }).copied() else { return };
-    let _ = WAITING.remove(tid);
+    if WAITING.remove(tid).is_ok() {
+        count_waiters(-1);
+    }
     submit_hook(ctx, Kind::EntryWoken, &[(Arg::Mapping, key.xa), (Arg::KeyStart, key.entry_start)]);
 }
 
@@ -304,6 +439,9 @@ fn waiter_back(ctx: &impl EbpfContext) {
 /// code; the return is `entry_store_return`.
 #[kprobe]
 pub fn entry_store_call(ctx: ProbeContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let (Some(xas), Some(entry)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) else { return 0 };
     if entry & 1 == 1 {
         remember_store(xas, entry);
@@ -315,6 +453,9 @@ pub fn entry_store_call(ctx: ProbeContext) -> u32 {
 /// the lock bit itself.
 #[kprobe]
 pub fn lock_entry_call(ctx: ProbeContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let (Some(xas), Some(entry)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) else { return 0 };
     remember_store(xas, entry | entry::LOCKED);
     0
@@ -334,6 +475,9 @@ fn remember_store(xas: u64, entry: u64) {
 /// and is no event; its caller retries it.
 #[kprobe]
 pub fn entry_store_return(ctx: ProbeContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let tid = current_tid();
     // SAFETY: the value is a plain copy, read before removing the key.
     let Some(store) = (unsafe { STORES.get(tid) }).copied() else { return 0 };
@@ -352,6 +496,7 @@ pub fn entry_store_return(ctx: ProbeContext) -> u32 {
     if store.entry & entry::LOCKED != 0 {
         submit_hook(&ctx, Kind::EntryLock, &[at[0], at[1], at[2], (Arg::OldEntry, old)]);
     } else {
+        note_unlock(xas.xa, xas.xa_index);
         submit_hook(&ctx, Kind::EntryUnlock, &at);
     }
     0
@@ -364,6 +509,9 @@ pub fn entry_store_return(ctx: ProbeContext) -> u32 {
 /// hashed; `nr_exclusive` 0 wakes all (WAKE_ALL), 1 the next (WAKE_NEXT).
 #[kprobe]
 pub fn wake_up_call(ctx: ProbeContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let (Some(nr_exclusive), Some(key)) = (ctx.arg::<u64>(2), ctx.arg::<u64>(3)) else { return 0 };
     // SAFETY: bpf_probe_read_kernel checks the address and fails cleanly.
     let Ok(key) = (unsafe { bpf_probe_read_kernel(key as *const WaitKey) }) else {
@@ -386,15 +534,22 @@ pub fn wake_up_call(ctx: ProbeContext) -> u32 {
 /// for why). Copies inlined elsewhere are probed at their `__wake_up`.
 #[kprobe]
 pub fn dax_wake_entry_kprobe(ctx: ProbeContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let (Some(xas), Some(entry), Some(mode)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1), ctx.arg::<u64>(2))
     else {
         return 0;
     };
     let (xa, index) = read_xas(xas as *const XaState);
+    let mode = mode & 0xffff_ffff;
+    if wakes_nobody(xa, index, mode) {
+        return 0;
+    }
     submit_hook(
         &ctx,
         Kind::EntryWake,
-        &[(Arg::Mapping, xa), (Arg::Index, index), (Arg::Entry, entry), (Arg::Mode, mode & 0xffff_ffff)],
+        &[(Arg::Mapping, xa), (Arg::Index, index), (Arg::Entry, entry), (Arg::Mode, mode)],
     );
     0
 }
@@ -409,12 +564,11 @@ pub fn dax_wake_entry_kprobe(ctx: ProbeContext) -> u32 {
 /// skip it for the next task on that CPU.
 #[kprobe]
 pub fn dax_waiter_queued(ctx: ProbeContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let Some(wait) = ctx.arg::<u64>(1) else { return 0 };
-    // SAFETY: a plain global, written by user space before loading.
-    let dax_wake_func = unsafe { core::ptr::read_volatile(&DAX_WAKE_FUNC) };
-    // SAFETY: bpf_probe_read_kernel checks the address and fails cleanly.
-    let func = unsafe { bpf_probe_read_kernel((wait + WAIT_FUNC_OFFSET as u64) as *const u64) };
-    if dax_wake_func == 0 || func != Ok(dax_wake_func) {
+    if !is_dax_waiter(wait) {
         return 0;
     }
     // SAFETY: as above; the key follows the wait entry in the waiter's frame.
@@ -423,9 +577,7 @@ pub fn dax_waiter_queued(ctx: ProbeContext) -> u32 {
         count_lost();
         return 0;
     };
-    if WAITING.insert(current_tid(), key, 0).is_err() {
-        count_lost();
-    }
+    note_waiter(current_tid(), key);
     submit_hook(&ctx, Kind::EntryWait, &[(Arg::Mapping, key.xa), (Arg::KeyStart, key.entry_start)]);
     0
 }
@@ -434,6 +586,9 @@ pub fn dax_waiter_queued(ctx: ProbeContext) -> u32 {
 /// kprobe twin of `finish_wait_enter`).
 #[kprobe]
 pub fn dax_waiter_back(ctx: ProbeContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     waiter_back(&ctx);
     0
 }
@@ -442,6 +597,9 @@ pub fn dax_waiter_back(ctx: ProbeContext) -> u32 {
 /// extent is shorter than asked, the pfn is not aligned, or the device said no.
 #[fexit(function = "dax_iomap_direct_access")]
 pub fn dax_iomap_direct_access_exit(ctx: FExitContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let ret: i32 = ctx.ret().unwrap_or(0);
     if ret != 0 {
         let pos: u64 = ctx.arg(1);
@@ -459,6 +617,9 @@ pub fn dax_iomap_direct_access_exit(ctx: FExitContext) -> u32 {
 /// a 2 MiB extent; a fallback without this event had a shorter one.
 #[fentry(function = "dax_fault_iter")]
 pub fn dax_fault_iter_enter(ctx: FEntryContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let pmd: u64 = ctx.arg::<u64>(5) & 0xff;
     if pmd != 0 {
         let (xa, index) = read_xas(ctx.arg(3));
@@ -471,6 +632,9 @@ pub fn dax_fault_iter_enter(ctx: FEntryContext) -> u32 {
 /// (see `dax_waiter_queued` for why).
 #[kprobe]
 pub fn dax_fault_iter_kprobe(ctx: ProbeContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let (Some(xas), Some(pmd)) = (ctx.arg::<u64>(3), ctx.arg::<u64>(5)) else { return 0 };
     if pmd & 0xff != 0 {
         let (xa, index) = read_xas(xas as *const XaState);
@@ -483,6 +647,9 @@ pub fn dax_fault_iter_kprobe(ctx: ProbeContext) -> u32 {
 /// `xa_state` waits for the return (`grab_mapping_entry_return`).
 #[kprobe]
 pub fn grab_mapping_entry_call(ctx: ProbeContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let Some(xas) = ctx.arg::<u64>(0) else { return 0 };
     remember_call(xas, 0);
     0
@@ -492,6 +659,9 @@ pub fn grab_mapping_entry_call(ctx: ProbeContext) -> u32 {
 /// smaller (PTE) entry sits in the PMD range.
 #[kprobe]
 pub fn grab_mapping_entry_return(ctx: ProbeContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let Some([xas, _]) = take_call() else { return 0 };
     // SAFETY: regs points at this probe's saved registers.
     let ret = unsafe { (*ctx.regs).rax };
@@ -505,6 +675,9 @@ pub fn grab_mapping_entry_return(ctx: ProbeContext) -> u32 {
 /// A call of `dax_iomap_direct_access(iomap, pos, size, kaddr, pfnp)`.
 #[kprobe]
 pub fn direct_access_call(ctx: ProbeContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let (Some(pos), Some(size)) = (ctx.arg::<u64>(1), ctx.arg::<u64>(2)) else { return 0 };
     remember_call(pos, size);
     0
@@ -513,6 +686,9 @@ pub fn direct_access_call(ctx: ProbeContext) -> u32 {
 /// The instruction after that call: a non-zero int in eax is a failure.
 #[kprobe]
 pub fn direct_access_return(ctx: ProbeContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let Some([pos, size]) = take_call() else { return 0 };
     // SAFETY: regs points at this probe's saved registers.
     let ret = unsafe { (*ctx.regs).rax } as u32 as i32;
@@ -552,6 +728,9 @@ fn take_call() -> Option<[u64; 2]> {
 /// our order, at the points where fs/dax.c has its tracepoints and hooks.
 #[kprobe]
 pub fn daxref_trace(ctx: ProbeContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
     let (Some(kind), Some(record)) = (ctx.arg::<u32>(0), ctx.arg::<*const [u64; FIELD_COUNT]>(1)) else {
         return 0;
     };
@@ -568,20 +747,26 @@ pub fn daxref_trace(ctx: ProbeContext) -> u32 {
 
 /// One field of the record, zero-extended; 0 when the record lacks it.
 #[inline(always)]
-fn read_field(ctx: &TracePointContext, slot: Slot) -> u64 {
+fn field_of(raw: &[u8; RECORD_BYTES], slot: Slot) -> u64 {
     let offset = slot.offset as usize;
-    // SAFETY: user space took offset and size from this tracepoint's format,
-    // and bpf_probe_read_kernel fails cleanly on a bad address anyway.
-    let value = unsafe {
-        match slot.size {
-            8 => ctx.read_at::<u64>(offset),
-            4 => ctx.read_at::<u32>(offset).map(u64::from),
-            2 => ctx.read_at::<u16>(offset).map(u64::from),
-            1 => ctx.read_at::<u8>(offset).map(u64::from),
-            _ => Ok(0),
+    let size = slot.size as usize;
+    if offset > RECORD_BYTES - 8 || size > 8 {
+        // User space keeps every field within the copy; the 8-byte bound
+        // lets the verifier see each read below stays inside it.
+        return 0;
+    }
+    // SAFETY: offset + 8 <= RECORD_BYTES, so every read is inside `raw`.
+    let at = unsafe { raw.as_ptr().add(offset) };
+    // SAFETY: as above; read_unaligned needs no alignment.
+    unsafe {
+        match size {
+            8 => core::ptr::read_unaligned(at as *const u64),
+            4 => u64::from(core::ptr::read_unaligned(at as *const u32)),
+            2 => u64::from(core::ptr::read_unaligned(at as *const u16)),
+            1 => u64::from(*at),
+            _ => 0,
         }
-    };
-    value.unwrap_or(0)
+    }
 }
 
 #[cfg(not(test))]

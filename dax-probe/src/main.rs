@@ -79,6 +79,10 @@ enum Command {
         output: PathBuf,
         #[command(flatten)]
         hooks: Hooks,
+        /// For benchmarks: how far events go. Below `full` nothing reaches
+        /// the trace, which records no event: the cost of each step shows.
+        #[arg(long, value_enum, default_value_t, value_name = "STAGE")]
+        stage: live::Stage,
         /// A command to run while recording; its exit ends the recording.
         /// Without one, recording ends at Ctrl-C.
         #[arg(last = true, value_name = "COMMAND")]
@@ -193,7 +197,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Run { plot, json, output, hooks, command } => {
             run_command(&command, hooks.plan, plot.as_deref(), json, output)
         }
-        Command::Record { output, hooks, command } => record(&output, hooks.plan, &command),
+        Command::Record { output, hooks, stage, command } => record(&output, hooks.plan, stage, &command),
         Command::Check { trace, json, hooks, command } => check(trace.as_deref(), json, hooks.plan, &command),
         Command::Report { trace, json, counts } => report(&trace, json, counts),
         Command::Plot { trace, output, json } => plot(&trace, &output, json),
@@ -243,11 +247,17 @@ fn run_command(
     Ok(checked_command_code(&analysis, session.status))
 }
 
-fn record(output: &Path, plan: Plan, command: &[String]) -> Result<i32> {
-    let session =
-        live_session(live_command(command, command, false, plan), (CoverageLog, Writer::create(output)?))?;
+fn record(output: &Path, plan: Plan, stage: live::Stage, command: &[String]) -> Result<i32> {
+    let live = live::Command { stage, ..live_command(command, command, false, plan) };
+    // Below the full stage no event reaches the sink: no trace is written.
+    let writer = (stage == live::Stage::Full).then(|| Writer::create(output)).transpose()?;
+    let session = live_session(live, (CoverageLog, writer))?;
     let lost = session.summary.lost;
-    eprintln!("dax-probe: {} events, {lost} lost, written to {}", session.summary.events, output.display());
+    let (events, written) = (session.summary.events, output.display());
+    match stage {
+        live::Stage::Full => eprintln!("dax-probe: {events} events, {lost} lost, written to {written}"),
+        _ => eprintln!("dax-probe: {events} events, {lost} lost, no trace written (--stage {})", format!("{stage:?}").to_lowercase()),
+    }
     if lost > 0 {
         eprintln!("dax-probe: warning: {lost} events were lost: checks of this trace are inconclusive");
     }
@@ -344,7 +354,14 @@ fn live_command<'a>(
     stdout_to_stderr: bool,
     plan: Plan,
 ) -> live::Command<'a> {
-    live::Command { argv, label: users.join(" "), stdout_to_stderr, plan, lost_every_second: false }
+    live::Command {
+        argv,
+        label: users.join(" "),
+        stdout_to_stderr,
+        plan,
+        lost_every_second: false,
+        stage: live::Stage::Full,
+    }
 }
 
 /// A live session into `sink`.

@@ -48,7 +48,7 @@ pub fn run(kernel_source: Option<&Path>) -> Result<()> {
     println!("demo: 3/4 the guest image (dax-probe, the reference module, fio)");
     let initramfs = image::build(&guest, &tools)?;
     println!("demo: 4/4 booting QEMU (TCG) and running {SCENARIO}: three fio runs under dax-probe run, a few minutes");
-    let outcome = vm::run(&guest, &initramfs, &scenario::find(SCENARIO)?)?;
+    let outcome = vm::run(&guest, &initramfs, &scenario::find(SCENARIO)?, vm::Clock::Host)?;
     if let Some(why) = outcome.failure {
         bail!("the demo's scenario {SCENARIO} failed: {why} (its log: {})", outcome.out_dir.display());
     }

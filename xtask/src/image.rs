@@ -138,6 +138,7 @@ pub fn build(kernel: &GuestKernel, tools: &setup::Tools) -> Result<PathBuf> {
     tree.host_file("/init", &project_root().join("lab/guest/init"), true)?;
     tree.host_file("/lab/lib.sh", &project_root().join("lab/guest/lib.sh"), false)?;
     tree.repo_folder("lab/scenarios", "/lab/scenarios", false)?;
+    tree.repo_folder("lab/benches", "/lab/benches", false)?;
     tree.repo_folder("lab/fio", "/lab/fio", false)?;
 
     let mut load_order = String::new();

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the only entry point for dax-probe's builds, VM lab and tests.
 
 mod apt;
+mod bench;
 mod cache;
 mod cmd;
 mod coverage;
@@ -48,6 +49,10 @@ enum Task {
         /// Override the scenario's timeout (seconds).
         #[arg(long)]
         timeout: Option<u64>,
+        /// Run the guest under QEMU's icount: guest time counts instructions,
+        /// so guest-side timings repeat exactly (TCG only; see vm::Clock).
+        #[arg(long)]
+        icount: bool,
         #[command(flatten)]
         source: Source,
     },
@@ -71,6 +76,11 @@ enum Task {
     Bench {
         #[arg(value_enum)]
         what: Bench,
+        /// The guest kernel of the benchmarks that boot one.
+        #[arg(long, value_enum, default_value = "custom")]
+        kernel: kernel::Flavour,
+        #[command(flatten)]
+        source: Source,
     },
 }
 
@@ -79,6 +89,10 @@ enum Bench {
     /// `check` of a trace file end to end (read, decode, analyse): events per
     /// second on one core (target 5 M/s), on a synthetic mix and the lab's traces.
     Checker,
+    /// What watching costs the workload: the seed's fio job under icount,
+    /// alone and under tracefs, trace-cmd and dax-probe (attach floor,
+    /// stream); the last line is `overhead: tracefs T%, stream S%, ...`.
+    Overhead,
 }
 
 #[derive(Args)]
@@ -118,7 +132,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Task::Vm { kernel, scenario, timeout, source } => {
+        Task::Vm { kernel, scenario, timeout, icount, source } => {
             let mut scenario = scenario::find(&scenario)?;
             if let Some(seconds) = timeout {
                 scenario.timeout = std::time::Duration::from_secs(seconds);
@@ -133,7 +147,8 @@ fn run(cli: Cli) -> Result<()> {
             let tools = setup::ensure()?;
             let guest = kernel::get(kernel, &tools, source.kernel_source.as_deref())?;
             let initramfs = image::build(&guest, &tools)?;
-            let outcome = vm::run(&guest, &initramfs, &scenario)?;
+            let clock = if icount { vm::Clock::Icount } else { vm::Clock::Host };
+            let outcome = vm::run(&guest, &initramfs, &scenario, clock)?;
             let verdict = match &outcome.failure {
                 None => "PASS".to_owned(),
                 Some(why) => format!("FAIL: {why}"),
@@ -153,7 +168,10 @@ fn run(cli: Cli) -> Result<()> {
         Task::Dashboards { trace } => dashboards::check(&trace).map(drop),
         Task::Test { source } => suite::run(source.kernel_source.as_deref()),
         Task::Demo { source } => demo::run(source.kernel_source.as_deref()),
-        Task::Bench { what: Bench::Checker } => cmd::run(
+        Task::Bench { what: Bench::Overhead, kernel, source } => {
+            bench::overhead(kernel, source.kernel_source.as_deref())
+        }
+        Task::Bench { what: Bench::Checker, .. } => cmd::run(
             std::process::Command::new(env!("CARGO"))
                 .args(["bench", "--quiet", "--package", "dax-probe", "--bench", "checker", "--"])
                 .args(lab_traces()?)

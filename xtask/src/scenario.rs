@@ -1,4 +1,6 @@
-//! The lab's scenarios: guest shell scripts in `lab/scenarios/NAME.sh`.
+//! The lab's scenarios: guest shell scripts in `lab/scenarios/NAME.sh`, and
+//! its benchmarks, the same kind of script in `lab/benches/NAME.sh` (run by
+//! `cargo xtask bench`, never by the suite).
 //!
 //! A scenario's header says what it shows and how it runs:
 //!
@@ -14,7 +16,7 @@
 //! selftests are scenarios that must fail: `expect-failure` names the text the
 //! failure must contain, so the test suite checks the lab catches them.
 
-use std::{fs, path::PathBuf, time::Duration};
+use std::{fs, time::Duration};
 
 use anyhow::{Context, Result};
 
@@ -30,13 +32,22 @@ pub struct Scenario {
     pub expect_failure: Option<String>,
 }
 
-pub fn folder() -> PathBuf {
-    project_root().join("lab/scenarios")
+/// The suite's scenarios.
+pub fn all() -> Result<Vec<Scenario>> {
+    read_folder("lab/scenarios")
 }
 
-pub fn all() -> Result<Vec<Scenario>> {
+/// The benchmarks' guest scripts.
+pub fn bench(name: &str) -> Result<Scenario> {
+    read_folder("lab/benches")?
+        .into_iter()
+        .find(|s| s.name == name)
+        .with_context(|| format!("no lab/benches/{name}.sh"))
+}
+
+fn read_folder(folder: &str) -> Result<Vec<Scenario>> {
     let mut scenarios = Vec::new();
-    for entry in fs::read_dir(folder())? {
+    for entry in fs::read_dir(project_root().join(folder))? {
         let path = entry?.path();
         if path.extension().is_some_and(|ext| ext == "sh") {
             let name = path.file_stem().unwrap_or_default().to_string_lossy().into_owned();

@@ -26,6 +26,8 @@ struct Row {
     got: String,
     ok: bool,
     elapsed: Duration,
+    /// The run's console log, for the failures' tails.
+    console: Option<std::path::PathBuf>,
 }
 
 pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
@@ -78,7 +80,15 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
         Err(error) => (false, format!("{error:#}")),
     };
     let (expected, elapsed) = ("pass".into(), tables_started.elapsed());
-    rows.push(Row { kernel: "host", scenario: "coverage tables".into(), expected, got, ok, elapsed });
+    rows.push(Row {
+        kernel: "host",
+        scenario: "coverage tables".into(),
+        expected,
+        got,
+        ok,
+        elapsed,
+        console: None,
+    });
 
     println!(
         "\n{:<11} {:<26} {:<8} {:<6} {:>6}  what the lab saw",
@@ -94,6 +104,9 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
             row.elapsed.as_secs(),
             row.got
         );
+    }
+    for row in rows.iter().filter(|row| !row.ok) {
+        print_tail(row);
     }
     let failed = rows.iter().filter(|row| !row.ok).count();
     println!("\ntest: whole suite took {} s", started.elapsed().as_secs());
@@ -119,7 +132,7 @@ fn run_vms(jobs: &[(&kernel::GuestKernel, &std::path::PathBuf, &scenario::Scenar
                 let Some((guest, initramfs, scenario)) = next.lock().expect("no lane panics").next() else {
                     break;
                 };
-                match vm::run(guest, initramfs, scenario) {
+                match vm::run(guest, initramfs, scenario, vm::Clock::Host) {
                     Ok(outcome) => {
                         let row = judge(guest.flavour.name(), scenario, &outcome);
                         rows.lock().expect("no lane panics").push(row);
@@ -161,6 +174,7 @@ fn dashboards_row(rows: &[Row]) -> Row {
         got,
         ok,
         elapsed: started.elapsed(),
+        console: None,
     }
 }
 
@@ -180,5 +194,21 @@ fn judge(kernel: &'static str, scenario: &scenario::Scenario, outcome: &vm::Outc
         got,
         ok,
         elapsed: outcome.elapsed,
+        console: Some(outcome.out_dir.join("console.log")),
+    }
+}
+
+/// Console lines of a failed run shown after the table: the two lanes'
+/// lines are interleaved above it, and CI keeps only its own output.
+const TAIL_LINES: usize = 40;
+
+fn print_tail(row: &Row) {
+    let Some(console) = &row.console else { return };
+    let text = std::fs::read_to_string(console).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(TAIL_LINES);
+    println!("\ntest: the last {} console lines of {}/{} ({}):", lines.len() - from, row.kernel, row.scenario, console.display());
+    for line in &lines[from..] {
+        println!("  {line}");
     }
 }

@@ -48,7 +48,21 @@ pub struct Outcome {
     pub out_dir: PathBuf,
 }
 
-pub fn run(kernel: &GuestKernel, initramfs: &Path, scenario: &Scenario) -> Result<Outcome> {
+/// How the guest's clock runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// Real time: the host's clock.
+    #[default]
+    Host,
+    /// QEMU's icount (TCG only): one guest instruction is one nanosecond of
+    /// guest time and idle time is skipped, so guest-side timings (fio's
+    /// bandwidth) repeat from run to run whatever the host does. Both vCPUs
+    /// share one instruction stream: a cost measured this way is CPU cost,
+    /// not wall-clock time on real hardware.
+    Icount,
+}
+
+pub fn run(kernel: &GuestKernel, initramfs: &Path, scenario: &Scenario, clock: Clock) -> Result<Outcome> {
     let out_dir = project_root().join("target/lab").join(kernel.flavour.name()).join(&scenario.name);
     if out_dir.exists() {
         fs::remove_dir_all(&out_dir)?;
@@ -58,7 +72,7 @@ pub fn run(kernel: &GuestKernel, initramfs: &Path, scenario: &Scenario) -> Resul
     cmd::output(Command::new("truncate").args(["-s", NVDIMM_SIZE]).arg(&nvdimm))?;
     let outbox = out_dir.join("outbox.b64");
 
-    let accel = accelerator(kernel, initramfs);
+    let accel = accelerator(kernel, initramfs, clock)?;
     println!(
         "vm: booting the {} kernel {} for scenario {} ({}, timeout {} s)",
         kernel.flavour.name(),
@@ -149,18 +163,20 @@ fn qemu(kernel: &GuestKernel, initramfs: &Path, accel: &[&str]) -> Command {
 /// now and then ran code another had just patched through an int3 (a static
 /// key, an fentry site being attached) after the patch was done: an "Oops:
 /// int3" in about one boot of 20. The scenarios took the same time either way.
-fn accelerator(kernel: &GuestKernel, initramfs: &Path) -> Vec<&'static str> {
+fn accelerator(kernel: &GuestKernel, initramfs: &Path, clock: Clock) -> Result<Vec<&'static str>> {
+    if clock == Clock::Icount {
+        if std::env::var("DAX_PROBE_ACCEL").as_deref() == Ok("kvm") {
+            bail!("icount needs TCG, and DAX_PROBE_ACCEL=kvm asks for KVM");
+        }
+        return Ok(vec!["-accel", "tcg,thread=single", "-icount", "shift=0,sleep=off"]);
+    }
     static KVM_WORKS: OnceLock<bool> = OnceLock::new();
     let kvm = *KVM_WORKS.get_or_init(|| match std::env::var("DAX_PROBE_ACCEL").as_deref() {
         Ok("kvm") => true,
         Ok("tcg") => false,
         _ => kvm_probe_cached(kernel, initramfs),
     });
-    if kvm {
-        vec!["-accel", "kvm", "-cpu", "host"]
-    } else {
-        vec!["-accel", "tcg,thread=single"]
-    }
+    Ok(if kvm { vec!["-accel", "kvm", "-cpu", "host"] } else { vec!["-accel", "tcg,thread=single"] })
 }
 
 fn kvm_probe_cached(kernel: &GuestKernel, initramfs: &Path) -> bool {

@@ -13,7 +13,7 @@
 //! | `entry_lock` | inlined | kprobes on every direct call of `xas_store` in fs/dax.c's code (and of `dax_lock_entry` where it is a real function), and on the instruction after it | An inlined `dax_lock_entry` is that call with a locked value (unlocking and deleting stores carry none, and are skipped). The call's kprobe sees the `xa_state` and the value, the return's sees the replaced entry in rax while the caller still holds the `xa_lock`: the same event, in the same order, as the native way. A store that failed (`xas` in an error state) changed nothing and gives no event. The call sites are found in the running kernel's code (`kernel_text.rs`); the kernel refuses a kprobe that is not on an instruction. |
 //! | `entry_unlock` | both | fentry `dax_unlock_entry` | The release of faults and `dax_unlock_mapping_entry`; fentry runs before it takes the `xa_lock`, so the event precedes the next lock. Writeback releases with a store and a `WAKE_NEXT` by the holder, and deletes (PMD downgrade, invalidation) with a store of NULL and a `WAKE_ALL`: the analysis reads those from `entry_wake`, which is why this group includes the wake hooks. A real function on every kernel seen. |
 //! | `entry_wake` | both | fentry `dax_wake_entry` | The only way waiters of an entry are woken (unlock, writeback, delete, passing a wake on); the key is `(xa, index aligned to the entry's order)`, as `dax_entry_waitqueue` computes it. A wake by the entry's holder ends its lock (`WAKE_NEXT`: writeback; `WAKE_ALL`: the entry was deleted); a `WAKE_ALL` by anybody else follows a delete of an unlocked entry (invalidation). A real function on every kernel seen. |
-//! | `entry_wait` | native | fexit `dax_entry_waitqueue` outside `dax_wake_entry` | Every waiter computes its key here, just before `prepare_to_wait`; the event carries the key the kernel actually computed and the entry the waiter found locked, so a waiter hashed on the wrong index (23c84eb78375) shows. |
+//! | `entry_wait` | native | fexit `dax_entry_waitqueue` of a waiter (its key sits right after a wait entry whose `func` is `wake_exceptional_entry_func`; `dax_wake_entry`'s key is a bare one in its frame) | Every waiter computes its key here, just before `prepare_to_wait`, its `func` already set (all three waiters of fs/dax.c, 4.x to 7.2); the event carries the key the kernel actually computed and the entry the waiter found locked, so a waiter hashed on the wrong index (23c84eb78375) shows. |
 //! | `entry_wait` | inlined | fentry `prepare_to_wait_exclusive` and `prepare_to_wait` of a wait entry whose `func` is `wake_exceptional_entry_func` | Only DAX waiters use that function; their key is written into the `wait_exceptional_entry_queue` right after the wait entry before the call, under the `xa_lock`. The entry the waiter found is not known this way: a waiter on a key nobody holds is judged by what is held in its 2 MiB range instead. |
 //! | `entry_woken` | both | fentry `finish_wait` of a thread with an `entry_wait` | Every DAX wait ends in `finish_wait` on the same thread. |
 //! | `grab_fallback` | native | fexit `grab_mapping_entry` returning `VM_FAULT_FALLBACK` | The only fallback of `grab_mapping_entry`: a smaller entry in the PMD range. |
@@ -92,8 +92,6 @@ const fn hook(program: &'static str, attach: Attach, function: &'static str, giv
 }
 
 const WAKE_ENTER: Hook = hook("dax_wake_entry_enter", Attach::FEntry, "dax_wake_entry", &[Kind::EntryWake]);
-/// Ends the wake during which `dax_entry_waitqueue_exit` must not take a call for a wait.
-const WAKE_EXIT: Hook = hook("dax_wake_entry_exit", Attach::FExit, "dax_wake_entry", &[]);
 const UNLOCK: Hook = hook("dax_unlock_entry_enter", Attach::FEntry, "dax_unlock_entry", &[Kind::EntryUnlock]);
 /// `dax_wake_entry`'s wake-ups: the real function's at its entry, the
 /// copies inlined elsewhere at their `__wake_up` calls (call sites inside a
@@ -119,7 +117,6 @@ pub const GROUPS: &[Group] = &[
                     hook("dax_lock_entry_exit", Attach::FExit, "dax_lock_entry", &[Kind::EntryLock]),
                     UNLOCK,
                     WAKE_ENTER,
-                    WAKE_EXIT,
                 ],
             },
             Way {
@@ -146,10 +143,10 @@ pub const GROUPS: &[Group] = &[
         ways: &[
             Way {
                 name: NATIVE,
-                needs: &[],
+                // The waiters' `func`, which tells a waiter's key from a waker's.
+                needs: &["wake_exceptional_entry_func"],
                 hooks: &[
                     WAKE_ENTER,
-                    WAKE_EXIT,
                     hook(
                         "dax_entry_waitqueue_exit",
                         Attach::FExit,

@@ -8,7 +8,7 @@
 use std::{fs, path::PathBuf};
 
 use anyhow::{bail, Context, Result};
-use dax_probe_common::{Field, Layout, Slot, TRACEPOINTS};
+use dax_probe_common::{Field, Layout, Slot, RECORD_BYTES, TRACEPOINTS};
 
 /// What the kernel offers: the layout and which tracepoints exist.
 pub struct Tracepoints {
@@ -62,6 +62,13 @@ fn slots(format: &str) -> Result<[Slot; dax_probe_common::FIELD_COUNT]> {
     for line in format.lines().filter(|line| line.trim_start().starts_with("field:")) {
         let (name, slot) = parse_field(line).with_context(|| format!("cannot read {line:?}"))?;
         if let Some(field) = Field::ALL.iter().find(|field| field.format_names().contains(&name)) {
+            // The programs copy RECORD_BYTES of the record and read 8 bytes at a field's offset.
+            anyhow::ensure!(
+                usize::from(slot.offset) + 8 <= RECORD_BYTES && slot.size <= 8,
+                "field {name} (offset {}, size {}) lies past what the probe copies of a record ({RECORD_BYTES} bytes)",
+                slot.offset,
+                slot.size
+            );
             slots[*field as usize] = slot;
         }
     }

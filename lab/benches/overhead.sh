@@ -1,0 +1,86 @@
+# What watching costs the workload: the seed's fio job alone and under tracefs, trace-cmd and dax-probe, on both layouts.
+# kernels: custom debian-6.1 debian-6.12 debian-7.2
+# timeout: 2400
+#
+# Run by `cargo xtask bench overhead` under QEMU's icount, where guest time
+# counts instructions: fio's bandwidth is then the same from run to run, and
+# what a watcher costs shows as lost bandwidth (its whole CPU cost: both
+# vCPUs share one instruction stream). Every way of watching runs the same
+# job on the same file, ROUNDS times, interleaved; each run prints
+#   result: overhead LAYOUT WAY ROUND read_kib=N events=N lost=N
+# (lost: "-" where the way cannot say).
+. /lab/lib.sh
+
+ROUNDS=2
+JOB=/lab/fio/seed-randrw.fio
+
+# fio's read bandwidth in KiB/s: field 7 of its terse (v3) line.
+fio_read_kib() {
+	awk -F';' 'NF > 7 { print $7; exit }' /tmp/fio.txt
+}
+
+run_fio() {
+	"$@" fio --eta=never --output-format=terse --output=/tmp/fio.txt "$JOB"
+}
+
+# The sum of FIELD ("entries", "overrun") over tracefs' per-CPU stats.
+tracefs_stat() {
+	cat "$LAB_TRACEFS"/per_cpu/cpu*/stats | awk -v key="$1:" '$1 == key { s += $2 } END { print s + 0 }'
+}
+
+# dax-probe's own "N events, L lost" line.
+probe_events() {
+	sed -n 's/^dax-probe: \([0-9]*\) events, \([0-9]*\) lost.*/\1 \2/p' /tmp/probe.err
+}
+
+watch() {
+	way=$1
+	events=0 lost=0
+	case "$way" in
+	alone)
+		run_fio
+		;;
+	tracefs)
+		echo 0 > "$LAB_TRACEFS/tracing_on"
+		echo > "$LAB_TRACEFS/trace"
+		echo 65536 > "$LAB_TRACEFS/buffer_size_kb"
+		echo 1 > "$LAB_TRACEFS/events/fs_dax/enable"
+		echo 1 > "$LAB_TRACEFS/tracing_on"
+		run_fio
+		echo 0 > "$LAB_TRACEFS/tracing_on"
+		echo 0 > "$LAB_TRACEFS/events/fs_dax/enable"
+		events=$(tracefs_stat entries)
+		lost=$(tracefs_stat overrun)
+		echo > "$LAB_TRACEFS/trace"
+		;;
+	trace-cmd)
+		run_fio trace-cmd record -e fs_dax -o /tmp/overhead.dat > /tmp/trace-cmd.out 2>&1
+		events=$(trace-cmd report -q /tmp/overhead.dat 2>/dev/null | grep -c ' dax_' || true)
+		lost=$(awk '$1 == "overrun:" { s += $2 } END { print s + 0 }' /tmp/trace-cmd.out)
+		rm -f /tmp/overhead.dat
+		;;
+	attach | programs | ring)
+		run_fio dax-probe record --stage "$way" -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
+		set -- $(probe_events)
+		events=$1 lost=$2
+		;;
+	stream)
+		run_fio dax-probe record -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
+		set -- $(probe_events)
+		events=$1 lost=$2
+		;;
+	esac
+	rm -f /tmp/overhead.daxtrace
+	echo "result: overhead $layout $way $round read_kib=$(fio_read_kib) events=$events lost=$lost"
+}
+
+for layout in aligned plain; do
+	lab_format "$layout"
+	# Lay the file out once: every measured run faults on the same blocks.
+	run_fio
+	for round in $(seq "$ROUNDS"); do
+		for way in alone tracefs trace-cmd attach programs ring stream; do
+			watch "$way"
+		done
+	done
+done

@@ -1,0 +1,135 @@
+//! `cargo xtask bench overhead`: what watching costs the workload.
+//!
+//! One guest boot under QEMU's icount ([`vm::Clock::Icount`]) runs
+//! `lab/benches/overhead.sh`: the seed's fio job on the 2 MiB-aligned and
+//! on the fallback (PTE-heavy) layout, alone and under every way of
+//! watching it, two rounds each, interleaved. dax-probe runs at each step
+//! of its cost ladder (`record --stage`: attach, programs, ring, full), so
+//! the table says where its cost goes. The cost of a way is the read
+//! bandwidth it takes from fio, against fio alone in the same boot; the
+//! last line sums it up for the fallback layout, where events are many.
+
+use std::{collections::BTreeMap, path::Path};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{image, kernel, scenario, setup, vm};
+
+/// The ways of watching, in the table's order; `alone` is the baseline.
+const WAYS: &[(&str, &str)] = &[
+    ("alone", "nothing attached"),
+    ("tracefs", "tracefs: fs_dax events into its buffer, no reader"),
+    ("trace-cmd", "trace-cmd record -e fs_dax (a reader, like ours)"),
+    ("attach", "dax-probe, every program returns at once (the floor)"),
+    ("programs", "... the programs run, reserve nothing"),
+    ("ring", "... records reach user space, which only counts them"),
+    ("stream", "dax-probe record: every event into a trace file"),
+];
+
+/// One fio run: `result: overhead LAYOUT WAY ROUND read_kib=N events=N lost=N`.
+#[derive(Debug, PartialEq)]
+struct Run {
+    layout: String,
+    way: String,
+    read_kib: f64,
+    events: u64,
+    lost: Option<u64>,
+}
+
+fn parse(line: &str) -> Option<Run> {
+    let mut words = line.strip_prefix("result: overhead ")?.split_whitespace();
+    let (layout, way, _round) = (words.next()?, words.next()?, words.next()?);
+    let mut value = |key: &str| words.next()?.strip_prefix(key)?.strip_prefix('=').map(str::to_owned);
+    let read_kib = value("read_kib")?.parse().ok()?;
+    let events = value("events")?.parse().ok()?;
+    let lost = value("lost")?.parse().ok();
+    Some(Run { layout: layout.into(), way: way.into(), read_kib, events, lost })
+}
+
+/// The rounds of one (layout, way).
+#[derive(Default)]
+struct Rounds {
+    read_mib: Vec<f64>,
+    events: u64,
+    lost: u64,
+}
+
+impl Rounds {
+    fn mean(&self) -> f64 {
+        self.read_mib.iter().sum::<f64>() / self.read_mib.len().max(1) as f64
+    }
+
+    fn range(&self) -> String {
+        let low = self.read_mib.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = self.read_mib.iter().copied().fold(0.0, f64::max);
+        if high - low < 0.05 {
+            format!("{low:.1}")
+        } else {
+            format!("{low:.1}-{high:.1}")
+        }
+    }
+}
+
+pub fn overhead(flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Result<()> {
+    let tools = setup::ensure()?;
+    let guest = kernel::get(flavour, &tools, kernel_source)?;
+    let initramfs = image::build(&guest, &tools)?;
+    let outcome = vm::run(&guest, &initramfs, &scenario::bench("overhead")?, vm::Clock::Icount)?;
+    if let Some(why) = &outcome.failure {
+        bail!("the overhead bench failed in the guest: {why} (see {})", outcome.out_dir.display());
+    }
+    let mut table: BTreeMap<(String, String), Rounds> = BTreeMap::new();
+    for line in &outcome.results {
+        let run = parse(line).with_context(|| format!("cannot read the bench's line {line:?}"))?;
+        let rounds = table.entry((run.layout, run.way)).or_default();
+        rounds.read_mib.push(run.read_kib / 1024.0);
+        rounds.events = rounds.events.max(run.events);
+        rounds.lost += run.lost.unwrap_or(0);
+    }
+    println!("\nbench overhead: the seed's fio job, {} kernel {}, icount (guest time = instructions)", flavour.name(), guest.release);
+    let mut cost = BTreeMap::new();
+    for layout in ["aligned", "plain"] {
+        let alone = table
+            .get(&(layout.into(), "alone".into()))
+            .with_context(|| format!("no run of fio alone on the {layout} layout"))?
+            .mean();
+        println!("\n{layout} layout{}", if layout == "plain" { " (every PMD fault falls back: 65 536 PTE faults)" } else { " (2 MiB aligned)" });
+        println!("| way | fio read MiB/s | cost | events | lost |\n|---|---|---|---|---|");
+        for (way, what) in WAYS {
+            let Some(rounds) = table.get(&(layout.into(), (*way).into())) else {
+                bail!("no run of {way} on the {layout} layout");
+            };
+            let percent = 100.0 * (1.0 - rounds.mean() / alone);
+            cost.insert((layout, *way), (percent, rounds.lost));
+            let cost = if *way == "alone" { "-".to_owned() } else { format!("{percent:.1} %") };
+            println!("| {what} | {} | {cost} | {} | {} |", rounds.range(), rounds.events, rounds.lost);
+        }
+    }
+    let of = |way: &str| cost.get(&("plain", way)).copied().unwrap_or_default();
+    let (tracefs, floor, (stream, lost)) = (of("tracefs").0, of("attach").0, of("stream"));
+    let target = if floor > tracefs {
+        format!("the floor ({floor:.1} %) is above tracefs, so the target is stream <= 1.25 x floor = {:.1} %", 1.25 * floor)
+    } else {
+        format!("the target is stream <= tracefs ({tracefs:.1} %)")
+    };
+    println!("\n{target}");
+    println!("overhead: tracefs {tracefs:.1}%, stream {stream:.1}%, floor {floor:.1}%, lost {lost}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_guests_lines() {
+        let run = parse("result: overhead plain stream 2 read_kib=85400 events=394366 lost=0").unwrap();
+        assert_eq!(run.layout, "plain");
+        assert_eq!(run.way, "stream");
+        assert_eq!(run.read_kib, 85400.0);
+        assert_eq!((run.events, run.lost), (394366, Some(0)));
+        assert_eq!(parse("result: overhead plain alone 1 read_kib=1 events=0 lost=-").unwrap().lost, None);
+        assert_eq!(parse("result: overhead plain alone 1 read_kib= events=0 lost=0"), None);
+        assert_eq!(parse("result: 128 PMD faults"), None);
+    }
+}
