@@ -11,9 +11,6 @@
 //! is documented in `dax-probe/src/hooks.rs`.
 #![no_std]
 #![no_main]
-// The one atomic add of the waiter count (`count_waiters`): BPF has it
-// (`lock xadd`), Rust's core offers it on this target only as asm.
-#![feature(asm_experimental_arch)]
 
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
@@ -22,7 +19,7 @@ use aya_ebpf::{
         bpf_probe_read_kernel,
     },
     macros::{fentry, fexit, kprobe, map, tracepoint},
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, PerCpuArray, RingBuf},
     programs::{FEntryContext, FExitContext, ProbeContext, TracePointContext},
     EbpfContext,
 };
@@ -67,18 +64,6 @@ const WAKE_AT_BYTES: u64 = 1 << 20;
 /// (per CPU, summed by user space).
 #[map]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
-
-/// DAX waiters between their wait and their return, all threads together:
-/// while there are none, a wake-up right after an unlock wakes nobody.
-#[map]
-static WAITERS: Array<u64> = Array::with_max_entries(1, 0);
-
-/// Per CPU, the entry its thread released last: (tid, mapping, index).
-#[map]
-static LAST_UNLOCK: PerCpuArray<[u64; 3]> = PerCpuArray::with_max_entries(1, 0);
-
-/// `enum dax_wake_mode` (fs/dax.c).
-const WAKE_NEXT: u64 = 1;
 
 /// Threads queued on a DAX entry wait queue: the key they wait for.
 #[map]
@@ -289,52 +274,8 @@ pub fn dax_unlock_entry_enter(ctx: FEntryContext) -> u32 {
     }
     let (xa, index) = read_xas(ctx.arg(0));
     let entry: u64 = ctx.arg(1);
-    note_unlock(xa, index);
     submit_hook(&ctx, Kind::EntryUnlock, &[(Arg::Mapping, xa), (Arg::Index, index), (Arg::Entry, entry)]);
     0
-}
-
-#[inline(always)]
-fn note_unlock(xa: u64, index: u64) {
-    if let Some(last) = LAST_UNLOCK.get_ptr_mut(0) {
-        // SAFETY: the per-CPU slot is only touched by programs on this CPU,
-        // and a program is not preempted by another on the same CPU.
-        unsafe { *last = [u64::from(current_tid()), xa, index] };
-    }
-}
-
-/// A `WAKE_NEXT` of the entry its thread has just released, while no DAX
-/// waiter sleeps anywhere: it wakes nobody (`waitqueue_active`) and tells
-/// the checker nothing the unlock did not, so it is not sent (one event in
-/// five of a PTE fault). A waiter counts from its wait, taken under the
-/// `xa_lock` before the unlock's store, so no wake it needs is skipped;
-/// a thread moved to another CPU between unlock and wake is sent.
-#[inline(always)]
-fn wakes_nobody(xa: u64, index: u64, mode: u64) -> bool {
-    if mode != WAKE_NEXT {
-        return false;
-    }
-    // SAFETY: plain reads of map values; the count is only ever added to
-    // atomically, and a stale read errs on the side of sending.
-    let waiters = WAITERS.get_ptr(0).map_or(1, |count| unsafe { core::ptr::read_volatile(count) });
-    let last = LAST_UNLOCK.get_ptr(0).map(|last| unsafe { *last });
-    waiters == 0 && last == Some([u64::from(current_tid()), xa, index])
-}
-
-/// Adds `delta` to the count of DAX waiters.
-#[inline(always)]
-fn count_waiters(delta: i64) {
-    if let Some(count) = WAITERS.get_ptr_mut(0) {
-        // SAFETY: a map value lives as long as the map, u64-aligned; all
-        // programs change it only with this atomic add.
-        unsafe {
-            core::arch::asm!(
-                "lock *(u64 *)({count} + 0) += {delta}",
-                count = in(reg) count,
-                delta = in(reg) delta,
-            )
-        };
-    }
 }
 
 /// dax_wake_entry(xas, entry, mode): waiters of an entry are woken.
@@ -346,9 +287,6 @@ pub fn dax_wake_entry_enter(ctx: FEntryContext) -> u32 {
     let (xa, index) = read_xas(ctx.arg(0));
     let entry: u64 = ctx.arg(1);
     let mode: u64 = ctx.arg::<u32>(2) as u64;
-    if wakes_nobody(xa, index, mode) {
-        return 0;
-    }
     submit_hook(
         &ctx,
         Kind::EntryWake,
@@ -409,14 +347,11 @@ pub fn finish_wait_enter(ctx: FEntryContext) -> u32 {
     0
 }
 
-/// A thread queues on `key`: remembered for its return, and counted.
+/// A thread queues on `key`: remembered for its return.
 #[inline(always)]
 fn note_waiter(tid: u32, key: WaitKey) {
-    let new = WAITING.get_ptr(tid).is_none();
     if WAITING.insert(tid, key, 0).is_err() {
         count_lost();
-    } else if new {
-        count_waiters(1);
     }
 }
 
@@ -425,9 +360,7 @@ fn waiter_back(ctx: &impl EbpfContext) {
     let tid = current_tid();
     // SAFETY: the value is a plain copy, read before removing the key.
     let Some(key) = (unsafe { WAITING.get(tid) }).copied() else { return };
-    if WAITING.remove(tid).is_ok() {
-        count_waiters(-1);
-    }
+    let _ = WAITING.remove(tid);
     submit_hook(ctx, Kind::EntryWoken, &[(Arg::Mapping, key.xa), (Arg::KeyStart, key.entry_start)]);
 }
 
@@ -496,7 +429,6 @@ pub fn entry_store_return(ctx: ProbeContext) -> u32 {
     if store.entry & entry::LOCKED != 0 {
         submit_hook(&ctx, Kind::EntryLock, &[at[0], at[1], at[2], (Arg::OldEntry, old)]);
     } else {
-        note_unlock(xas.xa, xas.xa_index);
         submit_hook(&ctx, Kind::EntryUnlock, &at);
     }
     0
@@ -543,9 +475,6 @@ pub fn dax_wake_entry_kprobe(ctx: ProbeContext) -> u32 {
     };
     let (xa, index) = read_xas(xas as *const XaState);
     let mode = mode & 0xffff_ffff;
-    if wakes_nobody(xa, index, mode) {
-        return 0;
-    }
     submit_hook(
         &ctx,
         Kind::EntryWake,

@@ -12,16 +12,6 @@
 . /lab/lib.sh
 
 ROUNDS=2
-JOB=/lab/fio/seed-randrw.fio
-
-# fio's read bandwidth in KiB/s: field 7 of its terse (v3) line.
-fio_read_kib() {
-	awk -F';' 'NF > 7 { print $7; exit }' /tmp/fio.txt
-}
-
-run_fio() {
-	"$@" fio --eta=never --output-format=terse --output=/tmp/fio.txt "$JOB"
-}
 
 # The sum of FIELD ("entries", "overrun") over tracefs' per-CPU stats.
 tracefs_stat() {
@@ -38,7 +28,7 @@ watch() {
 	events=0 lost=0
 	case "$way" in
 	alone)
-		run_fio
+		lab_fio_seed
 		;;
 	tracefs)
 		echo 0 > "$LAB_TRACEFS/tracing_on"
@@ -46,7 +36,7 @@ watch() {
 		echo 65536 > "$LAB_TRACEFS/buffer_size_kb"
 		echo 1 > "$LAB_TRACEFS/events/fs_dax/enable"
 		echo 1 > "$LAB_TRACEFS/tracing_on"
-		run_fio
+		lab_fio_seed
 		echo 0 > "$LAB_TRACEFS/tracing_on"
 		echo 0 > "$LAB_TRACEFS/events/fs_dax/enable"
 		events=$(tracefs_stat entries)
@@ -54,30 +44,30 @@ watch() {
 		echo > "$LAB_TRACEFS/trace"
 		;;
 	trace-cmd)
-		run_fio trace-cmd record -e fs_dax -o /tmp/overhead.dat > /tmp/trace-cmd.out 2>&1
+		lab_fio_seed trace-cmd record -e fs_dax -o /tmp/overhead.dat > /tmp/trace-cmd.out 2>&1
 		events=$(trace-cmd report -q /tmp/overhead.dat 2>/dev/null | grep -c ' dax_' || true)
 		lost=$(awk '$1 == "overrun:" { s += $2 } END { print s + 0 }' /tmp/trace-cmd.out)
 		rm -f /tmp/overhead.dat
 		;;
 	attach | programs | ring)
-		run_fio dax-probe record --stage "$way" -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
+		lab_fio_seed dax-probe record --stage "$way" -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
 		set -- $(probe_events)
 		events=$1 lost=$2
 		;;
 	stream)
-		run_fio dax-probe record -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
+		lab_fio_seed dax-probe record -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
 		set -- $(probe_events)
 		events=$1 lost=$2
 		;;
 	esac
 	rm -f /tmp/overhead.daxtrace
-	echo "result: overhead $layout $way $round read_kib=$(fio_read_kib) events=$events lost=$lost"
+	echo "result: overhead $layout $way $round read_kib=$(lab_fio_read_kib) events=$events lost=$lost"
 }
 
 for layout in aligned plain; do
 	lab_format "$layout"
 	# Lay the file out once: every measured run faults on the same blocks.
-	run_fio
+	lab_fio_seed
 	for round in $(seq "$ROUNDS"); do
 		for way in alone tracefs trace-cmd attach programs ring stream; do
 			watch "$way"

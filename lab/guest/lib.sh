@@ -115,6 +115,18 @@ lab_fio_traced() {
 	lab_trace_counts
 }
 
+# Runs the seed's fio job (through a wrapper command, if given) with fio's
+# terse output in /tmp/fio.txt, for lab_fio_read_kib.
+lab_fio_seed() {
+	"$@" fio --eta=never --output-format=terse --output=/tmp/fio.txt /lab/fio/seed-randrw.fio
+}
+
+# The read bandwidth, KiB/s, of the last lab_fio_seed: field 7 of fio's
+# terse (v3) line.
+lab_fio_read_kib() {
+	awk -F';' 'NF > 7 { print $7; exit }' /tmp/fio.txt
+}
+
 # The first value of "KEY" in dax-probe's pretty-printed JSON FILE (its
 # objects' keys are sorted, so a top-level key comes before the same key
 # inside the per-file and per-process lists), or DEFAULT (else nothing).

@@ -83,7 +83,10 @@ echo "== 4. live metrics while a workload runs =="
 ip link set lo up
 dax-probe serve --listen 127.0.0.1:9478 2> /tmp/serve.log &
 serve=$!
-for _ in 1 2 3 4 5 6 7 8 9 10; do grep -q 'serving metrics' /tmp/serve.log && break; sleep 1; done
+# The server answers before the probe is attached; its coverage lines come
+# once everything is attached, the last one naming the fallback reasons.
+for _ in $(seq 30); do grep -q 'coverage: fallback reasons' /tmp/serve.log && break; sleep 1; done
+lab_expect "dax-probe serve attached within 30 s" grep -q 'coverage: fallback reasons' /tmp/serve.log
 xfs_io -f -c "pwrite -q 0 8m" "$LAB_DAX_MOUNT/live"
 dax-lab-fault "$LAB_DAX_MOUNT/live" --length 4m --shift 4k --touch r:1m
 sleep 2

@@ -1,7 +1,13 @@
-//! `cargo xtask bench overhead`: what watching costs the workload.
+//! The lab's benchmarks, each one guest boot under QEMU's icount
+//! ([`vm::Clock::Icount`]), where guest time counts instructions and fio's
+//! bandwidth repeats from run to run.
 //!
-//! One guest boot under QEMU's icount ([`vm::Clock::Icount`]) runs
-//! `lab/benches/overhead.sh`: the seed's fio job on the 2 MiB-aligned and
+//! `cargo xtask bench seed`: the seed's result, its fio job with 2 MiB pages
+//! against the layout where every PMD fault falls back, as a ratio next to
+//! the one the seed measured on real pmem.
+//!
+//! `cargo xtask bench overhead`: what watching costs the workload.
+//! `lab/benches/overhead.sh` runs the seed's fio job on the 2 MiB-aligned and
 //! on the fallback (PTE-heavy) layout, alone and under every way of
 //! watching it, two rounds each, interleaved. dax-probe runs at each step
 //! of its cost ladder (`record --stage`: attach, programs, ring, full), so
@@ -70,23 +76,65 @@ impl Rounds {
     }
 }
 
-pub fn overhead(flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Result<()> {
+/// The seed thread's fio read bandwidth on real pmem, MB/s: PTE faults
+/// only, then with PMD faults re-enabled.
+const SEED_PTE_MB: f64 = 557.0;
+const SEED_PMD_MB: f64 = 1406.0;
+
+/// Boots `flavour` under icount and runs `lab/benches/NAME.sh`; its `result:` lines.
+fn boot(name: &str, flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Result<(String, Vec<String>)> {
     let tools = setup::ensure()?;
     let guest = kernel::get(flavour, &tools, kernel_source)?;
     let initramfs = image::build(&guest, &tools)?;
-    let outcome = vm::run(&guest, &initramfs, &scenario::bench("overhead")?, vm::Clock::Icount)?;
+    let outcome = vm::run(&guest, &initramfs, &scenario::bench(name)?, vm::Clock::Icount)?;
     if let Some(why) = &outcome.failure {
-        bail!("the overhead bench failed in the guest: {why} (see {})", outcome.out_dir.display());
+        bail!("the {name} bench failed in the guest: {why} (see {})", outcome.out_dir.display());
     }
+    Ok((format!("{} kernel {}", flavour.name(), guest.release), outcome.results))
+}
+
+pub fn seed(flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Result<()> {
+    let (kernel, results) = boot("seed", flavour, kernel_source)?;
+    let mut rounds: BTreeMap<String, Rounds> = BTreeMap::new();
+    for line in &results {
+        let run = parse_seed(line).with_context(|| format!("cannot read the bench's line {line:?}"))?;
+        rounds.entry(run.layout).or_default().read_mib.push(run.read_kib / 1024.0);
+    }
+    let mean = |layout: &str| {
+        rounds.get(layout).map(Rounds::mean).with_context(|| format!("no run on the {layout} layout"))
+    };
+    let (pmd, pte) = (mean("aligned")?, mean("plain")?);
+    println!("\nbench seed: the seed's fio job, nothing attached, {kernel}, icount (guest time = instructions)");
+    println!("| layout | fio read MiB/s |\n|---|---|");
+    println!("| 2 MiB aligned: PMD faults | {} |", rounds["aligned"].range());
+    println!("| extents not aligned: every PMD fault falls back to PTEs | {} |", rounds["plain"].range());
+    println!(
+        "seed: PMD/PTE read bandwidth {:.2}x here; the seed measured {:.2}x on real pmem ({SEED_PMD_MB} against {SEED_PTE_MB} MB/s)",
+        pmd / pte,
+        SEED_PMD_MB / SEED_PTE_MB
+    );
+    Ok(())
+}
+
+/// `result: seed LAYOUT ROUND read_kib=N`.
+fn parse_seed(line: &str) -> Option<Run> {
+    let mut words = line.strip_prefix("result: seed ")?.split_whitespace();
+    let (layout, _round) = (words.next()?, words.next()?);
+    let read_kib = words.next()?.strip_prefix("read_kib=")?.parse().ok()?;
+    Some(Run { layout: layout.into(), way: "alone".into(), read_kib, events: 0, lost: Some(0) })
+}
+
+pub fn overhead(flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Result<()> {
+    let (kernel, results) = boot("overhead", flavour, kernel_source)?;
     let mut table: BTreeMap<(String, String), Rounds> = BTreeMap::new();
-    for line in &outcome.results {
+    for line in &results {
         let run = parse(line).with_context(|| format!("cannot read the bench's line {line:?}"))?;
         let rounds = table.entry((run.layout, run.way)).or_default();
         rounds.read_mib.push(run.read_kib / 1024.0);
         rounds.events = rounds.events.max(run.events);
         rounds.lost += run.lost.unwrap_or(0);
     }
-    println!("\nbench overhead: the seed's fio job, {} kernel {}, icount (guest time = instructions)", flavour.name(), guest.release);
+    println!("\nbench overhead: the seed's fio job, {kernel}, icount (guest time = instructions)");
     let mut cost = BTreeMap::new();
     for layout in ["aligned", "plain"] {
         let alone = table
@@ -131,5 +179,12 @@ mod tests {
         assert_eq!(parse("result: overhead plain alone 1 read_kib=1 events=0 lost=-").unwrap().lost, None);
         assert_eq!(parse("result: overhead plain alone 1 read_kib= events=0 lost=0"), None);
         assert_eq!(parse("result: 128 PMD faults"), None);
+    }
+
+    #[test]
+    fn reads_the_seed_lines() {
+        let run = parse_seed("result: seed aligned 1 read_kib=592524").unwrap();
+        assert_eq!((run.layout.as_str(), run.read_kib), ("aligned", 592524.0));
+        assert_eq!(parse_seed("result: seed aligned 1 read_kib=fast"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask demo`: the README's main job.
 //!
-//! Boots the custom kernel with the emulated NVDIMM and runs the lab's
+//! Boots the custom kernel with the emulated NVDIMM, under QEMU's icount so
+//! that the table's figures repeat from run to run, and runs the lab's
 //! fio-run scenario: the seed's fio job under `dax-probe run` on the 2 MiB
 //! aligned DAX XFS, on the reference module's /dev/daxref, and on an XFS
 //! whose extents make every PMD fault fall back. Leaves the plots, the
@@ -47,8 +48,8 @@ pub fn run(kernel_source: Option<&Path>) -> Result<()> {
     let guest = kernel::get(kernel::Flavour::Custom, &tools, kernel_source)?;
     println!("demo: 3/4 the guest image (dax-probe, the reference module, fio)");
     let initramfs = image::build(&guest, &tools)?;
-    println!("demo: 4/4 booting QEMU (TCG) and running {SCENARIO}: three fio runs under dax-probe run, a few minutes");
-    let outcome = vm::run(&guest, &initramfs, &scenario::find(SCENARIO)?, vm::Clock::Host)?;
+    println!("demo: 4/4 booting QEMU (TCG, icount) and running {SCENARIO}: three fio runs under dax-probe run, a few minutes");
+    let outcome = vm::run(&guest, &initramfs, &scenario::find(SCENARIO)?, vm::Clock::Icount)?;
     if let Some(why) = outcome.failure {
         bail!("the demo's scenario {SCENARIO} failed: {why} (its log: {})", outcome.out_dir.display());
     }
@@ -68,7 +69,12 @@ pub fn run(kernel_source: Option<&Path>) -> Result<()> {
     ];
     let table = table(&rows);
     fs::write(out.join("summary.md"), &table)?;
-    println!("\n{table}\n(fio under TCG: compare the rows, not the absolute figures)");
+    println!(
+        "\n{table}\n(fio under dax-probe run, in a guest whose time counts instructions (icount): \
+         the rows repeat from run to run and compare with each other; they are not the speed of real pmem, \
+         and the fallback row pays the probe's cost per event: `cargo xtask bench seed` compares the \
+         layouts with nothing attached)"
+    );
     println!("demo: plots, summaries and this table are in {}", out.display());
     Ok(())
 }

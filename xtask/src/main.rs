@@ -93,6 +93,9 @@ enum Bench {
     /// alone and under tracefs, trace-cmd and dax-probe (attach floor,
     /// stream); the last line is `overhead: tracefs T%, stream S%, ...`.
     Overhead,
+    /// The seed's result under icount: its fio job with 2 MiB pages against
+    /// every PMD fault falling back, as a ratio next to the seed's 2.52x.
+    Seed,
 }
 
 #[derive(Args)]
@@ -171,6 +174,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Bench { what: Bench::Overhead, kernel, source } => {
             bench::overhead(kernel, source.kernel_source.as_deref())
         }
+        Task::Bench { what: Bench::Seed, kernel, source } => bench::seed(kernel, source.kernel_source.as_deref()),
         Task::Bench { what: Bench::Checker, .. } => cmd::run(
             std::process::Command::new(env!("CARGO"))
                 .args(["bench", "--quiet", "--package", "dax-probe", "--bench", "checker", "--"])
