@@ -97,8 +97,9 @@ pub fn seed(flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Result<()
     let (kernel, results) = boot("seed", flavour, kernel_source)?;
     let mut rounds: BTreeMap<String, Rounds> = BTreeMap::new();
     for line in &results {
-        let run = parse_seed(line).with_context(|| format!("cannot read the bench's line {line:?}"))?;
-        rounds.entry(run.layout).or_default().read_mib.push(run.read_kib / 1024.0);
+        let (layout, read_kib) =
+            parse_seed(line).with_context(|| format!("cannot read the bench's line {line:?}"))?;
+        rounds.entry(layout).or_default().read_mib.push(read_kib / 1024.0);
     }
     let mean = |layout: &str| {
         rounds.get(layout).map(Rounds::mean).with_context(|| format!("no run on the {layout} layout"))
@@ -116,12 +117,12 @@ pub fn seed(flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Result<()
     Ok(())
 }
 
-/// `result: seed LAYOUT ROUND read_kib=N`.
-fn parse_seed(line: &str) -> Option<Run> {
+/// `result: seed LAYOUT ROUND read_kib=N`: the layout and its read KiB/s.
+fn parse_seed(line: &str) -> Option<(String, f64)> {
     let mut words = line.strip_prefix("result: seed ")?.split_whitespace();
     let (layout, _round) = (words.next()?, words.next()?);
     let read_kib = words.next()?.strip_prefix("read_kib=")?.parse().ok()?;
-    Some(Run { layout: layout.into(), way: "alone".into(), read_kib, events: 0, lost: Some(0) })
+    Some((layout.into(), read_kib))
 }
 
 pub fn overhead(flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Result<()> {
@@ -183,8 +184,8 @@ mod tests {
 
     #[test]
     fn reads_the_seed_lines() {
-        let run = parse_seed("result: seed aligned 1 read_kib=592524").unwrap();
-        assert_eq!((run.layout.as_str(), run.read_kib), ("aligned", 592524.0));
+        let (layout, read_kib) = parse_seed("result: seed aligned 1 read_kib=592524").unwrap();
+        assert_eq!((layout.as_str(), read_kib), ("aligned", 592524.0));
         assert_eq!(parse_seed("result: seed aligned 1 read_kib=fast"), None);
     }
 }

@@ -211,11 +211,13 @@ async fn wait(child: &mut Option<tokio::process::Child>) -> std::io::Result<Exit
 /// Decodes and pushes every record in the ring buffer; returns how many.
 fn drain(ring: &mut RingBuf<aya::maps::MapData>, sink: &mut impl Sink, stage: Stage) -> Result<u64> {
     let mut events = 0;
-    while let Some(item) = ring.next() {
-        if stage != Stage::Full {
+    if stage != Stage::Full {
+        while ring.next().is_some() {
             events += 1;
-            continue;
         }
+        return Ok(events);
+    }
+    while let Some(item) = ring.next() {
         let bytes: &[u8] = &item;
         anyhow::ensure!(
             bytes.len() >= size_of::<Record>(),
