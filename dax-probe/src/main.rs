@@ -242,6 +242,7 @@ fn run_command(
         status: session.status.map_or("interrupted".to_owned(), |status| status.to_string()),
         exit_code: session.status.and_then(|status| status.code()),
         fio: fio.as_ref(),
+        cost: &session.cost,
     };
     print!("{}", check::run(&analysis, &summary, json));
     Ok(checked_command_code(&analysis, session.status))
@@ -256,11 +257,15 @@ fn record(output: &Path, plan: Plan, stage: live::Stage, command: &[String]) -> 
     let (events, written) = (session.summary.events, output.display());
     match stage {
         live::Stage::Full => eprintln!("dax-probe: {events} events, {lost} lost, written to {written}"),
-        _ => eprintln!("dax-probe: {events} events, {lost} lost, no trace written (--stage {})", format!("{stage:?}").to_lowercase()),
+        _ => eprintln!(
+            "dax-probe: {events} events, {lost} lost, no trace written (--stage {})",
+            format!("{stage:?}").to_lowercase()
+        ),
     }
     if lost > 0 {
         eprintln!("dax-probe: warning: {lost} events were lost: checks of this trace are inconclusive");
     }
+    eprintln!("dax-probe: {}", check::cost_line(&session.cost));
     Ok(command_code(session.status))
 }
 
@@ -276,7 +281,10 @@ fn check(trace: Option<&Path>, json: bool, plan: Plan, command: &[String]) -> Re
             None
         }
         None => {
-            live_session(live_command(command, command, json, plan), (CoverageLog, &mut analysis))?.status
+            let session =
+                live_session(live_command(command, command, json, plan), (CoverageLog, &mut analysis))?;
+            eprintln!("dax-probe: {}", check::cost_line(&session.cost));
+            session.status
         }
     };
     print!("{}", check::check(&analysis, json));
@@ -325,6 +333,7 @@ fn serve(listen: &str, replay: Option<&Path>, speed: f64, plan: Plan, command: &
             let live =
                 live::Command { lost_every_second: true, ..live_command(command, command, false, plan) };
             let session = live::run(live, &mut sink).await?;
+            eprintln!("dax-probe: {}", check::cost_line(&session.cost));
             return Ok(command_code(session.status));
         };
         eprintln!("dax-probe: the replay of {source} starts at the first scrape");

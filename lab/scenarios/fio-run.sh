@@ -47,6 +47,8 @@ lab_trace_counts > /dev/null
 cat /outbox/run-xfs.txt
 lab_expect "dax-probe run exits 0 (got $code)" test "$code" = 0
 check_summary /outbox/run-xfs.txt
+lab_expect "the summary gives the probe's own cost, with its programs' runs" \
+	grep -q '^probe cost: dax-probe [0-9.]* s CPU ([0-9.]* s of it loading and attaching;.*its eBPF programs at least [0-9.]* s in [0-9]* runs' /outbox/run-xfs.txt
 nopage=$(lab_count dax_pmd_fault_done NOPAGE)
 ours=$(sed -n 's/^faults: pmd [0-9]* (nopage \([0-9]*\),.*/\1/p' /outbox/run-xfs.txt)
 lab_expect "the summary's PMD faults mapped 2 MiB equal tracefs' ($ours vs $nopage)" test "$ours" = "$nopage" -a "$nopage" -gt 0
@@ -73,6 +75,15 @@ echo "result: $fallback PMD fallbacks, $unknown of unknown reason"
 lab_expect "PMD faults fell back ($fallback)" test "$fallback" -ge 128
 lab_expect "every fallback has its reason ($unknown unknown)" test "$unknown" = 0
 lab_expect "the JSON summary has a pass verdict" grep -q '"verdict": "pass"' /outbox/run-fallback.json
+runs=$(lab_json bpf_runs /outbox/run-fallback.json)
+events=$(lab_json events /outbox/run-fallback.json)
+bpf_s=$(lab_json bpf_run_s /outbox/run-fallback.json)
+cpu_s=$(lab_json cpu_user_s /outbox/run-fallback.json)
+echo "result: probe cost: dax-probe $cpu_s s user CPU; programs $bpf_s s in $runs runs for $events events"
+lab_expect "the kernel counted at least one program run per event ($runs runs, $events events)" \
+	test "$runs" -ge "$events" -a "$events" -gt 0
+lab_expect "the programs and dax-probe took measurable time ($bpf_s s, $cpu_s s)" \
+	awk -v b="$bpf_s" -v c="$cpu_s" 'BEGIN { exit !(b > 0 && c > 0) }'
 svg_has /outbox/fallback.svg "direct-access ("
 svg_has /outbox/fallback.svg "PTE faults (65536"
 dax-probe plot /outbox/fallback.daxtrace -o /outbox/fallback.png

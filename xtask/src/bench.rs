@@ -105,7 +105,9 @@ pub fn seed(flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Result<()
         rounds.get(layout).map(Rounds::mean).with_context(|| format!("no run on the {layout} layout"))
     };
     let (pmd, pte) = (mean("aligned")?, mean("plain")?);
-    println!("\nbench seed: the seed's fio job, nothing attached, {kernel}, icount (guest time = instructions)");
+    println!(
+        "\nbench seed: the seed's fio job, nothing attached, {kernel}, icount (guest time = instructions)"
+    );
     println!("| layout | fio read MiB/s |\n|---|---|");
     println!("| 2 MiB aligned: PMD faults | {} |", rounds["aligned"].range());
     println!("| extents not aligned: every PMD fault falls back to PTEs | {} |", rounds["plain"].range());
@@ -142,7 +144,14 @@ pub fn overhead(flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Resul
             .get(&(layout.into(), "alone".into()))
             .with_context(|| format!("no run of fio alone on the {layout} layout"))?
             .mean();
-        println!("\n{layout} layout{}", if layout == "plain" { " (every PMD fault falls back: 65 536 PTE faults)" } else { " (2 MiB aligned)" });
+        println!(
+            "\n{layout} layout{}",
+            if layout == "plain" {
+                " (every PMD fault falls back: 65 536 PTE faults)"
+            } else {
+                " (2 MiB aligned)"
+            }
+        );
         println!("| way | fio read MiB/s | cost | events | lost |\n|---|---|---|---|---|");
         for (way, what) in WAYS {
             let Some(rounds) = table.get(&(layout.into(), (*way).into())) else {
@@ -157,7 +166,10 @@ pub fn overhead(flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Resul
     let of = |way: &str| cost.get(&("plain", way)).copied().unwrap_or_default();
     let (tracefs, floor, (stream, lost)) = (of("tracefs").0, of("attach").0, of("stream"));
     let target = if floor > tracefs {
-        format!("the floor ({floor:.1} %) is above tracefs, so the target is stream <= 1.25 x floor = {:.1} %", 1.25 * floor)
+        format!(
+            "the floor ({floor:.1} %) is above tracefs, so the target is stream <= 1.25 x floor = {:.1} %",
+            1.25 * floor
+        )
     } else {
         format!("the target is stream <= tracefs ({tracefs:.1} %)")
     };

@@ -174,11 +174,13 @@ fn run(cli: Cli) -> Result<()> {
         Task::Bench { what: Bench::Overhead, kernel, source } => {
             bench::overhead(kernel, source.kernel_source.as_deref())
         }
-        Task::Bench { what: Bench::Seed, kernel, source } => bench::seed(kernel, source.kernel_source.as_deref()),
+        Task::Bench { what: Bench::Seed, kernel, source } => {
+            bench::seed(kernel, source.kernel_source.as_deref())
+        }
         Task::Bench { what: Bench::Checker, .. } => cmd::run(
             std::process::Command::new(env!("CARGO"))
                 .args(["bench", "--quiet", "--package", "dax-probe", "--bench", "checker", "--"])
-                .args(lab_traces()?)
+                .args(lab_traces())
                 .current_dir(project_root()),
         ),
     }
@@ -186,11 +188,12 @@ fn run(cli: Cli) -> Result<()> {
 
 /// The large traces the lab's last runs recorded (`target/lab/KERNEL/SCENARIO/outbox/`):
 /// real material for the checker benchmark next to its synthetic trace.
-fn lab_traces() -> Result<Vec<PathBuf>> {
+fn lab_traces() -> Vec<PathBuf> {
     let mut traces = Vec::new();
     let lab = project_root().join("target/lab");
+    // The suite also leaves files there (coverage.md): only folders are runs.
     for kernel in std::fs::read_dir(&lab).into_iter().flatten().flatten() {
-        for scenario in std::fs::read_dir(kernel.path())?.flatten() {
+        for scenario in std::fs::read_dir(kernel.path()).into_iter().flatten().flatten() {
             for file in std::fs::read_dir(scenario.path().join("outbox")).into_iter().flatten().flatten() {
                 // A trace of a few thousand events measures opening a file, not checking it.
                 let large = file.metadata().is_ok_and(|meta| meta.len() >= 16 << 20);
@@ -201,7 +204,7 @@ fn lab_traces() -> Result<Vec<PathBuf>> {
         }
     }
     traces.sort();
-    Ok(traces)
+    traces
 }
 
 /// The repository's top folder (xtask lives one level below it).

@@ -207,7 +207,13 @@ fn print_tail(row: &Row) {
     let text = std::fs::read_to_string(console).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     let from = lines.len().saturating_sub(TAIL_LINES);
-    println!("\ntest: the last {} console lines of {}/{} ({}):", lines.len() - from, row.kernel, row.scenario, console.display());
+    println!(
+        "\ntest: the last {} console lines of {}/{} ({}):",
+        lines.len() - from,
+        row.kernel,
+        row.scenario,
+        console.display()
+    );
     for line in &lines[from..] {
         println!("  {line}");
     }

@@ -9,6 +9,7 @@ use crate::{
     analysis::{coverage, invariants::Invariant, verdict::Verdict, Analysis},
     event::Event,
     output::report,
+    source::cost::Cost,
     stream::{Begin, Sink, Summary},
     workload::FioSummary,
 };
@@ -96,6 +97,8 @@ pub struct RunSummary<'a> {
     pub status: String,
     pub exit_code: Option<i32>,
     pub fio: Option<&'a FioSummary>,
+    /// What the probe itself took meanwhile.
+    pub cost: &'a Cost,
 }
 
 /// `run`'s summary for a finished analysis, as text or JSON.
@@ -107,6 +110,7 @@ pub fn run(analysis: &Analysis, run: &RunSummary, as_json: bool) -> String {
         value["command_exit"] = json!(run.exit_code);
         value["fio"] = run.fio.map_or(Value::Null, FioSummary::json);
         value["verdict"] = verdict_json(&verdict);
+        value["probe_cost"] = cost_json(run.cost);
         return format!("{value:#}\n");
     }
     let mut lines = vec![String::new(), format!("dax-probe: summary of `{}` ({})", run.command, run.status)];
@@ -117,9 +121,41 @@ pub fn run(analysis: &Analysis, run: &RunSummary, as_json: bool) -> String {
     lines.push(report::faults_line(&analysis.stats));
     lines.extend(report::reason_lines(&analysis.stats));
     lines.push(format!("lost events: {}", analysis.lost()));
+    lines.push(cost_line(run.cost));
     lines.extend(violation_lines(analysis));
     lines.push(verdict_line(&verdict));
     lines.join("\n") + "\n"
+}
+
+/// What the probe itself took during a live session, apart from the
+/// workload: "probe cost: dax-probe 0.412 s CPU (...); its eBPF programs
+/// at least 0.301 s in 525312 runs (...)".
+pub fn cost_line(cost: &Cost) -> String {
+    let programs = match cost.programs {
+        Some(programs) => format!(
+            "its eBPF programs at least {:.3} s in {} runs (the kernel's BPF statistics)",
+            programs.time.as_secs_f64(),
+            programs.runs
+        ),
+        None => "its eBPF programs: unknown (this kernel gave no BPF statistics)".to_owned(),
+    };
+    format!(
+        "probe cost: dax-probe {:.3} s CPU ({:.3} s of it loading and attaching; user {:.3} s, system {:.3} s); {programs}",
+        (cost.user + cost.system).as_secs_f64(),
+        cost.setup.as_secs_f64(),
+        cost.user.as_secs_f64(),
+        cost.system.as_secs_f64()
+    )
+}
+
+pub fn cost_json(cost: &Cost) -> Value {
+    json!({
+        "cpu_user_s": cost.user.as_secs_f64(),
+        "cpu_system_s": cost.system.as_secs_f64(),
+        "cpu_setup_s": cost.setup.as_secs_f64(),
+        "bpf_runs": cost.programs.map(|p| p.runs),
+        "bpf_run_s": cost.programs.map(|p| p.time.as_secs_f64()),
+    })
 }
 
 /// Says on stderr, as a live recording begins, what its hooks make checkable.
@@ -138,5 +174,32 @@ impl Sink for CoverageLog {
 
     fn finish(&mut self, _: &Summary) -> Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::source::cost::Programs;
+
+    #[test]
+    fn the_cost_line_gives_the_probe_and_its_programs_apart() {
+        let mut cost = Cost {
+            user: Duration::from_millis(250),
+            system: Duration::from_millis(125),
+            setup: Duration::from_millis(200),
+            programs: Some(Programs { runs: 525_312, time: Duration::from_micros(301_400) }),
+        };
+        assert_eq!(
+            cost_line(&cost),
+            "probe cost: dax-probe 0.375 s CPU (0.200 s of it loading and attaching; user 0.250 s, system 0.125 s); \
+             its eBPF programs at least 0.301 s in 525312 runs (the kernel's BPF statistics)"
+        );
+        assert_eq!(cost_json(&cost)["bpf_runs"], json!(525_312));
+        cost.programs = None;
+        assert!(cost_line(&cost).ends_with("its eBPF programs: unknown (this kernel gave no BPF statistics)"));
+        assert_eq!(cost_json(&cost)["bpf_run_s"], Value::Null);
     }
 }

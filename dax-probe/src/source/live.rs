@@ -18,7 +18,10 @@ use tokio::io::{unix::AsyncFd, Interest};
 
 use crate::{
     event::Event,
-    source::{hooks, tracefs},
+    source::{
+        cost::{self, Cost, Meter},
+        hooks, tracefs,
+    },
     stream::{Begin, Sink, Summary},
 };
 
@@ -28,11 +31,12 @@ pub(crate) static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!(
 /// What a finished live session saw: the recording (kernel, command,
 /// coverage), the end of its stream (events, and in `lost` the events the
 /// ring buffer or a map dropped plus hook runs the kernel skipped), and the
-/// command's exit status, if one ran.
+/// command's exit status, if one ran, and what the probe itself cost.
 pub struct Session {
     pub begin: Begin,
     pub summary: Summary,
     pub status: Option<ExitStatus>,
+    pub cost: Cost,
 }
 
 /// The command a live session runs.
@@ -85,6 +89,7 @@ impl Stage {
 /// Attaches, runs `command` (if any) and streams events to `sink` until it
 /// exits or Ctrl-C.
 pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> {
+    let mut meter = Meter::start();
     let tracepoints = tracefs::fs_dax()?;
     let kernel = hooks::Kernel::read(&tracefs::root()?)?;
     let mut ebpf = load(&tracepoints, &kernel, command.stage)?;
@@ -125,6 +130,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
         hooks_missing: attached.missing.iter().map(|(group, _)| *group).collect(),
         imported_from: None,
     };
+    meter.attached();
     sink.begin(&begin);
 
     let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("no EVENTS map")?)?;
@@ -174,7 +180,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
         eprintln!("dax-probe: lost events: {}", where_lost(&ebpf)?);
     }
     sink.finish(&summary)?;
-    Ok(Session { begin, summary, status })
+    Ok(Session { begin, summary, status, cost: meter.finish(&ebpf) })
 }
 
 /// How often the ring buffer is read when the programs did not wake us.
@@ -256,7 +262,7 @@ fn misses_by_program(ebpf: &Ebpf) -> Vec<(String, u64)> {
     ebpf.programs()
         .filter_map(|(name, program)| Some((name, program.fd().ok()?)))
         .map(|(name, fd)| {
-            (name.to_owned(), prog_info(fd.as_fd().as_raw_fd()).map_or(0, |info| info.recursion_misses))
+            (name.to_owned(), cost::prog_info(fd.as_fd().as_raw_fd()).map_or(0, |info| info.recursion_misses))
         })
         .collect()
 }
@@ -273,30 +279,6 @@ fn where_lost(ebpf: &Ebpf) -> Result<String> {
         "dropped by the programs {} (ring buffer or a map full); runs the kernel skipped: {skipped}",
         lost_events(ebpf)?
     ))
-}
-
-fn prog_info(fd: i32) -> Option<aya_obj::generated::bpf_prog_info> {
-    /// The `info` member of `union bpf_attr` for BPF_OBJ_GET_INFO_BY_FD.
-    #[repr(C)]
-    struct InfoAttr {
-        bpf_fd: u32,
-        info_len: u32,
-        info: u64,
-    }
-    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
-    // SAFETY: bpf_prog_info is plain integers; all zeros is a valid value.
-    let mut info: aya_obj::generated::bpf_prog_info = unsafe { std::mem::zeroed() };
-    let mut attr = InfoAttr {
-        bpf_fd: fd as u32,
-        info_len: size_of::<aya_obj::generated::bpf_prog_info>() as u32,
-        info: &raw mut info as u64,
-    };
-    // SAFETY: attr points at a live, correctly sized info buffer for the
-    // duration of the call; the kernel writes at most info_len bytes.
-    let rc = unsafe {
-        libc::syscall(libc::SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &raw mut attr, size_of::<InfoAttr>() as u32)
-    };
-    (rc == 0).then_some(info)
 }
 
 /// Writes the eBPF programs' aya-log records to stderr.

@@ -5,8 +5,10 @@
 //! [`hooks`] (the way each kernel offers: whole functions, or call sites
 //! found in its code by [`kernel_text`]), decodes every ring-buffer record into an [`crate::event::Event`]
 //! and drives a [`crate::stream::Sink`]. Only [`live`] touches the attach
-//! code; everything downstream sees the stream.
+//! code; everything downstream sees the stream. [`cost`] measures what the
+//! probe itself took while it watched.
 
+pub mod cost;
 pub mod hooks;
 pub mod kernel_text;
 pub mod live;

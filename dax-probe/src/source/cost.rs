@@ -1,0 +1,121 @@
+//! What the probe itself costs while it watches, so that nobody takes it
+//! for the workload's: the CPU time of dax-probe's own process, and what
+//! the kernel's BPF statistics say the programs took.
+//!
+//! The programs' time is a lower bound: the kernel counts from the program's
+//! first instruction to its last, not the trampoline or kprobe that calls
+//! it, nor the ring buffer's wake-ups. Counting costs two clock reads per
+//! run, so statistics are on only while a session runs (`BPF_ENABLE_STATS`:
+//! the kernel turns them off again when the last holder closes its fd).
+
+use std::{
+    os::fd::{AsFd, AsRawFd, OwnedFd},
+    time::Duration,
+};
+
+use aya::Ebpf;
+
+/// The probe's cost over one live session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// dax-probe's own CPU time (the command it runs is not in it).
+    pub user: Duration,
+    pub system: Duration,
+    /// Of that, loading and attaching the programs (reading the kernel's
+    /// symbols, BTF and code): what a short session mostly pays.
+    pub setup: Duration,
+    /// The programs' runs and time, or `None` where the kernel keeps no
+    /// statistics (before 5.8, or no permission to enable them).
+    pub programs: Option<Programs>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Programs {
+    pub runs: u64,
+    pub time: Duration,
+}
+
+/// Measures a session from its start; [`Meter::finish`] gives the cost.
+pub struct Meter {
+    start: (Duration, Duration),
+    /// The CPU time loading and attaching took, once [`Meter::attached`].
+    setup: Duration,
+    /// The kernel keeps run-time statistics while this fd is open.
+    stats: Option<OwnedFd>,
+}
+
+impl Meter {
+    /// Starts measuring: before the programs are loaded, so that their
+    /// every run is counted.
+    pub fn start() -> Meter {
+        let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
+        Meter { start: own_cpu_time(), setup: Duration::ZERO, stats }
+    }
+
+    /// Everything is attached: the events begin.
+    pub fn attached(&mut self) {
+        let (user, system) = own_cpu_time();
+        self.setup = (user + system).saturating_sub(self.start.0 + self.start.1);
+    }
+
+    /// The cost since [`Meter::start`], with the statistics of `ebpf`'s
+    /// programs (loaded after it, so their counts are this session's).
+    pub fn finish(self, ebpf: &Ebpf) -> Cost {
+        let (user, system) = own_cpu_time();
+        let programs = self.stats.as_ref().map(|_| {
+            ebpf.programs().filter_map(|(_, program)| prog_info(program.fd().ok()?.as_fd().as_raw_fd())).fold(
+                Programs::default(),
+                |sum, info| Programs {
+                    runs: sum.runs + info.run_cnt,
+                    time: sum.time + Duration::from_nanos(info.run_time_ns),
+                },
+            )
+        });
+        Cost {
+            user: user.saturating_sub(self.start.0),
+            system: system.saturating_sub(self.start.1),
+            setup: self.setup,
+            programs,
+        }
+    }
+}
+
+/// This process's user and system CPU time so far (`getrusage`; the
+/// commands it runs are children, counted apart).
+fn own_cpu_time() -> (Duration, Duration) {
+    // SAFETY: rusage is plain integers; all zeros is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a live, correctly typed buffer for the call.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return (Duration::ZERO, Duration::ZERO);
+    }
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (time(usage.ru_utime), time(usage.ru_stime))
+}
+
+/// The kernel's view of a loaded program (`BPF_OBJ_GET_INFO_BY_FD`): its
+/// run statistics and the runs it skipped. aya's `ProgramInfo` has no
+/// `recursion_misses`, hence the system call.
+pub(super) fn prog_info(fd: i32) -> Option<aya_obj::generated::bpf_prog_info> {
+    /// The `info` member of `union bpf_attr` for BPF_OBJ_GET_INFO_BY_FD.
+    #[repr(C)]
+    struct InfoAttr {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+    // SAFETY: bpf_prog_info is plain integers; all zeros is a valid value.
+    let mut info: aya_obj::generated::bpf_prog_info = unsafe { std::mem::zeroed() };
+    let mut attr = InfoAttr {
+        bpf_fd: fd as u32,
+        info_len: size_of::<aya_obj::generated::bpf_prog_info>() as u32,
+        info: &raw mut info as u64,
+    };
+    // SAFETY: attr points at a live, correctly sized info buffer for the
+    // duration of the call; the kernel writes at most info_len bytes.
+    let rc = unsafe {
+        libc::syscall(libc::SYS_bpf, BPF_OBJ_GET_INFO_BY_FD, &raw mut attr, size_of::<InfoAttr>() as u32)
+    };
+    (rc == 0).then_some(info)
+}
