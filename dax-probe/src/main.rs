@@ -83,6 +83,14 @@ enum Command {
         /// the trace, which records no event: the cost of each step shows.
         #[arg(long, value_enum, default_value_t, value_name = "STAGE")]
         stage: live::Stage,
+        /// At the end, each eBPF program's runs and time, by the kernel's
+        /// BPF statistics (where the probe's cost goes).
+        #[arg(long)]
+        program_costs: bool,
+        /// For benchmarks: leave the kernel's BPF statistics off (they cost
+        /// two clock reads per program run); the programs' time is then not known.
+        #[arg(long, conflicts_with = "program_costs")]
+        no_bpf_stats: bool,
         /// A command to run while recording; its exit ends the recording.
         /// Without one, recording ends at Ctrl-C.
         #[arg(last = true, value_name = "COMMAND")]
@@ -197,7 +205,10 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Run { plot, json, output, hooks, command } => {
             run_command(&command, hooks.plan, plot.as_deref(), json, output)
         }
-        Command::Record { output, hooks, stage, command } => record(&output, hooks.plan, stage, &command),
+        Command::Record { output, hooks, stage, program_costs, no_bpf_stats, command } => {
+            let costs = Costs { statistics: !no_bpf_stats, per_program: program_costs };
+            record(&output, hooks.plan, stage, costs, &command)
+        }
         Command::Check { trace, json, hooks, command } => check(trace.as_deref(), json, hooks.plan, &command),
         Command::Report { trace, json, counts } => report(&trace, json, counts),
         Command::Plot { trace, output, json } => plot(&trace, &output, json),
@@ -248,8 +259,15 @@ fn run_command(
     Ok(checked_command_code(&analysis, session.status))
 }
 
-fn record(output: &Path, plan: Plan, stage: live::Stage, command: &[String]) -> Result<i32> {
-    let live = live::Command { stage, ..live_command(command, command, false, plan) };
+/// What `record` measures of its own cost.
+struct Costs {
+    statistics: bool,
+    per_program: bool,
+}
+
+fn record(output: &Path, plan: Plan, stage: live::Stage, costs: Costs, command: &[String]) -> Result<i32> {
+    let live =
+        live::Command { stage, bpf_stats: costs.statistics, ..live_command(command, command, false, plan) };
     // Below the full stage no event reaches the sink: no trace is written.
     let writer = (stage == live::Stage::Full).then(|| Writer::create(output)).transpose()?;
     let session = live_session(live, (CoverageLog, writer))?;
@@ -266,6 +284,9 @@ fn record(output: &Path, plan: Plan, stage: live::Stage, command: &[String]) -> 
         eprintln!("dax-probe: warning: {lost} events were lost: checks of this trace are inconclusive");
     }
     eprintln!("dax-probe: {}", check::cost_line(&session.cost));
+    if costs.per_program {
+        check::program_cost_lines(&session.cost).iter().for_each(|line| eprintln!("dax-probe: {line}"));
+    }
     Ok(command_code(session.status))
 }
 
@@ -370,6 +391,7 @@ fn live_command<'a>(
         plan,
         lost_every_second: false,
         stage: live::Stage::Full,
+        bpf_stats: true,
     }
 }
 

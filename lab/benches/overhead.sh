@@ -7,8 +7,12 @@
 # what a watcher costs shows as lost bandwidth (its whole CPU cost: both
 # vCPUs share one instruction stream). Every way of watching runs the same
 # job on the same file, ROUNDS times, interleaved; each run prints
-#   result: overhead LAYOUT WAY ROUND read_kib=N events=N lost=N
-# (lost: "-" where the way cannot say).
+#   result: overhead LAYOUT WAY ROUND read_kib=N events=N lost=N [bpf_s=S runs=N]
+# (lost: "-" where the way cannot say; bpf_s and runs: what the kernel's BPF
+# statistics counted of the programs, for the way that has them on).
+# dax-probe's ladder runs without the statistics (they cost two clock reads
+# a program run); `stats` is `record` as users run it, with them on, and
+# prints each program's share.
 . /lab/lib.sh
 
 ROUNDS=2
@@ -50,18 +54,26 @@ watch() {
 		rm -f /tmp/overhead.dat
 		;;
 	attach | programs | ring)
-		lab_fio_seed dax-probe record --stage "$way" -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
+		lab_fio_seed dax-probe record --no-bpf-stats --stage "$way" -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
 		set -- $(probe_events)
 		events=$1 lost=$2
 		;;
 	stream)
-		lab_fio_seed dax-probe record -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
+		lab_fio_seed dax-probe record --no-bpf-stats -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
 		set -- $(probe_events)
 		events=$1 lost=$2
 		;;
+	stats)
+		lab_fio_seed dax-probe record --program-costs -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
+		set -- $(probe_events)
+		events=$1 lost=$2
+		sed -n "s/^dax-probe: program /overhead: $layout round $round: program /p" /tmp/probe.err
+		bpf=$(sed -n 's/.*its eBPF programs at least \([0-9.]*\) s in \([0-9]*\) runs.*/bpf_s=\1 runs=\2/p' /tmp/probe.err)
+		;;
 	esac
 	rm -f /tmp/overhead.daxtrace
-	echo "result: overhead $layout $way $round read_kib=$(lab_fio_read_kib) events=$events lost=$lost"
+	echo "result: overhead $layout $way $round read_kib=$(lab_fio_read_kib) events=$events lost=$lost${bpf:+ $bpf}"
+	bpf=
 }
 
 for layout in aligned plain; do
@@ -69,7 +81,7 @@ for layout in aligned plain; do
 	# Lay the file out once: every measured run faults on the same blocks.
 	lab_fio_seed
 	for round in $(seq "$ROUNDS"); do
-		for way in alone tracefs trace-cmd attach programs ring stream; do
+		for way in alone tracefs trace-cmd attach programs ring stream stats; do
 			watch "$way"
 		done
 	done

@@ -10,8 +10,10 @@
 //! `lab/benches/overhead.sh` runs the seed's fio job on the 2 MiB-aligned and
 //! on the fallback (PTE-heavy) layout, alone and under every way of
 //! watching it, two rounds each, interleaved. dax-probe runs at each step
-//! of its cost ladder (`record --stage`: attach, programs, ring, full), so
-//! the table says where its cost goes. The cost of a way is the read
+//! of its cost ladder (`record --stage`: attach, programs, ring, full; with
+//! the kernel's BPF statistics off), so the table says where its cost goes,
+//! and then as users run it (statistics on, each program's share printed
+//! in the guest's console). The cost of a way is the read
 //! bandwidth it takes from fio, against fio alone in the same boot; the
 //! last line sums it up for the fallback layout, where events are many.
 
@@ -29,10 +31,11 @@ const WAYS: &[(&str, &str)] = &[
     ("attach", "dax-probe, every program returns at once (the floor)"),
     ("programs", "... the programs run, reserve nothing"),
     ("ring", "... records reach user space, which only counts them"),
-    ("stream", "dax-probe record: every event into a trace file"),
+    ("stream", "... every event into a trace file"),
+    ("stats", "dax-probe record as users run it: the same, with the kernel's BPF statistics on"),
 ];
 
-/// One fio run: `result: overhead LAYOUT WAY ROUND read_kib=N events=N lost=N`.
+/// One fio run: `result: overhead LAYOUT WAY ROUND read_kib=N events=N lost=N [bpf_s=S runs=N]`.
 #[derive(Debug, PartialEq)]
 struct Run {
     layout: String,
@@ -40,6 +43,8 @@ struct Run {
     read_kib: f64,
     events: u64,
     lost: Option<u64>,
+    /// What the kernel's BPF statistics counted: the programs' seconds and runs.
+    programs: Option<(f64, u64)>,
 }
 
 fn parse(line: &str) -> Option<Run> {
@@ -49,7 +54,11 @@ fn parse(line: &str) -> Option<Run> {
     let read_kib = value("read_kib")?.parse().ok()?;
     let events = value("events")?.parse().ok()?;
     let lost = value("lost")?.parse().ok();
-    Some(Run { layout: layout.into(), way: way.into(), read_kib, events, lost })
+    let programs = match value("bpf_s") {
+        Some(seconds) => Some((seconds.parse().ok()?, value("runs")?.parse().ok()?)),
+        None => None,
+    };
+    Some(Run { layout: layout.into(), way: way.into(), read_kib, events, lost, programs })
 }
 
 /// The rounds of one (layout, way).
@@ -58,6 +67,8 @@ struct Rounds {
     read_mib: Vec<f64>,
     events: u64,
     lost: u64,
+    /// The programs' (seconds, runs) of each round, where counted.
+    programs: Vec<(f64, u64)>,
 }
 
 impl Rounds {
@@ -136,6 +147,7 @@ pub fn overhead(flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Resul
         rounds.read_mib.push(run.read_kib / 1024.0);
         rounds.events = rounds.events.max(run.events);
         rounds.lost += run.lost.unwrap_or(0);
+        rounds.programs.extend(run.programs);
     }
     println!("\nbench overhead: the seed's fio job, {kernel}, icount (guest time = instructions)");
     let mut cost = BTreeMap::new();
@@ -162,9 +174,22 @@ pub fn overhead(flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Resul
             let cost = if *way == "alone" { "-".to_owned() } else { format!("{percent:.1} %") };
             println!("| {what} | {} | {cost} | {} | {} |", rounds.range(), rounds.events, rounds.lost);
         }
+        if let Some(&(seconds, runs)) =
+            table.get(&(layout.into(), "stats".into())).and_then(|r| r.programs.first())
+        {
+            let events = table[&(layout.into(), "stats".into())].events.max(1);
+            println!(
+                "the programs by the kernel's BPF statistics (round 1): {seconds:.3} s in {runs} runs: \
+                 {:.0} ns a run, {:.0} ns an event (guest time)",
+                seconds * 1e9 / runs.max(1) as f64,
+                seconds * 1e9 / events as f64
+            );
+        }
     }
     let of = |way: &str| cost.get(&("plain", way)).copied().unwrap_or_default();
-    let (tracefs, floor, (stream, lost)) = (of("tracefs").0, of("attach").0, of("stream"));
+    // The stream is `record` as users run it; the floor and the ladder run
+    // without the statistics' clock reads.
+    let (tracefs, floor, (stream, lost)) = (of("tracefs").0, of("attach").0, of("stats"));
     let target = if floor > tracefs {
         format!(
             "the floor ({floor:.1} %) is above tracefs, so the target is stream <= 1.25 x floor = {:.1} %",
@@ -188,7 +213,12 @@ mod tests {
         assert_eq!(run.layout, "plain");
         assert_eq!(run.way, "stream");
         assert_eq!(run.read_kib, 85400.0);
-        assert_eq!((run.events, run.lost), (394366, Some(0)));
+        assert_eq!((run.events, run.lost, run.programs), (394366, Some(0), None));
+        let run = parse(
+            "result: overhead plain stats 1 read_kib=85400 events=328064 lost=0 bpf_s=0.512 runs=590000",
+        );
+        assert_eq!(run.unwrap().programs, Some((0.512, 590000)));
+        assert_eq!(parse("result: overhead plain stats 1 read_kib=1 events=1 lost=0 bpf_s=0.5"), None);
         assert_eq!(parse("result: overhead plain alone 1 read_kib=1 events=0 lost=-").unwrap().lost, None);
         assert_eq!(parse("result: overhead plain alone 1 read_kib= events=0 lost=0"), None);
         assert_eq!(parse("result: 128 PMD faults"), None);

@@ -9,7 +9,7 @@ use crate::{
     analysis::{coverage, invariants::Invariant, verdict::Verdict, Analysis},
     event::Event,
     output::report,
-    source::cost::Cost,
+    source::cost::{Cost, Statistics},
     stream::{Begin, Sink, Summary},
     workload::FioSummary,
 };
@@ -137,6 +137,9 @@ pub fn cost_line(cost: &Cost) -> String {
             programs.time.as_secs_f64(),
             programs.runs
         ),
+        None if cost.statistics == Statistics::Off => {
+            "its eBPF programs: not counted (--no-bpf-stats)".to_owned()
+        }
         None => "its eBPF programs: unknown (this kernel gave no BPF statistics)".to_owned(),
     };
     format!(
@@ -146,6 +149,22 @@ pub fn cost_line(cost: &Cost) -> String {
         cost.user.as_secs_f64(),
         cost.system.as_secs_f64()
     )
+}
+
+/// One line per program that ran: "program NAME: N runs, T s, X ns a run".
+pub fn program_cost_lines(cost: &Cost) -> Vec<String> {
+    cost.by_program
+        .iter()
+        .filter(|(_, p)| p.runs > 0)
+        .map(|(name, p)| {
+            format!(
+                "program {name}: {} runs, {:.3} s, {} ns a run",
+                p.runs,
+                p.time.as_secs_f64(),
+                p.time.as_nanos() / u128::from(p.runs)
+            )
+        })
+        .collect()
 }
 
 pub fn cost_json(cost: &Cost) -> Value {
@@ -190,8 +209,14 @@ mod tests {
             user: Duration::from_millis(250),
             system: Duration::from_millis(125),
             setup: Duration::from_millis(200),
+            statistics: Statistics::On,
             programs: Some(Programs { runs: 525_312, time: Duration::from_micros(301_400) }),
+            by_program: vec![
+                ("dax_pte_fault".to_owned(), Programs { runs: 4, time: Duration::from_nanos(1_000) }),
+                ("finish_wait_enter".to_owned(), Programs::default()),
+            ],
         };
+        assert_eq!(program_cost_lines(&cost), ["program dax_pte_fault: 4 runs, 0.000 s, 250 ns a run"]);
         assert_eq!(
             cost_line(&cost),
             "probe cost: dax-probe 0.375 s CPU (0.200 s of it loading and attaching; user 0.250 s, system 0.125 s); \
@@ -199,6 +224,7 @@ mod tests {
         );
         assert_eq!(cost_json(&cost)["bpf_runs"], json!(525_312));
         cost.programs = None;
+        cost.statistics = Statistics::Refused;
         assert!(cost_line(&cost).ends_with("its eBPF programs: unknown (this kernel gave no BPF statistics)"));
         assert_eq!(cost_json(&cost)["bpf_run_s"], Value::Null);
     }

@@ -6,7 +6,8 @@
 //! first instruction to its last, not the trampoline or kprobe that calls
 //! it, nor the ring buffer's wake-ups. Counting costs two clock reads per
 //! run, so statistics are on only while a session runs (`BPF_ENABLE_STATS`:
-//! the kernel turns them off again when the last holder closes its fd).
+//! the kernel turns them off again when the last holder closes its fd), and
+//! a benchmark can leave them off.
 
 use std::{
     os::fd::{AsFd, AsRawFd, OwnedFd},
@@ -16,7 +17,7 @@ use std::{
 use aya::Ebpf;
 
 /// The probe's cost over one live session.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cost {
     /// dax-probe's own CPU time (the command it runs is not in it).
     pub user: Duration,
@@ -24,9 +25,22 @@ pub struct Cost {
     /// Of that, loading and attaching the programs (reading the kernel's
     /// symbols, BTF and code): what a short session mostly pays.
     pub setup: Duration,
-    /// The programs' runs and time, or `None` where the kernel keeps no
-    /// statistics (before 5.8, or no permission to enable them).
+    /// Whether the kernel counted the programs' runs and time.
+    pub statistics: Statistics,
+    /// The programs' runs and time, where [`Statistics::On`].
     pub programs: Option<Programs>,
+    /// The same per program, most time first (empty without statistics).
+    pub by_program: Vec<(String, Programs)>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Statistics {
+    #[default]
+    On,
+    /// Not asked for (a benchmark's step without their cost).
+    Off,
+    /// The kernel refused them (before 5.8, or no permission).
+    Refused,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,15 +54,19 @@ pub struct Meter {
     start: (Duration, Duration),
     /// The CPU time loading and attaching took, once [`Meter::attached`].
     setup: Duration,
-    /// The kernel keeps run-time statistics while this fd is open.
-    stats: Option<OwnedFd>,
+    /// Not asked for, or asked for and (while this fd is open) kept by the
+    /// kernel, or refused.
+    stats: Option<Option<OwnedFd>>,
 }
 
 impl Meter {
-    /// Starts measuring: before the programs are loaded, so that their
-    /// every run is counted.
-    pub fn start() -> Meter {
-        let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime).ok();
+    /// Starts measuring (with the kernel's statistics, if `statistics`):
+    /// before the programs are loaded, so that their every run is counted.
+    pub fn start(statistics: bool) -> Meter {
+        let stats = match statistics {
+            true => Some(aya::sys::enable_stats(aya::sys::Stats::RunTime).ok()),
+            false => None,
+        };
         Meter { start: own_cpu_time(), setup: Duration::ZERO, stats }
     }
 
@@ -62,20 +80,37 @@ impl Meter {
     /// programs (loaded after it, so their counts are this session's).
     pub fn finish(self, ebpf: &Ebpf) -> Cost {
         let (user, system) = own_cpu_time();
-        let programs = self.stats.as_ref().map(|_| {
-            ebpf.programs().filter_map(|(_, program)| prog_info(program.fd().ok()?.as_fd().as_raw_fd())).fold(
-                Programs::default(),
-                |sum, info| Programs {
-                    runs: sum.runs + info.run_cnt,
-                    time: sum.time + Duration::from_nanos(info.run_time_ns),
-                },
-            )
+        let statistics = match &self.stats {
+            None => Statistics::Off,
+            Some(None) => Statistics::Refused,
+            Some(Some(_)) => Statistics::On,
+        };
+        let mut by_program: Vec<(String, Programs)> = match statistics {
+            Statistics::On => ebpf
+                .programs()
+                .filter_map(|(name, program)| {
+                    let info = prog_info(program.fd().ok()?.as_fd().as_raw_fd())?;
+                    let programs =
+                        Programs { runs: info.run_cnt, time: Duration::from_nanos(info.run_time_ns) };
+                    Some((name.to_owned(), programs))
+                })
+                .collect(),
+            Statistics::Off | Statistics::Refused => Vec::new(),
+        };
+        by_program.sort_by(|a, b| b.1.time.cmp(&a.1.time).then_with(|| a.0.cmp(&b.0)));
+        let programs = (statistics == Statistics::On).then(|| {
+            by_program.iter().fold(Programs::default(), |sum, (_, p)| Programs {
+                runs: sum.runs + p.runs,
+                time: sum.time + p.time,
+            })
         });
         Cost {
             user: user.saturating_sub(self.start.0),
             system: system.saturating_sub(self.start.1),
             setup: self.setup,
+            statistics,
             programs,
+            by_program,
         }
     }
 }

@@ -57,6 +57,9 @@ pub struct Command<'a> {
     pub lost_every_second: bool,
     /// How far events go ([`Stage::Full`] but for benchmarks).
     pub stage: Stage,
+    /// Have the kernel count the programs' runs and time (two clock reads
+    /// a run; off only for benchmarks).
+    pub bpf_stats: bool,
 }
 
 /// How far each event goes: the steps of a benchmark's cost ladder, each
@@ -89,7 +92,7 @@ impl Stage {
 /// Attaches, runs `command` (if any) and streams events to `sink` until it
 /// exits or Ctrl-C.
 pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> {
-    let mut meter = Meter::start();
+    let mut meter = Meter::start(command.bpf_stats);
     let tracepoints = tracefs::fs_dax()?;
     let kernel = hooks::Kernel::read(&tracefs::root()?)?;
     let mut ebpf = load(&tracepoints, &kernel, command.stage)?;
