@@ -228,9 +228,16 @@ pub struct Slot {
     pub size: u16,
 }
 
-/// The bytes of a tracepoint record the programs copy in one read: every
-/// field they take must end within them (user space checks it).
-pub const RECORD_BYTES: usize = 128;
+/// The bytes of a tracepoint record the programs copy, in one read, into a
+/// [`Record`]'s fields: every field user space takes must end within them
+/// (it checks the kernel's layout against this bound).
+pub const RECORD_BYTES: usize = FIELD_COUNT * 8;
+
+/// In a [`Record`]'s `kind`: the fields are the tracepoint record's first
+/// [`RECORD_BYTES`] bytes as the kernel wrote them, for user space to take
+/// apart with the [`Layout`] (a program that picked each field itself cost
+/// more than the rest of the event).
+pub const RAW_TRACEPOINT: u32 = 1 << 31;
 
 /// Slots of every field of every tracepoint: `slots[tracepoint][field]`.
 #[repr(C)]
@@ -242,6 +249,29 @@ pub struct Layout {
 impl Layout {
     pub const EMPTY: Layout =
         Layout { slots: [[Slot { offset: 0, size: 0 }; FIELD_COUNT]; TRACEPOINT_COUNT] };
+
+    /// The fields of tracepoint `tracepoint`'s raw record (see
+    /// [`RAW_TRACEPOINT`]), zero-extended, in [`Field`] order; 0 where the
+    /// record has no such field, or where a slot lies outside the copy.
+    pub fn fields(&self, tracepoint: usize, raw: &[u64; FIELD_COUNT]) -> [u64; FIELD_COUNT] {
+        let mut bytes = [0u8; RECORD_BYTES];
+        for (chunk, word) in bytes.chunks_exact_mut(8).zip(raw) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        let mut fields = [0u64; FIELD_COUNT];
+        let Some(slots) = self.slots.get(tracepoint) else {
+            return fields;
+        };
+        for (value, slot) in fields.iter_mut().zip(slots) {
+            let (offset, size) = (usize::from(slot.offset), usize::from(slot.size));
+            if let Some(field) = bytes.get(offset..offset + size).filter(|_| size <= 8) {
+                let mut word = [0u8; 8];
+                word[..size].copy_from_slice(field);
+                *value = u64::from_le_bytes(word);
+            }
+        }
+        fields
+    }
 }
 
 /// One tracepoint or hook hit, as the ring buffer carries it and trace files

@@ -1,10 +1,11 @@
 //! eBPF programs of dax-probe: the fs_dax tracepoints of the running kernel,
 //! and fentry/fexit hooks on the DAX entry-lock and fallback paths.
 //!
-//! Every program ends in [`submit`]: reserve a [`Record`] in the ring buffer,
-//! stamp it (time, pid, cpu, comm) and fill its fields. Tracepoint programs
-//! copy the record's fields from the offsets user space found in tracefs (the
-//! [`LAYOUT`] global); hooks copy the hooked function's arguments. Anything
+//! Every program ends in [`submit_with`]: reserve a [`Record`] in the ring
+//! buffer, stamp it (time, pid, cpu, comm) and fill its fields. Tracepoint
+//! programs copy the kernel's record as it is (user space takes it apart with
+//! the layout it read in tracefs); hooks copy the hooked function's
+//! arguments. Anything
 //! that drops an event (a full ring buffer, a full bookkeeping map) is
 //! counted in [`LOST`]: user space reports every lost event, so no verdict is
 //! ever built on a gap. Which hook gives which event, and why that is sound,
@@ -15,8 +16,8 @@
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
-        bpf_probe_read_kernel,
+        bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_kernel,
+        generated,
     },
     macros::{fentry, fexit, kprobe, map, tracepoint},
     maps::{HashMap, PerCpuArray, RingBuf},
@@ -24,11 +25,8 @@ use aya_ebpf::{
     EbpfContext,
 };
 use aya_log_ebpf::warn;
-use dax_probe_common::{entry, Arg, Kind, Layout, Record, Slot, FIELD_COUNT, KIND_COUNT, RECORD_BYTES};
-
-/// Field offsets per tracepoint; user space writes it before loading.
-#[no_mangle]
-static LAYOUT: Layout = Layout::EMPTY;
+use core::ptr::write_volatile;
+use dax_probe_common::{entry, Arg, Kind, Record, FIELD_COUNT, KIND_COUNT, RAW_TRACEPOINT, RECORD_BYTES};
 
 /// The address of `wake_exceptional_entry_func` (fs/dax.c), the `func` of
 /// every DAX waiter's `wait_queue_entry`; user space writes it before loading.
@@ -144,29 +142,41 @@ tracepoint_programs! {
     dax_writeback_one = 11,
 }
 
+/// A tracepoint's record goes out as the kernel wrote it: one copy of its
+/// first bytes straight into the ring buffer, taken apart by user space,
+/// which knows the layout (`dax_probe_common::RAW_TRACEPOINT`).
 #[inline(always)]
 fn record(ctx: &TracePointContext, tracepoint: usize) {
-    // One copy of the record, then the fields from the copy: a helper call
-    // per field cost more than the rest of the program.
-    // SAFETY: ctx points at the tracepoint's record in the per-CPU perf
-    // buffer; bpf_probe_read_kernel fails cleanly on a bad address anyway.
-    let Ok(raw) = (unsafe { bpf_probe_read_kernel(ctx.as_ptr() as *const [u8; RECORD_BYTES]) }) else {
-        count_lost();
-        return;
-    };
-    let mut fields = [0u64; FIELD_COUNT];
-    for (field, value) in fields.iter_mut().enumerate() {
-        // SAFETY: LAYOUT is a plain global; the volatile read keeps the
-        // compiler from folding in the EMPTY layout user space overwrites.
-        let slot: Slot = unsafe { core::ptr::read_volatile(&LAYOUT.slots[tracepoint][field]) };
-        *value = field_of(&raw, slot);
-    }
-    submit(ctx, tracepoint as u32, fields);
+    submit_with(ctx, tracepoint as u32 | RAW_TRACEPOINT, |fields| {
+        // SAFETY: `fields` is the reserved slot's RECORD_BYTES bytes of
+        // fields; ctx points at the tracepoint's record in the per-CPU perf
+        // buffer, and the read fails cleanly on a bad address anyway.
+        unsafe { generated::bpf_probe_read_kernel(fields.cast(), RECORD_BYTES as u32, ctx.as_ptr()) == 0 }
+    });
 }
 
-/// Sends one event to user space, or counts it lost.
+/// Sends one event to user space, or counts it lost: `field(i)` gives
+/// field i.
 #[inline(always)]
-fn submit(ctx: &impl EbpfContext, kind: u32, fields: [u64; FIELD_COUNT]) {
+fn submit(ctx: &impl EbpfContext, kind: u32, field: impl Fn(usize) -> u64) {
+    submit_with(ctx, kind, |fields| {
+        for i in 0..FIELD_COUNT {
+            // SAFETY: `fields` points at the slot's FIELD_COUNT words.
+            unsafe { write_volatile(fields.add(i), field(i)) };
+        }
+        true
+    });
+}
+
+/// Reserves a record, writes its header in place and lets `fill` write its
+/// FIELD_COUNT words of fields (false: it could not, and the event is
+/// lost). Everything is written in place, word by word: a record built on
+/// the stack, or any zeroed array, compiles to a call of compiler_builtins'
+/// memset, which on BPF stores one byte at a time (a 120-byte array cost
+/// more than the rest of the program). Volatile stores are never merged
+/// into such a call.
+#[inline(always)]
+fn submit_with(ctx: &impl EbpfContext, kind: u32, fill: impl FnOnce(*mut u64) -> bool) {
     if stage() < 2 {
         return;
     }
@@ -175,17 +185,25 @@ fn submit(ctx: &impl EbpfContext, kind: u32, fields: [u64; FIELD_COUNT]) {
         warn!(ctx, "dax-probe: ring buffer full, event lost");
         return;
     };
+    let record: *mut Record = slot.as_mut_ptr();
     let pid_tgid = bpf_get_current_pid_tgid();
-    slot.write(Record {
-        // SAFETY: plain helper calls without arguments.
-        time_ns: unsafe { bpf_ktime_get_ns() },
-        tgid: (pid_tgid >> 32) as u32,
-        tid: pid_tgid as u32,
-        kind,
-        cpu: unsafe { bpf_get_smp_processor_id() },
-        comm: bpf_get_current_comm().unwrap_or_default(),
-        fields,
-    });
+    // SAFETY: `record` points at the reserved, writable slot of one Record;
+    // every store below is inside it. The helpers take no pointer but the
+    // comm's, which is 16 bytes long and filled whole (strscpy_pad).
+    let filled = unsafe {
+        write_volatile(&raw mut (*record).time_ns, bpf_ktime_get_ns());
+        write_volatile(&raw mut (*record).tgid, (pid_tgid >> 32) as u32);
+        write_volatile(&raw mut (*record).tid, pid_tgid as u32);
+        write_volatile(&raw mut (*record).kind, kind);
+        write_volatile(&raw mut (*record).cpu, bpf_get_smp_processor_id());
+        generated::bpf_get_current_comm((&raw mut (*record).comm).cast(), 16);
+        fill((&raw mut (*record).fields).cast())
+    };
+    if !filled {
+        slot.discard(0);
+        count_lost();
+        return;
+    }
     // Wake user space only past a fill threshold: it also reads on its own
     // timer, and a wake-up per event cost more than the event.
     let flags = if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= WAKE_AT_BYTES {
@@ -208,11 +226,9 @@ fn count_lost() {
 /// A hook event: `args` go to their [`Arg`] slots.
 #[inline(always)]
 fn submit_hook(ctx: &impl EbpfContext, kind: Kind, args: &[(Arg, u64)]) {
-    let mut fields = [0u64; FIELD_COUNT];
-    for (arg, value) in args {
-        fields[*arg as usize] = *value;
-    }
-    submit(ctx, kind as u32, fields);
+    submit(ctx, kind as u32, |field| {
+        args.iter().find(|(arg, _)| *arg as usize == field).map_or(0, |(_, value)| *value)
+    });
 }
 
 fn current_tid() -> u32 {
@@ -669,33 +685,9 @@ pub fn daxref_trace(ctx: ProbeContext) -> u32 {
     // SAFETY: the record is on the caller's stack for the call; the read
     // fails cleanly if it is not.
     if let Ok(fields) = unsafe { bpf_probe_read_kernel(record) } {
-        submit(&ctx, kind, fields);
+        submit(&ctx, kind, |field| fields[field]);
     }
     0
-}
-
-/// One field of the record, zero-extended; 0 when the record lacks it.
-#[inline(always)]
-fn field_of(raw: &[u8; RECORD_BYTES], slot: Slot) -> u64 {
-    let offset = slot.offset as usize;
-    let size = slot.size as usize;
-    if offset > RECORD_BYTES - 8 || size > 8 {
-        // User space keeps every field within the copy; the 8-byte bound
-        // lets the verifier see each read below stays inside it.
-        return 0;
-    }
-    // SAFETY: offset + 8 <= RECORD_BYTES, so every read is inside `raw`.
-    let at = unsafe { raw.as_ptr().add(offset) };
-    // SAFETY: as above; read_unaligned needs no alignment.
-    unsafe {
-        match size {
-            8 => core::ptr::read_unaligned(at as *const u64),
-            4 => u64::from(core::ptr::read_unaligned(at as *const u32)),
-            2 => u64::from(core::ptr::read_unaligned(at as *const u16)),
-            1 => u64::from(*at),
-            _ => 0,
-        }
-    }
 }
 
 #[cfg(not(test))]

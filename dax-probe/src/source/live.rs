@@ -13,7 +13,7 @@ use aya::{
     programs::TracePoint,
     Ebpf, EbpfLoader,
 };
-use dax_probe_common::Record;
+use dax_probe_common::{Layout, Record, RAW_TRACEPOINT};
 use tokio::io::{unix::AsyncFd, Interest};
 
 use crate::{
@@ -95,7 +95,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     let mut meter = Meter::start(command.bpf_stats);
     let tracepoints = tracefs::fs_dax()?;
     let kernel = hooks::Kernel::read(&tracefs::root()?)?;
-    let mut ebpf = load(&tracepoints, &kernel, command.stage)?;
+    let mut ebpf = load(&kernel, command.stage)?;
     // aya-log: the programs' own diagnostics (a lost event) go to stderr.
     let mut logger = aya_log::EbpfLogger::init_with_logger(&mut ebpf, StderrLog)
         .context("cannot read the eBPF programs' log")?;
@@ -162,10 +162,10 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     let status = loop {
         tokio::select! {
             _ = tick.tick(), if command.lost_every_second => sink.lost(dropped(&ebpf)?),
-            _ = read.tick() => events += drain(ring.get_mut(), sink, command.stage)?,
+            _ = read.tick() => events += drain(ring.get_mut(), &tracepoints.layout, sink, command.stage)?,
             readable = ring.readable_mut() => {
                 let mut guard = readable?;
-                events += drain(guard.get_inner_mut(), sink, command.stage)?;
+                events += drain(guard.get_inner_mut(), &tracepoints.layout, sink, command.stage)?;
                 guard.clear_ready();
             }
             status = wait(&mut child) => break Some(status?),
@@ -176,7 +176,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
         }
     };
     // Everything the workload caused was submitted before it exited.
-    events += drain(ring.get_mut(), sink, command.stage)?;
+    events += drain(ring.get_mut(), &tracepoints.layout, sink, command.stage)?;
     logger.flush();
     let summary = Summary { events, lost: dropped(&ebpf)? };
     if summary.lost > 0 {
@@ -189,15 +189,12 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
 /// How often the ring buffer is read when the programs did not wake us.
 const READ_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
-fn load(tracepoints: &tracefs::Tracepoints, kernel: &hooks::Kernel, stage: Stage) -> Result<Ebpf> {
+fn load(kernel: &hooks::Kernel, stage: Stage) -> Result<Ebpf> {
     // 0 where fs/dax.c has no such function: the waits hook then sees nothing.
     let wake_func = kernel.address("wake_exceptional_entry_func").unwrap_or(0);
     let stage = stage.in_kernel();
     let mut loader = EbpfLoader::new();
-    loader
-        .override_global("LAYOUT", &tracepoints.layout, true)
-        .override_global("DAX_WAKE_FUNC", &wake_func, true)
-        .override_global("STAGE", &stage, true);
+    loader.override_global("DAX_WAKE_FUNC", &wake_func, true).override_global("STAGE", &stage, true);
     loader.load(EBPF_OBJECT).map_err(|error| {
         let text = format!("{error:#}");
         if text.contains("Operation not permitted") || text.contains("EPERM") {
@@ -218,7 +215,13 @@ async fn wait(child: &mut Option<tokio::process::Child>) -> std::io::Result<Exit
 }
 
 /// Decodes and pushes every record in the ring buffer; returns how many.
-fn drain(ring: &mut RingBuf<aya::maps::MapData>, sink: &mut impl Sink, stage: Stage) -> Result<u64> {
+/// A tracepoint's record comes raw, taken apart here with its `layout`.
+fn drain(
+    ring: &mut RingBuf<aya::maps::MapData>,
+    layout: &Layout,
+    sink: &mut impl Sink,
+    stage: Stage,
+) -> Result<u64> {
     let mut events = 0;
     if stage != Stage::Full {
         while ring.next().is_some() {
@@ -235,7 +238,11 @@ fn drain(ring: &mut RingBuf<aya::maps::MapData>, sink: &mut impl Sink, stage: St
         );
         // SAFETY: the programs submit whole Records (integers only, any bit
         // pattern valid); read_unaligned needs no alignment.
-        let record = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<Record>()) };
+        let mut record = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<Record>()) };
+        if record.kind & RAW_TRACEPOINT != 0 {
+            record.kind &= !RAW_TRACEPOINT;
+            record.fields = layout.fields(record.kind as usize, &record.fields);
+        }
         sink.push(&Event::decode(&record)?)?;
         events += 1;
     }

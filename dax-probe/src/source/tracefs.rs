@@ -62,9 +62,9 @@ fn slots(format: &str) -> Result<[Slot; dax_probe_common::FIELD_COUNT]> {
     for line in format.lines().filter(|line| line.trim_start().starts_with("field:")) {
         let (name, slot) = parse_field(line).with_context(|| format!("cannot read {line:?}"))?;
         if let Some(field) = Field::ALL.iter().find(|field| field.format_names().contains(&name)) {
-            // The programs copy RECORD_BYTES of the record and read 8 bytes at a field's offset.
+            // The programs copy RECORD_BYTES of the record; a field is at most a word.
             anyhow::ensure!(
-                usize::from(slot.offset) + 8 <= RECORD_BYTES && slot.size <= 8,
+                usize::from(slot.offset) + usize::from(slot.size) <= RECORD_BYTES && slot.size <= 8,
                 "field {name} (offset {}, size {}) lies past what the probe copies of a record ({RECORD_BYTES} bytes)",
                 slot.offset,
                 slot.size
@@ -121,6 +121,31 @@ print fmt: \"dev %d:%d ino %#llx ...\"
         assert_eq!(slots[Field::Dev as usize], Slot { offset: 64, size: 4 });
         assert_eq!(slots[Field::Result as usize], Slot { offset: 72, size: 4 });
         assert_eq!(slots[Field::ZeroPage as usize], Slot::default(), "absent fields stay empty");
+    }
+
+    #[test]
+    fn takes_a_raw_record_apart_by_its_layout() {
+        let mut layout = dax_probe_common::Layout::EMPTY;
+        let pmd_fault_done = 1;
+        layout.slots[pmd_fault_done] = slots(PMD_FAULT_DONE_7_2).unwrap();
+        // The record as the kernel writes it: little-endian, fields at their offsets.
+        let mut bytes = [0u8; RECORD_BYTES];
+        bytes[8..16].copy_from_slice(&4099u64.to_le_bytes());
+        bytes[40..48].copy_from_slice(&0x7f00_0020_0000u64.to_le_bytes());
+        bytes[64..68].copy_from_slice(&0x0010_0103u32.to_le_bytes());
+        bytes[72..76].copy_from_slice(&0x800u32.to_le_bytes());
+        bytes[76..80].copy_from_slice(&u32::MAX.to_le_bytes()); // past the result: not ours
+        let mut raw = [0u64; dax_probe_common::FIELD_COUNT];
+        for (word, chunk) in raw.iter_mut().zip(bytes.chunks_exact(8)) {
+            *word = u64::from_le_bytes(chunk.try_into().unwrap());
+        }
+        let fields = layout.fields(pmd_fault_done, &raw);
+        assert_eq!(fields[Field::Ino as usize], 4099);
+        assert_eq!(fields[Field::Address as usize], 0x7f00_0020_0000);
+        assert_eq!(fields[Field::Dev as usize], 0x0010_0103);
+        assert_eq!(fields[Field::Result as usize], 0x800, "a 4-byte field is zero-extended, not its neighbour");
+        assert_eq!(fields[Field::ZeroPage as usize], 0, "absent fields are 0");
+        assert_eq!(layout.fields(99, &raw), [0; dax_probe_common::FIELD_COUNT], "no such tracepoint");
     }
 
     #[test]
