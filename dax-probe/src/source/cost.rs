@@ -54,9 +54,8 @@ pub struct Meter {
     start: (Duration, Duration),
     /// The CPU time loading and attaching took, once [`Meter::attached`].
     setup: Duration,
-    /// Not asked for, or asked for and (while this fd is open) kept by the
-    /// kernel, or refused.
-    stats: Option<Option<OwnedFd>>,
+    /// The kernel keeps run statistics while this fd is open.
+    stats: Result<OwnedFd, Statistics>,
 }
 
 impl Meter {
@@ -64,8 +63,8 @@ impl Meter {
     /// before the programs are loaded, so that their every run is counted.
     pub fn start(statistics: bool) -> Meter {
         let stats = match statistics {
-            true => Some(aya::sys::enable_stats(aya::sys::Stats::RunTime).ok()),
-            false => None,
+            true => aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(|_| Statistics::Refused),
+            false => Err(Statistics::Off),
         };
         Meter { start: own_cpu_time(), setup: Duration::ZERO, stats }
     }
@@ -80,11 +79,7 @@ impl Meter {
     /// programs (loaded after it, so their counts are this session's).
     pub fn finish(self, ebpf: &Ebpf) -> Cost {
         let (user, system) = own_cpu_time();
-        let statistics = match &self.stats {
-            None => Statistics::Off,
-            Some(None) => Statistics::Refused,
-            Some(Some(_)) => Statistics::On,
-        };
+        let statistics = self.stats.as_ref().map_or_else(|why| *why, |_| Statistics::On);
         let mut by_program: Vec<(String, Programs)> = match statistics {
             Statistics::On => ebpf
                 .programs()
