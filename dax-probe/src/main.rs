@@ -283,10 +283,7 @@ fn record(output: &Path, plan: Plan, stage: live::Stage, costs: Costs, command: 
     if lost > 0 {
         eprintln!("dax-probe: warning: {lost} events were lost: checks of this trace are inconclusive");
     }
-    eprintln!("dax-probe: {}", check::cost_line(&session.cost));
-    if costs.per_program {
-        check::program_cost_lines(&session.cost).iter().for_each(|line| eprintln!("dax-probe: {line}"));
-    }
+    say_cost(&session, costs.per_program);
     Ok(command_code(session.status))
 }
 
@@ -304,7 +301,7 @@ fn check(trace: Option<&Path>, json: bool, plan: Plan, command: &[String]) -> Re
         None => {
             let session =
                 live_session(live_command(command, command, json, plan), (CoverageLog, &mut analysis))?;
-            eprintln!("dax-probe: {}", check::cost_line(&session.cost));
+            say_cost(&session, false);
             session.status
         }
     };
@@ -354,7 +351,7 @@ fn serve(listen: &str, replay: Option<&Path>, speed: f64, plan: Plan, command: &
             let live =
                 live::Command { lost_every_second: true, ..live_command(command, command, false, plan) };
             let session = live::run(live, &mut sink).await?;
-            eprintln!("dax-probe: {}", check::cost_line(&session.cost));
+            say_cost(&session, false);
             return Ok(command_code(session.status));
         };
         eprintln!("dax-probe: the replay of {source} starts at the first scrape");
@@ -392,6 +389,14 @@ fn live_command<'a>(
         lost_every_second: false,
         stage: live::Stage::Full,
         bpf_stats: true,
+    }
+}
+
+/// What a live session cost, on stderr (and per program, if asked).
+fn say_cost(session: &Session, per_program: bool) {
+    eprintln!("dax-probe: {}", check::cost_line(&session.cost));
+    if per_program {
+        check::program_cost_lines(&session.cost).iter().for_each(|line| eprintln!("dax-probe: {line}"));
     }
 }
 

@@ -143,7 +143,11 @@ print fmt: \"dev %d:%d ino %#llx ...\"
         assert_eq!(fields[Field::Ino as usize], 4099);
         assert_eq!(fields[Field::Address as usize], 0x7f00_0020_0000);
         assert_eq!(fields[Field::Dev as usize], 0x0010_0103);
-        assert_eq!(fields[Field::Result as usize], 0x800, "a 4-byte field is zero-extended, not its neighbour");
+        assert_eq!(
+            fields[Field::Result as usize],
+            0x800,
+            "a 4-byte field is zero-extended, not its neighbour"
+        );
         assert_eq!(fields[Field::ZeroPage as usize], 0, "absent fields are 0");
         assert_eq!(layout.fields(99, &raw), [0; dax_probe_common::FIELD_COUNT], "no such tracepoint");
     }
