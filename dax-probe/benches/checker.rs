@@ -131,7 +131,7 @@ fn write_synthetic(path: &Path) -> u64 {
         }
     }
     let events = trace.events;
-    trace.writer.finish(&Summary { events, lost: 0 }).unwrap();
+    trace.writer.finish(&Summary { events, ..Summary::default() }).unwrap();
     events
 }
 

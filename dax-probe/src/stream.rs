@@ -16,7 +16,7 @@
 //!    events dropped so far, a running total that never decreases. It lets
 //!    a live view show losses as they happen; no sink may need it.
 //! 4. [`Sink::finish`], once, after the last event: the final counts, lost
-//!    events included ([`Summary`]). A sink's verdict or output is complete
+//!    events included, or that nobody could count them ([`Summary`]). A sink's verdict or output is complete
 //!    only from here.
 //!
 //! A sink that fails in `push` or `finish` returns the error; the source
@@ -73,6 +73,10 @@ pub struct Summary {
     /// ring buffer, skipped by the kernel, or marked lost by the tool whose
     /// text was imported. Any makes every check inconclusive.
     pub lost: u64,
+    /// Events may have been lost and nobody counted them: imported text
+    /// without a header that accounts for losses (a `trace_pipe` capture, a
+    /// grep of a trace), or a marker without a count. Inconclusive too.
+    pub loss_unknown: bool,
 }
 
 /// Hooks that only make sense together: a group is attached whole or not at

@@ -1,7 +1,11 @@
 //! The dax-probe binary on bad input: one line naming the problem, a
 //! non-zero exit, no panic, no output left looking complete.
 
-use std::{fs, path::PathBuf, process::Command};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 fn dax_probe(args: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_dax-probe")).args(args).output().expect("dax-probe runs");
@@ -53,7 +57,7 @@ fn a_trace_with_lost_events_is_inconclusive_not_pass() {
     let vma = Vma::shared(0, 1 << 21, 512);
     writer.push(&event(1, What::PmdFault(vma.fault(0)))).unwrap();
     writer.push(&event(1, What::PmdFaultDone(vma.done(0, 0x100)))).unwrap();
-    writer.finish(&Summary { events: 2, lost: 1 }).unwrap();
+    writer.finish(&Summary { events: 2, lost: 1, loss_unknown: false }).unwrap();
     let (code, stdout, _) = dax_probe(&["check", path.to_str().unwrap()]);
     assert_eq!(code, 3, "{stdout}");
     assert_eq!(
@@ -85,10 +89,23 @@ fn tracefs_fault(event: &str, time: &str, result: &str) -> String {
     )
 }
 
-/// A tracefs text trace of these lines, written to `name`.
+/// A tracefs text trace of these lines, written to `name`, under the
+/// header tracefs printed in the lab (7.2; its counts say nothing was lost).
 fn tracefs_trace(name: &str, lines: &[String]) -> PathBuf {
     let path = scratch(name);
-    fs::write(&path, format!("# tracer: nop\n{}", lines.concat())).unwrap();
+    let n = lines.len();
+    let header = format!(
+        "# tracer: nop\n#\n# entries-in-buffer/entries-written: {n}/{n}   #P:2\n#\n\
+         #                                _-----=> irqs-off/BH-disabled\n\
+         #                               / _----=> need-resched\n\
+         #                              | / _---=> hardirq/softirq\n\
+         #                              || / _--=> preempt-depth\n\
+         #                              ||| / _-=> migrate-disable\n\
+         #                              |||| /     delay\n\
+         #           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION\n\
+         #              | |         |   |||||     |         |\n"
+    );
+    fs::write(&path, header + &lines.concat()).unwrap();
     path
 }
 
@@ -197,4 +214,53 @@ fn a_replay_starts_at_the_first_scrape() {
     });
     let replayed = replayed.expect("the replay ran after the first scrape");
     assert!(replayed.contains(r#"dax_probe_faults_total{size="pmd",result="nopage"} 1"#), "{replayed}");
+}
+
+#[test]
+fn text_that_cannot_say_what_it_lost_is_inconclusive() {
+    // A capture of trace_pipe (or a grep of a trace): no header counts its losses.
+    let path = scratch("pipe.txt");
+    let lines = [
+        tracefs_fault("dax_pmd_fault", "1.000000", ""),
+        tracefs_fault("dax_pmd_fault_done", "1.000050", "NOPAGE"),
+    ];
+    fs::write(&path, lines.concat()).unwrap();
+    let (code, stdout, stderr) = dax_probe(&["check", path.to_str().unwrap()]);
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    assert!(
+        stdout.trim_end().ends_with(
+            "lost events unknown (the trace does not count them), 2 events; 2 of 6 invariants checked)"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.lines().last().unwrap().starts_with("verdict: inconclusive"), "{stdout}");
+}
+
+/// Real traces that lost events, as the lab's import-loss scenario made
+/// them (copied from its outbox): check must never pass them.
+#[test]
+fn real_traces_that_lost_events_are_inconclusive() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for (file, lost, unknown) in [
+        // tracefs' header: entries-in-buffer/entries-written: 84/2054.
+        ("tracefs-overwritten.txt", 1970, false),
+        // The kernel's "CPU:0 [LOST 1970 EVENTS]", in a capture with no header.
+        ("trace_pipe-lost.txt", 1970, true),
+        // trace-cmd 3.1's "CPU:1 [EVENTS DROPPED]": no count.
+        ("trace-cmd-dropped.txt", 0, true),
+    ] {
+        let path = fixtures.join(file);
+        let (code, stdout, stderr) = dax_probe(&["check", path.to_str().unwrap()]);
+        assert_eq!(code, 3, "{file}: {stdout}{stderr}");
+        assert!(stdout.lines().last().unwrap().starts_with("verdict: inconclusive"), "{file}: {stdout}");
+        let (code, stdout, _) = dax_probe(&["report", "--json", path.to_str().unwrap()]);
+        assert_eq!(code, 0);
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(
+            (report["lost"].as_u64(), report["loss_unknown"].as_bool()),
+            (Some(lost), Some(unknown)),
+            "{file}"
+        );
+        assert_eq!(report["events"], 84, "{file}");
+    }
 }

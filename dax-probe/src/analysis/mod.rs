@@ -136,6 +136,7 @@ fn drain_by_time<T>(map: &mut HashMap<u32, T>, time: impl Fn(&T) -> u64) -> Vec<
 pub struct Analysis {
     begin: Begin,
     lost: u64,
+    loss_unknown: bool,
     finished: bool,
     pub stats: Stats,
     faults: FaultTracker,
@@ -152,6 +153,11 @@ impl Analysis {
     /// Events lost: the final count once finished, the running one live.
     pub fn lost(&self) -> u64 {
         self.lost
+    }
+
+    /// Events may have been lost without a count (see [`Summary::loss_unknown`]).
+    pub fn loss_unknown(&self) -> bool {
+        self.loss_unknown
     }
 
     pub fn findings(&self) -> &Findings {
@@ -207,6 +213,7 @@ impl Sink for Analysis {
         self.entries.finish(&mut self.findings);
         self.faults.finish(&mut self.findings);
         self.lost = summary.lost;
+        self.loss_unknown = summary.loss_unknown;
         self.finished = true;
         Ok(())
     }

@@ -11,7 +11,7 @@ pub const EXIT_INCONCLUSIVE: i32 = 3;
 pub enum Judgement {
     Pass,
     Fail,
-    /// Events were lost: no pass can be given.
+    /// Events were lost, or may have been: no pass can be given.
     Inconclusive,
 }
 
@@ -20,6 +20,8 @@ pub struct Verdict {
     /// Per [`Invariant::ALL`] entry.
     pub violations: [u64; Invariant::ALL.len()],
     pub lost: u64,
+    /// Events may have been lost without a count.
+    pub loss_unknown: bool,
     pub events: u64,
     pub checked: Vec<Invariant>,
 }
@@ -30,7 +32,7 @@ impl Verdict {
         debug_assert!(analysis.is_finished(), "a verdict needs the end of the stream");
         let findings = analysis.findings();
         let lost = analysis.lost();
-        let judgement = if lost > 0 {
+        let judgement = if lost > 0 || analysis.loss_unknown() {
             Judgement::Inconclusive
         } else if findings.total() > 0 {
             Judgement::Fail
@@ -41,6 +43,7 @@ impl Verdict {
             judgement,
             violations: findings.counts(),
             lost,
+            loss_unknown: analysis.loss_unknown(),
             events: analysis.stats.events,
             checked: findings.checked().to_vec(),
         }

@@ -17,12 +17,12 @@ use crate::{
 /// The last line of `check` and `run`: "verdict: pass (0 violations, ...)".
 /// A pass over part of the invariants says so where nobody can miss it.
 pub fn verdict_line(verdict: &Verdict) -> String {
-    let mut counts = format!(
-        "{} violations, {} lost events, {} events",
-        verdict.violation_count(),
-        verdict.lost,
-        verdict.events
-    );
+    let lost = match verdict.loss_unknown {
+        true if verdict.lost > 0 => format!("{} lost events and more uncounted", verdict.lost),
+        true => "lost events unknown (the trace does not count them)".to_owned(),
+        false => format!("{} lost events", verdict.lost),
+    };
+    let mut counts = format!("{} violations, {lost}, {} events", verdict.violation_count(), verdict.events);
     if verdict.checked.len() < Invariant::ALL.len() {
         counts.push_str(&format!(
             "; {} of {} invariants checked",
@@ -43,6 +43,7 @@ pub fn verdict_json(verdict: &Verdict) -> Value {
         "violations": verdict.violation_count(),
         "violations_by_invariant": by_invariant,
         "lost": verdict.lost,
+        "loss_unknown": verdict.loss_unknown,
         "events": verdict.events,
         "invariants_checked": verdict.checked.iter().map(|i| i.name()).collect::<Vec<_>>(),
         "invariants_not_checked": Invariant::ALL.iter().filter(|i| !verdict.checked.contains(i))
@@ -120,7 +121,7 @@ pub fn run(analysis: &Analysis, run: &RunSummary, as_json: bool) -> String {
     // The report's fault and reason lines; per file and process are for `report`.
     lines.push(report::faults_line(&analysis.stats));
     lines.extend(report::reason_lines(&analysis.stats));
-    lines.push(format!("lost events: {}", analysis.lost()));
+    lines.push(format!("lost events: {}", report::lost_text(analysis)));
     lines.push(cost_line(run.cost));
     lines.extend(violation_lines(analysis));
     lines.push(verdict_line(&verdict));

@@ -303,7 +303,7 @@ mod tests {
                 metrics.push(&Event { comm: Comm::new(&format!("p{tgid:03}")), ..event }).unwrap();
             }
         }
-        metrics.finish(&Summary { events: 2 * u64::from(processes), lost: 2 }).unwrap();
+        metrics.finish(&Summary { events: 2 * u64::from(processes), lost: 2, loss_unknown: false }).unwrap();
         metrics.encode()
     }
     #[test]

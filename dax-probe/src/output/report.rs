@@ -126,7 +126,7 @@ fn group_names(groups: &[HookGroup]) -> Vec<&'static str> {
 pub fn text(analysis: &Analysis) -> Vec<String> {
     let (begin, stats) = (analysis.recording(), &analysis.stats);
     let mut lines =
-        vec![format!("kernel {}, {} events, {} lost", begin.kernel, stats.events, analysis.lost())];
+        vec![format!("kernel {}, {} events, {} lost", begin.kernel, stats.events, lost_text(analysis))];
     // What an imported trace cannot show comes first, not last.
     lines.extend(coverage::imported(begin));
     let hooks = if begin.hooks.is_empty() { "none".into() } else { hooks_with_ways(begin) };
@@ -184,6 +184,7 @@ pub fn json(analysis: &Analysis) -> Value {
         "events": stats.events,
         "duration_s": stats.timeline.duration_s(),
         "lost": analysis.lost(),
+        "loss_unknown": analysis.loss_unknown(),
         "hooks": group_names(&begin.hooks),
         "hook_ways": begin.hook_ways,
         "hooks_missing": group_names(&begin.hooks_missing),
@@ -194,6 +195,16 @@ pub fn json(analysis: &Analysis) -> Value {
         "files": files,
         "processes": processes,
     })
+}
+
+/// The lost events as a count, or that they are not known ("0, and
+/// unknown" where a marker without a count came).
+pub fn lost_text(analysis: &Analysis) -> String {
+    match (analysis.lost(), analysis.loss_unknown()) {
+        (0, true) => "unknown".to_owned(),
+        (lost, true) => format!("{lost} and more uncounted"),
+        (lost, false) => lost.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -178,7 +178,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     // Everything the workload caused was submitted before it exited.
     events += drain(ring.get_mut(), &tracepoints.layout, sink, command.stage)?;
     logger.flush();
-    let summary = Summary { events, lost: dropped(&ebpf)? };
+    let summary = Summary { events, lost: dropped(&ebpf)?, loss_unknown: false };
     if summary.lost > 0 {
         eprintln!("dax-probe: lost events: {}", where_lost(&ebpf)?);
     }

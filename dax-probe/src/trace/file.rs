@@ -70,7 +70,7 @@ fn header_text(begin: &Begin, summary: &Summary) -> String {
         begin.hook_ways.join(" "),
         names(&begin.hooks_missing),
         summary.events,
-        summary.lost
+        if summary.loss_unknown { "unknown".to_owned() } else { summary.lost.to_string() }
     )
 }
 
@@ -108,9 +108,11 @@ fn parse_header(text: &str, version: u32) -> Result<(Begin, Summary)> {
         hooks_missing: groups("hooks_missing")?,
         imported_from: None,
     };
+    let lost = get("lost")?;
     let summary = Summary {
         events: get("events")?.parse().context("bad events count")?,
-        lost: get("lost")?.parse().context("bad lost count")?,
+        lost: if lost == "unknown" { 0 } else { lost.parse().context("bad lost count")? },
+        loss_unknown: lost == "unknown",
     };
     Ok((begin, summary))
 }
@@ -284,7 +286,7 @@ impl Sink for Writer {
 
     /// Writes the header with the final counts and renames the file into place.
     fn finish(&mut self, summary: &Summary) -> Result<()> {
-        let summary = Summary { events: self.events, lost: summary.lost };
+        let summary = Summary { events: self.events, ..*summary };
         let text = header_text(&self.begin, &summary);
         ensure!(text.len() <= HEADER_SIZE, "trace header too long ({} bytes)", text.len());
         let mut prefix = Vec::with_capacity(16 + HEADER_SIZE);
@@ -342,10 +344,10 @@ mod tests {
         writer.push(&event(1)).unwrap();
         writer.push(&event(2)).unwrap();
         assert!(!path.exists(), "no complete-looking file before finish");
-        writer.finish(&Summary { events: 2, lost: 3 }).unwrap();
+        writer.finish(&Summary { events: 2, lost: 3, loss_unknown: false }).unwrap();
         let (read_begin, events, summary) = read(&path).unwrap();
         assert_eq!(read_begin, begin);
-        assert_eq!(summary, Summary { events: 2, lost: 3 });
+        assert_eq!(summary, Summary { events: 2, lost: 3, loss_unknown: false });
         assert_eq!(events, [event(1), event(2)]);
     }
 
@@ -368,7 +370,7 @@ mod tests {
     fn corrupt_files_are_refused_with_a_reason() {
         assert!(error_of(b"not a trace at all").contains("no DAXPROBE magic"));
         assert!(error_of(&file_of(9, "", b"")).contains("version 9"));
-        let two = header_text(&Begin::default(), &Summary { events: 2, lost: 0 });
+        let two = header_text(&Begin::default(), &Summary { events: 2, ..Summary::default() });
         let mut one = vec![1, 0, 160, 0];
         one.extend_from_slice(record_bytes(&event(1).encode()));
         assert!(error_of(&file_of(VERSION, &two, &one)).contains("header says 2 events but the file holds 1"));
@@ -380,7 +382,7 @@ mod tests {
 
     #[test]
     fn version_2_files_still_read() {
-        let text = header_text(&Begin::default(), &Summary { events: 1, lost: 0 })
+        let text = header_text(&Begin::default(), &Summary { events: 1, ..Summary::default() })
             .replace(&format!("shapes: {SHAPES}"), "event_size: 160");
         let path = scratch("v2.daxtrace");
         fs::write(&path, file_of(VERSION_FIXED, &text, record_bytes(&event(5).encode()))).unwrap();

@@ -13,9 +13,16 @@
 //! Such a trace has no entry locks, waits or wake-ups, and of the fields
 //! only what the format prints: `vm_flags` is reduced to shared/private.
 //! The task is a thread; its process is known only when tracefs recorded
-//! it (`options/record-tgid`), otherwise the thread stands for it. Lost
-//! events are read from tracefs' `entries-in-buffer/entries-written` line
-//! and trace-cmd's `[LOST N EVENTS]` markers.
+//! it (`options/record-tgid`), otherwise the thread stands for it.
+//!
+//! Lost events, from every marker the tools print: tracefs' header line
+//! `entries-in-buffer/entries-written: KEPT/WRITTEN`, the kernel's
+//! `CPU:N [LOST M EVENTS]` and `CPU:N [LOST EVENTS]` (no count), and
+//! trace-cmd's `CPU:N [M EVENTS DROPPED]` and `CPU:N [EVENTS DROPPED]`. Only
+//! a text that begins with tracefs' header or trace-cmd's first line says
+//! what it lost; any other (a `trace_pipe` capture, a grep of a trace), or a
+//! marker without a count, leaves the loss unknown: every check of it is
+//! inconclusive.
 
 use std::io::BufRead;
 
@@ -64,12 +71,25 @@ pub struct Lines<R> {
     number: u64,
     events: u64,
     lost: u64,
+    /// A marker without a count came.
+    uncounted: bool,
+    /// The text begins as a tool that reports its losses does.
+    accounts_losses: bool,
     ended: bool,
 }
 
 impl<R: BufRead> Lines<R> {
     pub fn new(input: R) -> Lines<R> {
-        Lines { input, line: String::new(), number: 0, events: 0, lost: 0, ended: false }
+        Lines {
+            input,
+            line: String::new(),
+            number: 0,
+            events: 0,
+            lost: 0,
+            uncounted: false,
+            accounts_losses: false,
+            ended: false,
+        }
     }
 
     pub fn next_event(&mut self) -> Result<Option<Event>> {
@@ -83,7 +103,18 @@ impl<R: BufRead> Lines<R> {
             }
             self.number += 1;
             let line = self.line.trim_end_matches(['\n', '\r']);
-            self.lost += lost_in(line);
+            if self.number == 1 {
+                self.accounts_losses = line.starts_with("cpus=") || line.starts_with("version = ");
+            }
+            match loss_in(line) {
+                Loss::None => {}
+                Loss::Counted(lost) => self.lost = self.lost.saturating_add(lost),
+                Loss::Uncounted => self.uncounted = true,
+                Loss::Header(lost) => {
+                    self.accounts_losses = true;
+                    self.lost = self.lost.saturating_add(lost);
+                }
+            }
             if let Some((at, kind)) = event_name(line) {
                 let event =
                     parse_event(line, at, kind).with_context(|| format!("line {}: {line:?}", self.number))?;
@@ -93,26 +124,64 @@ impl<R: BufRead> Lines<R> {
         }
     }
 
-    /// The events read and those the text says were lost.
+    /// The events read, those the text says were lost, and whether it
+    /// could say.
     pub fn summary(&self) -> Result<Summary> {
         ensure!(self.ended, "the text was not read to its end");
         ensure!(self.events > 0, "no fs_dax events in it");
-        Ok(Summary { events: self.events, lost: self.lost })
+        Ok(Summary {
+            events: self.events,
+            lost: self.lost,
+            loss_unknown: self.uncounted || !self.accounts_losses,
+        })
     }
 }
 
-/// Events a tracefs header or trace-cmd marker says were lost.
-fn lost_in(line: &str) -> u64 {
+/// What one line says of lost events.
+#[derive(Debug, PartialEq, Eq)]
+enum Loss {
+    None,
+    Counted(u64),
+    /// Lost, but how many is not said.
+    Uncounted,
+    /// tracefs' header: written minus kept (the header accounts for losses).
+    Header(u64),
+}
+
+fn loss_in(line: &str) -> Loss {
     if let Some(counts) = line.strip_prefix("# entries-in-buffer/entries-written: ") {
         let counts = counts.split_whitespace().next().unwrap_or("");
-        if let Some((kept, written)) = counts.split_once('/') {
-            return written.parse::<u64>().unwrap_or(0).saturating_sub(kept.parse().unwrap_or(0));
+        return match counts
+            .split_once('/')
+            .map(|(kept, written)| (kept.parse::<u64>(), written.parse::<u64>()))
+        {
+            Some((Ok(kept), Ok(written))) => Loss::Header(written.saturating_sub(kept)),
+            _ => Loss::Uncounted,
+        };
+    }
+    // "CPU:N [...]", as the kernel and trace-cmd print their markers (after
+    // trace-cmd's instance name, if any).
+    let Some((cpu, marker)) = line.find("CPU:").and_then(|at| line[at + 4..].split_once(' ')) else {
+        return Loss::None;
+    };
+    if cpu.is_empty() || !cpu.bytes().all(|b| b.is_ascii_digit()) {
+        return Loss::None;
+    }
+    let marker = marker.trim();
+    let count = |text: &str| text.parse::<u64>().map_or(Loss::Uncounted, Loss::Counted);
+    match marker.strip_prefix('[').and_then(|m| m.strip_suffix(']')) {
+        Some("LOST EVENTS") | Some("EVENTS DROPPED") => Loss::Uncounted,
+        Some(inner) => {
+            if let Some(n) = inner.strip_prefix("LOST ").and_then(|m| m.strip_suffix(" EVENTS")) {
+                count(n)
+            } else if let Some(n) = inner.strip_suffix(" EVENTS DROPPED") {
+                count(n)
+            } else {
+                Loss::None
+            }
         }
+        None => Loss::None,
     }
-    if let Some(at) = line.find("[LOST ") {
-        return line[at + 6..].split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
-    }
-    0
 }
 
 /// The fs_dax event a line holds: the byte offset of its `NAME:` token.
@@ -278,7 +347,6 @@ mod tests {
 
     /// trace-cmd report, as trace-cmd 3.1 prints it.
     const TRACE_CMD: &str = "cpus=2
-CPU:1 [LOST 7 EVENTS]
       fio-101   [000]    30.000002: dax_pte_fault:        dev 259:0 ino 0xc private ALLOW_RETRY|KILLABLE|USER address 0x7f0000001000 pgoff 0x1 
       fio-101   [000]    30.000050: dax_pte_fault_done:   dev 259:0 ino 0xc private USER address 0x7f0000001000 pgoff 0x1 MAJOR|NOPAGE
       fio-101   [000]    30.000060: sched_switch:         prev_comm=fio
@@ -314,7 +382,7 @@ daxprobe:              fio-96    [001]    16.594982: dax_pmd_fault_done:   dev 2
     fn reads_trace_cmd_report() {
         let (origin, events, summary) = parse(TRACE_CMD).unwrap();
         assert_eq!(origin, "trace-cmd report");
-        assert_eq!(summary.lost, 7);
+        assert_eq!((summary.lost, summary.loss_unknown), (0, false), "trace-cmd prints its drops");
         assert_eq!(events.len(), 4, "sched_switch is not ours");
         let done = &events[1];
         assert_eq!((done.tid, done.tgid), (101, 101), "the thread stands for its process");
@@ -329,6 +397,38 @@ daxprobe:              fio-96    [001]    16.594982: dax_pmd_fault_done:   dev 2
         assert_eq!(fault(start).flags, 0x1254);
         assert_eq!(fault(start).result, 0);
         assert_eq!(fault(done).result, 0x100);
+    }
+
+    /// The markers as the kernel (kernel/trace/trace.c, print_trace_line)
+    /// and trace-cmd print them.
+    #[test]
+    fn every_loss_marker_counts() {
+        assert_eq!(loss_in("CPU:1 [LOST 7 EVENTS]"), Loss::Counted(7));
+        assert_eq!(loss_in("CPU:0 [LOST EVENTS]"), Loss::Uncounted);
+        assert_eq!(loss_in("CPU:3 [1234 EVENTS DROPPED]"), Loss::Counted(1234));
+        assert_eq!(loss_in("CPU:3 [EVENTS DROPPED]"), Loss::Uncounted);
+        assert_eq!(loss_in("daxprobe: CPU:1 [12 EVENTS DROPPED]"), Loss::Counted(12));
+        assert_eq!(loss_in("# entries-in-buffer/entries-written: 3/5   #P:2"), Loss::Header(2));
+        assert_eq!(loss_in("# entries-in-buffer/entries-written: 3/x   #P:2"), Loss::Uncounted);
+        assert_eq!(loss_in("CPU:x [LOST 7 EVENTS]"), Loss::None);
+        assert_eq!(loss_in("   fio-1 [000] 1.0: dax_pte_fault: dev 259:0 ino 0x1"), Loss::None);
+    }
+
+    #[test]
+    fn a_loss_nobody_counted_is_unknown() {
+        let done = "      fio-101   [000]    30.000050: dax_pte_fault_done:   dev 259:0 ino 0xc private USER address 0x7f0000001000 pgoff 0x1 NOPAGE\n";
+        // A trace_pipe capture or a grep: nothing says what was lost.
+        let (origin, _, summary) = parse(done).unwrap();
+        assert_eq!(origin, "trace text without a header");
+        assert!(summary.loss_unknown);
+        // trace-cmd prints its drops: its text without a marker lost nothing.
+        let (_, _, summary) = parse(&format!("cpus=2\n{done}")).unwrap();
+        assert_eq!((summary.lost, summary.loss_unknown), (0, false));
+        // ... and a marker without a count leaves the loss unknown.
+        let (_, _, summary) = parse(&format!("cpus=2\nCPU:1 [EVENTS DROPPED]\n{done}")).unwrap();
+        assert!(summary.loss_unknown);
+        let (_, _, summary) = parse(&format!("cpus=2\nCPU:0 [5 EVENTS DROPPED]\n{done}")).unwrap();
+        assert_eq!((summary.lost, summary.loss_unknown), (5, false));
     }
 
     #[test]
