@@ -264,3 +264,32 @@ fn real_traces_that_lost_events_are_inconclusive() {
         assert_eq!(report["events"], 84, "{file}");
     }
 }
+
+/// Inputs that once panicked or ran out of memory stay here.
+#[test]
+fn crafted_timestamps_give_errors_or_bounded_work_never_a_panic() {
+    // Past what nanoseconds in 64 bits hold: an overflow panicked.
+    let path =
+        tracefs_trace("overflow.txt", &[tracefs_fault("dax_pmd_fault", "99999999999999999.000000", "")]);
+    let (code, stdout, stderr) = dax_probe(&["check", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stdout.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("past what nanoseconds in 64 bits hold"), "{stderr}");
+    // Two faults 570 years apart: the timeline asked for 1.7 TB.
+    let path = tracefs_trace(
+        "far-apart.txt",
+        &[
+            tracefs_fault("dax_pmd_fault", "1.000000", ""),
+            tracefs_fault("dax_pmd_fault_done", "1.000010", "NOPAGE"),
+            tracefs_fault("dax_pmd_fault", "18000000000.000000", ""),
+            tracefs_fault("dax_pmd_fault_done", "18000000000.000010", "NOPAGE"),
+        ],
+    );
+    let (code, stdout, stderr) = dax_probe(&["check", path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let svg = scratch("far-apart.svg");
+    let (code, _, stderr) = dax_probe(&["plot", path.to_str().unwrap(), "-o", svg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(fs::read_to_string(&svg).unwrap().contains("PMD fallbacks per "), "a plot was drawn");
+}

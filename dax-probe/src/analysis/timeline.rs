@@ -36,12 +36,24 @@ impl Second {
     }
 }
 
-/// Per-second buckets from the trace's first event on.
-#[derive(Debug, Default)]
+/// Buckets of time from the trace's first event on: one a second, until a
+/// trace spans more than [`Timeline::MAX_BUCKETS`] seconds; then each bucket
+/// takes twice as long, as often as needed, so that any trace (an hour of
+/// live recording, a hostile file whose events lie years apart) is drawn
+/// from at most that many buckets.
+#[derive(Debug)]
 pub struct Timeline {
     start_ns: Option<u64>,
     end_ns: u64,
-    pub seconds: Vec<Second>,
+    /// Seconds per bucket: a power of two.
+    bucket_s: u64,
+    pub buckets: Vec<Second>,
+}
+
+impl Default for Timeline {
+    fn default() -> Timeline {
+        Timeline { start_ns: None, end_ns: 0, bucket_s: 1, buckets: Vec::new() }
+    }
 }
 
 impl Timeline {
@@ -56,18 +68,50 @@ impl Timeline {
         self.start_ns.map_or(0.0, |start| self.end_ns.saturating_sub(start) as f64 / 1e9)
     }
 
+    /// How many buckets a timeline keeps at most.
+    pub const MAX_BUCKETS: usize = 4096;
+
+    /// Seconds each bucket spans (1 unless the trace is long).
+    pub fn bucket_s(&self) -> u64 {
+        self.bucket_s
+    }
+
     pub fn add(&mut self, time_ns: u64, outcome: Outcome) {
         let start = *self.start_ns.get_or_insert(time_ns);
-        let second = (time_ns.saturating_sub(start) / 1_000_000_000) as usize;
-        if self.seconds.len() <= second {
-            self.seconds.resize(second + 1, Second::default());
+        let second = time_ns.saturating_sub(start) / 1_000_000_000;
+        while second / self.bucket_s >= Self::MAX_BUCKETS as u64 {
+            self.coarsen();
         }
-        let bucket = &mut self.seconds[second];
+        let index = (second / self.bucket_s) as usize;
+        if self.buckets.len() <= index {
+            self.buckets.resize(index + 1, Second::default());
+        }
+        let bucket = &mut self.buckets[index];
         match outcome {
             Outcome::Pmd => bucket.pmd += 1,
             Outcome::Fallback(reason) => bucket.fallbacks[reason as usize] += 1,
             Outcome::Pte => bucket.pte += 1,
         }
+    }
+
+    /// Each bucket takes twice as long: neighbours merge.
+    fn coarsen(&mut self) {
+        let merged = self
+            .buckets
+            .chunks(2)
+            .map(|pair| {
+                pair.iter().fold(Second::default(), |mut sum, second| {
+                    sum.pmd += second.pmd;
+                    sum.pte += second.pte;
+                    for (total, n) in sum.fallbacks.iter_mut().zip(second.fallbacks) {
+                        *total += n;
+                    }
+                    sum
+                })
+            })
+            .collect();
+        self.buckets = merged;
+        self.bucket_s *= 2;
     }
 }
 
@@ -166,10 +210,29 @@ mod tests {
         timeline.add(5_100_000_000, Outcome::Pmd);
         timeline.add(7_200_000_000, Outcome::Fallback(Reason::PastEof));
         timeline.add(7_300_000_000, Outcome::Pmd);
-        assert_eq!(timeline.seconds.len(), 3);
-        assert_eq!(timeline.seconds[0].pmd_share(), Some(1.0));
-        assert_eq!(timeline.seconds[1].pmd_share(), None);
-        assert_eq!(timeline.seconds[2].fallbacks[Reason::PastEof as usize], 1);
-        assert_eq!(timeline.seconds[2].pmd_share(), Some(0.5));
+        assert_eq!(timeline.buckets.len(), 3);
+        assert_eq!(timeline.buckets[0].pmd_share(), Some(1.0));
+        assert_eq!(timeline.buckets[1].pmd_share(), None);
+        assert_eq!(timeline.buckets[2].fallbacks[Reason::PastEof as usize], 1);
+        assert_eq!(timeline.buckets[2].pmd_share(), Some(0.5));
+    }
+
+    #[test]
+    fn events_years_apart_keep_the_buckets_bounded() {
+        let mut timeline = Timeline::default();
+        timeline.add(1_000_000_000, Outcome::Pmd);
+        timeline.add(1_000_000_000 + 4095 * 1_000_000_000, Outcome::Pte);
+        assert_eq!((timeline.bucket_s(), timeline.buckets.len()), (1, 4096), "an hour fits a second each");
+        // Eighteen billion seconds (about 570 years) later.
+        timeline.add(18_000_000_000 * 1_000_000_000, Outcome::Fallback(Reason::PastEof));
+        assert!(timeline.buckets.len() <= Timeline::MAX_BUCKETS);
+        assert!(timeline.bucket_s().is_power_of_two() && timeline.bucket_s() >= 18_000_000_000 / 4096);
+        let total = |f: fn(&Second) -> u64| timeline.buckets.iter().map(f).sum::<u64>();
+        assert_eq!(
+            (total(|s| s.pmd), total(|s| s.pte), total(Second::fallback_total)),
+            (1, 1, 1),
+            "nothing lost"
+        );
+        assert_eq!(timeline.buckets[0].pmd, 1);
     }
 }

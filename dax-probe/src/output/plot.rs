@@ -97,12 +97,18 @@ fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, stats: &Stats, titl
 }
 
 fn fallbacks_over_time<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, stats: &Stats) -> Result<()> {
-    let seconds = &stats.timeline.seconds;
-    let x_end = seconds.len().max(1) as f64;
+    let seconds = &stats.timeline.buckets;
+    // Bucket x spans seconds [x * width, (x + 1) * width).
+    let width = stats.timeline.bucket_s() as f64;
+    let per = match stats.timeline.bucket_s() {
+        1 => "second".to_owned(),
+        n => format!("{n} s"),
+    };
+    let x_end = seconds.len().max(1) as f64 * width;
     // Headroom above the highest bar for the legend.
     let y_end = seconds.iter().map(|s| s.fallback_total()).max().unwrap_or(0).max(1) as f64 * 1.4;
     let mut chart = plotting(
-        chart_on(area, "PMD fallbacks per second, by reason")
+        chart_on(area, &format!("PMD fallbacks per {per}, by reason"))
             .right_y_label_area_size(72)
             .build_cartesian_2d(0f64..x_end, 0f64..y_end),
     )?
@@ -111,7 +117,7 @@ fn fallbacks_over_time<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, stats:
         chart
             .configure_mesh()
             .x_desc("time since the trace began (s)")
-            .y_desc("PMD fallbacks per second")
+            .y_desc(format!("PMD fallbacks per {per}"))
             .axis_desc_style((FONT, 16))
             .label_style((FONT, 14))
             .draw(),
@@ -138,7 +144,8 @@ fn fallbacks_over_time<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, stats:
             .map(|(x, s)| {
                 let bottom = base[x];
                 base[x] += s.fallbacks[index];
-                let corners = [(x as f64 + 0.1, bottom as f64), (x as f64 + 0.9, base[x] as f64)];
+                let corners =
+                    [((x as f64 + 0.1) * width, bottom as f64), ((x as f64 + 0.9) * width, base[x] as f64)];
                 Rectangle::new(corners, colour.filled())
             })
             .collect();
@@ -149,7 +156,7 @@ fn fallbacks_over_time<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, stats:
     let share: Vec<(f64, f64)> = seconds
         .iter()
         .enumerate()
-        .filter_map(|(x, s)| s.pmd_share().map(|share| (x as f64 + 0.5, 100.0 * share)))
+        .filter_map(|(x, s)| s.pmd_share().map(|share| ((x as f64 + 0.5) * width, 100.0 * share)))
         .collect();
     plotting(chart.draw_secondary_series(LineSeries::new(share.clone(), PMD_COLOUR.stroke_width(2))))?
         .label(PMD_SHARE_LABEL)
@@ -302,7 +309,7 @@ mod tests {
     #[test]
     fn the_svg_holds_every_series() {
         let stats = stats();
-        assert_eq!(stats.timeline.seconds.len(), 2);
+        assert_eq!(stats.timeline.buckets.len(), 2);
         let path = scratch("plot.svg");
         draw(&path, &stats, "test").unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();

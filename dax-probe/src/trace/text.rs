@@ -232,11 +232,17 @@ fn parse_event(line: &str, at: usize, kind: Kind) -> Result<Event> {
 /// "23.904711:" (µs from tracefs and trace-cmd; any precision is read).
 fn timestamp_ns(text: &str) -> Result<u64> {
     let text = text.trim().trim_end_matches(':');
+    let bad = || anyhow::anyhow!("bad timestamp {text:?}");
     let (seconds, fraction) = text.split_once('.').unwrap_or((text, ""));
-    let seconds: u64 = seconds.parse().with_context(|| format!("bad timestamp {text:?}"))?;
+    ensure!(fraction.bytes().all(|b| b.is_ascii_digit()), bad());
+    let seconds: u64 = seconds.parse().map_err(|_| bad())?;
+    // ASCII digits only, so any byte is a character boundary.
     let digits = fraction.len().min(9);
-    let fraction: u64 = if digits == 0 { 0 } else { fraction[..digits].parse().context("bad timestamp")? };
-    Ok(seconds * 1_000_000_000 + fraction * 10u64.pow(9 - digits as u32))
+    let fraction: u64 = if digits == 0 { 0 } else { fraction[..digits].parse().map_err(|_| bad())? };
+    seconds
+        .checked_mul(1_000_000_000)
+        .and_then(|ns| ns.checked_add(fraction * 10u64.pow(9 - digits as u32)))
+        .ok_or_else(|| anyhow::anyhow!("timestamp {text:?} is past what nanoseconds in 64 bits hold"))
 }
 
 /// Keys whose value is one number, and the field it goes to.
@@ -397,6 +403,17 @@ daxprobe:              fio-96    [001]    16.594982: dax_pmd_fault_done:   dev 2
         assert_eq!(fault(start).flags, 0x1254);
         assert_eq!(fault(start).result, 0);
         assert_eq!(fault(done).result, 0x100);
+    }
+
+    #[test]
+    fn timestamps_that_do_not_fit_are_errors_not_panics() {
+        assert_eq!(timestamp_ns("23.904711:").unwrap(), 23_904_711_000);
+        assert_eq!(timestamp_ns("1.5").unwrap(), 1_500_000_000);
+        assert!(timestamp_ns("99999999999999999.0:").unwrap_err().to_string().contains("past what"));
+        assert!(timestamp_ns("18446744073.709551616").is_err(), "one past u64::MAX ns");
+        assert!(timestamp_ns("1.000000000é").is_err());
+        assert!(timestamp_ns("1.é0").is_err());
+        assert!(timestamp_ns("").is_err());
     }
 
     /// The markers as the kernel (kernel/trace/trace.c, print_trace_line)
