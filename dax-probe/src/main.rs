@@ -1,8 +1,9 @@
 //! The dax-probe command line.
 //!
-//! Exit codes: 0 success (check and run: pass), 1 violations found,
-//! 2 error, 3 inconclusive (events were lost), or the command's own
-//! non-zero code when it failed and the invariants held.
+//! Exit codes, each meaning one thing: 0 success (check and run: pass),
+//! 1 violations found, 2 error, 3 inconclusive (events lost, or maybe
+//! lost), 4 the command dax-probe ran failed (when no verdict outranks it).
+//! A verdict's code wins over the command's failure, which stderr names.
 
 use std::{
     path::{Path, PathBuf},
@@ -13,7 +14,10 @@ use std::{
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use dax_probe::{
-    analysis::{verdict::Verdict, verdict::EXIT_ERROR, Analysis},
+    analysis::{
+        verdict::{Verdict, EXIT_COMMAND_FAILED, EXIT_ERROR},
+        Analysis,
+    },
     output::{
         check::{self, CoverageLog, RunSummary},
         metrics::Metrics,
@@ -34,7 +38,10 @@ use dax_probe::{
     about,
     after_help = "Traces: dax-probe's own (`record`), or the text of tracefs \
 (/sys/kernel/tracing/trace) or `trace-cmd report` with fs_dax events.\n\
-Recording needs root (or CAP_BPF and CAP_PERFMON)."
+Recording needs root (or CAP_BPF and CAP_PERFMON).\n\n\
+Exit codes: 0 success (a pass), 1 violations found, 2 error, 3 inconclusive \
+(events lost or maybe lost), 4 the command dax-probe ran failed (its own \
+status is on stderr; a verdict's code wins over it)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -51,7 +58,7 @@ enum Command {
         dax-probe run --plot run.svg --json -- fio --name=rw --filename=/mnt/dax/f --ioengine=mmap --rw=randrw --size=256m\n  \
         dax-probe run -o app.daxtrace -- ./my-app\n\n\
         fio is also asked for its JSON report (--output-format=normal,json); its normal output is shown as usual.\n\
-        Exit code: 0 the invariants held, 1 violations, 3 events lost (inconclusive), else the command's own failure.")]
+        Exit code: 0 the invariants held, 1 violations, 2 error, 3 events lost (inconclusive), 4 the command failed (the invariants held).")]
     Run {
         /// Also draw the run's plot into FILE (.png or .svg).
         #[arg(long, value_name = "FILE")]
@@ -410,18 +417,19 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
 }
 
-/// The command's failure, passed on (the trace or verdict is still complete).
+/// The command's failure, said and given its own exit code (the trace or
+/// verdict is still complete).
 fn command_code(status: Option<ExitStatus>) -> i32 {
     match status {
         Some(status) if !status.success() => {
             eprintln!("dax-probe: the command failed ({status})");
-            status.code().unwrap_or(1)
+            EXIT_COMMAND_FAILED
         }
         _ => 0,
     }
 }
 
-/// The verdict's exit code, or when the invariants held, the command's own.
+/// The verdict's exit code, or when the invariants held, the command's failure.
 fn checked_command_code(analysis: &Analysis, status: Option<ExitStatus>) -> i32 {
     match Verdict::of(analysis).exit_code() {
         0 => command_code(status),

@@ -6,6 +6,10 @@ use crate::analysis::{invariants::Invariant, Analysis};
 pub const EXIT_VIOLATIONS: i32 = 1;
 pub const EXIT_ERROR: i32 = 2;
 pub const EXIT_INCONCLUSIVE: i32 = 3;
+/// The command dax-probe ran failed (and the invariants held, or nothing
+/// was checked): its own status is on stderr, never passed through, so
+/// that a command's exit 1 cannot read as "violations found".
+pub const EXIT_COMMAND_FAILED: i32 = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Judgement {
