@@ -101,12 +101,41 @@ fn debian_packages() -> Result<()> {
         );
     }
     cmd::run(Command::new("apt-get").args(["-q", "update"]))?;
-    cmd::run(
-        Command::new("apt-get")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["-q", "-y", "--no-install-recommends", "install"])
-            .args(&names),
-    )
+    let install = |simulate: bool| {
+        let mut apt = Command::new("apt-get");
+        apt.env("DEBIAN_FRONTEND", "noninteractive").args(["-q", "-y", "--no-install-recommends"]);
+        if simulate {
+            apt.arg("--simulate");
+        }
+        apt.arg("install").args(&names);
+        apt
+    };
+    // apt may remove an installed package to resolve a conflict with one of
+    // ours: never silently. Its simulation says which, before anything moves.
+    let removed = removals(&cmd::output(&mut install(true))?);
+    for package in &removed {
+        println!(
+            "setup: WARNING: apt-get will REMOVE the installed Debian package {package}: \
+             it conflicts with what dax-probe needs ({})",
+            names.join(" ")
+        );
+    }
+    cmd::run(&mut install(false))?;
+    if !removed.is_empty() {
+        println!("setup: removed to install dax-probe's packages: {}", removed.join(" "));
+    }
+    Ok(())
+}
+
+/// The packages an `apt-get --simulate` run would remove (its `Remv NAME
+/// [VERSION]` lines).
+fn removals(simulation: &str) -> Vec<String> {
+    simulation
+        .lines()
+        .filter_map(|line| line.strip_prefix("Remv "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
 }
 
 impl Package {
@@ -249,4 +278,28 @@ fn find_libllvm(lib: &Path) -> Result<PathBuf> {
 
 fn cargo_home() -> PathBuf {
     std::env::var_os("CARGO_HOME").map(PathBuf::from).unwrap_or_else(|| cache::home().join(".cargo"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `apt-get -s install trace-cmd-` on this machine (Debian 12), as apt printed it.
+    const SIMULATION: &str = "Reading package lists...
+Building dependency tree...
+Reading state information...
+The following package was automatically installed and is no longer required:
+  libtraceevent1-plugin
+Use 'apt autoremove' to remove it.
+The following packages will be REMOVED:
+  trace-cmd
+0 upgraded, 0 newly installed, 1 to remove and 132 not upgraded.
+Remv trace-cmd [3.1.6-1]
+";
+
+    #[test]
+    fn a_simulated_removal_is_named() {
+        assert_eq!(removals(SIMULATION), ["trace-cmd"]);
+        assert!(removals("Inst fio (3.33-3 Debian:12.0/stable [amd64])\nConf fio (3.33-3)\n").is_empty());
+    }
 }
