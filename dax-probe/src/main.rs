@@ -357,7 +357,16 @@ fn serve(listen: &str, replay: Option<&Path>, speed: f64, plan: Plan, command: &
             let mut sink = (CoverageLog, serve::LiveSink::new(shared));
             let live =
                 live::Command { lost_every_second: true, ..live_command(command, command, false, plan) };
-            let session = live::run(live, &mut sink).await?;
+            // The server runs as long as the recording: if it dies, nobody
+            // sees the metrics, so the recording ends with an error.
+            let session = tokio::select! {
+                session = live::run(live, &mut sink) => session?,
+                stopped = server => anyhow::bail!("the metrics server stopped: {}", match stopped {
+                    Ok(Ok(())) => "it ended".to_owned(),
+                    Ok(Err(error)) => format!("{error:#}"),
+                    Err(error) => error.to_string(),
+                }),
+            };
             say_cost(&session, false);
             return Ok(command_code(session.status));
         };

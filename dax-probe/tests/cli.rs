@@ -186,24 +186,7 @@ impl Drop for Server {
 #[test]
 fn a_replay_starts_at_the_first_scrape() {
     use std::{thread::sleep, time::Duration};
-    let trace = one_pmd_fault("replay.txt");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr = format!("127.0.0.1:{port}");
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_dax-probe"))
-            .args(["serve", "--speed", "0", "--listen", &addr, "--replay", trace.to_str().unwrap()])
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let up = (0..100).any(|_| {
-        let answered = http_get(&addr, "/").is_some();
-        if !answered {
-            sleep(Duration::from_millis(100));
-        }
-        answered
-    });
-    assert!(up, "dax-probe serve answers on {addr}");
+    let (_server, addr) = replay_server("replay.txt");
     // Up, but not yet scraped: the replay waits, however long that takes.
     sleep(Duration::from_millis(500));
     let first = http_get(&addr, "/metrics").unwrap();
@@ -292,4 +275,56 @@ fn crafted_timestamps_give_errors_or_bounded_work_never_a_panic() {
     let (code, _, stderr) = dax_probe(&["plot", path.to_str().unwrap(), "-o", svg.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
     assert!(fs::read_to_string(&svg).unwrap().contains("PMD fallbacks per "), "a plot was drawn");
+}
+
+/// A replay server on a free port, answering once it is up.
+fn replay_server(name: &str) -> (Server, String) {
+    use std::{thread::sleep, time::Duration};
+    let trace = one_pmd_fault(name);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_dax-probe"))
+            .args(["serve", "--speed", "0", "--listen", &addr, "--replay", trace.to_str().unwrap()])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let up = (0..100).any(|_| {
+        let answered = http_get(&addr, "/").is_some();
+        if !answered {
+            sleep(Duration::from_millis(100));
+        }
+        answered
+    });
+    assert!(up, "dax-probe serve answers on {addr}");
+    (server, addr)
+}
+
+#[test]
+fn serve_survives_bad_requests_and_too_many_connections() {
+    use std::io::{Read, Write};
+    let (_server, addr) = replay_server("resilient.txt");
+    // Garbage, a request cut short, a hang-up: each ends its own connection.
+    for junk in [&b"\xff\xfe\x00GARBAGE\r\n\r\n"[..], b"GET", b""] {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream.write_all(junk).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+    }
+    assert!(http_get(&addr, "/metrics").unwrap().contains("dax_probe_events_total"), "still serving");
+    // Every slot taken by a client that sends nothing: one more is told to come back.
+    let idle: Vec<_> = (0..32).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut busy = std::net::TcpStream::connect(&addr).unwrap();
+    let mut answer = String::new();
+    busy.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+    drop(idle);
+    let served = (0..50).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        http_get(&addr, "/metrics")
+    });
+    assert!(served.is_some_and(|body| body.contains("dax_probe_events_total")), "slots come back");
 }

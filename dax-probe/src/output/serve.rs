@@ -119,17 +119,44 @@ pub async fn bind(addr: &str) -> Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr}: pick a free address with --listen IP:PORT"))
 }
 
-/// Answers requests until the listener fails; `scraped` is notified after
-/// each answer to `/metrics`.
+/// Connections answered at once; one more is told to come back (503).
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// The most one exchange may take, from accept to close: a client that
+/// sends nothing, or reads nothing, is dropped after it.
+pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Answers requests for as long as it runs: a failed accept (out of file
+/// descriptors, a connection reset before it was taken) or a bad request
+/// ends that connection, never the server. `scraped` is notified after each
+/// answer to `/metrics`.
 pub async fn serve(listener: TcpListener, shared: Shared, scraped: Arc<Notify>) -> Result<()> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let (stream, _) = listener.accept().await?;
+        let mut stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                eprintln!("dax-probe: serve: cannot accept a connection: {error}");
+                // Out of descriptors, say: give the open exchanges time to end.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(async move {
+                let busy =
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                let _ = tokio::time::timeout(EXCHANGE_TIMEOUT, stream.write_all(busy.as_bytes())).await;
+            });
+            continue;
+        };
         let (shared, scraped) = (shared.clone(), scraped.clone());
         tokio::spawn(async move {
-            // A scraper that hangs up early is its own business.
-            if let Ok(true) = answer(stream, &shared).await {
+            // A scraper that hangs up early, or stalls, is its own business.
+            if let Ok(Ok(true)) = tokio::time::timeout(EXCHANGE_TIMEOUT, answer(stream, &shared)).await {
                 scraped.notify_one();
             }
+            drop(slot);
         });
     }
 }
