@@ -19,7 +19,7 @@ use aya_ebpf::{
         generated,
     },
     macros::{fentry, fexit, kprobe, map, tracepoint},
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::{FEntryContext, FExitContext, ProbeContext, TracePointContext},
     EbpfContext,
 };
@@ -45,9 +45,16 @@ fn stage() -> u8 {
     unsafe { core::ptr::read_volatile(&STAGE) }
 }
 
+/// 1 once user space has attached every program. Until then every program
+/// returns at once: events from the moment some hooks of a group are
+/// attached and others not yet would show half a protocol (a lock without
+/// its unlock hook reads as a lock never released).
+#[map]
+static ARMED: Array<u32> = Array::with_max_entries(1, 0);
+
 #[inline(always)]
 fn returning_at_once() -> bool {
-    stage() == 0
+    stage() == 0 || ARMED.get(0).is_none_or(|armed| *armed == 0)
 }
 
 #[map]

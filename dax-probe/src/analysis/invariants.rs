@@ -73,18 +73,22 @@ impl Invariant {
     }
 }
 
-/// One broken invariant: what, on which entry, and the events involved.
+/// One broken invariant, or one rule whose work was still in flight where
+/// the trace ends: what, on which entry, and the events involved.
 #[derive(Clone, Debug)]
 pub struct Violation {
     pub invariant: Invariant,
     pub key: Option<Key>,
     pub what: String,
     pub events: Vec<Event>,
+    /// Not a violation: in flight at the cut (see [`Findings::open_at_cut`]).
+    pub open_at_cut: bool,
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "violation: {}: {}", self.invariant.name(), self.what)?;
+        let label = if self.open_at_cut { "open at the cut" } else { "violation" };
+        write!(f, "{label}: {}: {}", self.invariant.name(), self.what)?;
         if let Some(key) = self.key {
             write!(f, " ({key})")?;
         }
@@ -105,6 +109,9 @@ pub struct Findings {
     /// Per [`Invariant::ALL`] entry.
     counts: [u64; Invariant::ALL.len()],
     kept: Vec<Violation>,
+    /// Work in flight where the trace ends, counted, the first kept.
+    open_count: u64,
+    open: Vec<Violation>,
 }
 
 impl Findings {
@@ -122,8 +129,33 @@ impl Findings {
         }
         self.counts[invariant as usize] += 1;
         if self.kept.len() < KEPT_VIOLATIONS {
-            self.kept.push(Violation { invariant, key, what: what.to_owned(), events });
+            self.kept.push(Violation { invariant, key, what: what.to_owned(), events, open_at_cut: false });
         }
+    }
+
+    /// Work a rule judges that was still in flight where the trace ends (a
+    /// fault open, an entry held, a wake-up owed, a waiter whose entry is
+    /// held): a trace cut while the system runs (Ctrl-C, a recording of the
+    /// whole machine) has such work, so it is not a violation. It is
+    /// reported as what it is, and the verdict does not count it.
+    pub fn open_at_cut(&mut self, invariant: Invariant, key: Option<Key>, what: &str, events: Vec<Event>) {
+        if !self.checked.contains(&invariant) {
+            return;
+        }
+        self.open_count += 1;
+        if self.open.len() < KEPT_VIOLATIONS {
+            self.open.push(Violation { invariant, key, what: what.to_owned(), events, open_at_cut: true });
+        }
+    }
+
+    /// How much work was in flight at the cut.
+    pub fn open_count(&self) -> u64 {
+        self.open_count
+    }
+
+    /// The first of it, kept with its events.
+    pub fn open(&self) -> &[Violation] {
+        &self.open
     }
 
     pub fn checked(&self) -> &[Invariant] {

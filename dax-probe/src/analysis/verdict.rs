@@ -27,6 +27,8 @@ pub struct Verdict {
     /// Events may have been lost without a count.
     pub loss_unknown: bool,
     pub events: u64,
+    /// Work in flight where the trace ends: reported, never a violation.
+    pub open_at_cut: u64,
     pub checked: Vec<Invariant>,
 }
 
@@ -49,6 +51,7 @@ impl Verdict {
             lost,
             loss_unknown: analysis.loss_unknown(),
             events: analysis.stats.events,
+            open_at_cut: findings.open_count(),
             checked: findings.checked().to_vec(),
         }
     }

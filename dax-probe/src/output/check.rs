@@ -6,7 +6,12 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::{
-    analysis::{coverage, invariants::Invariant, verdict::Verdict, Analysis},
+    analysis::{
+        coverage,
+        invariants::{Invariant, Violation},
+        verdict::Verdict,
+        Analysis,
+    },
     event::Event,
     output::report,
     source::cost::{Cost, Statistics},
@@ -23,6 +28,9 @@ pub fn verdict_line(verdict: &Verdict) -> String {
         false => format!("{} lost events", verdict.lost),
     };
     let mut counts = format!("{} violations, {lost}, {} events", verdict.violation_count(), verdict.events);
+    if verdict.open_at_cut > 0 {
+        counts.push_str(&format!(", {} open at the cut", verdict.open_at_cut));
+    }
     if verdict.checked.len() < Invariant::ALL.len() {
         counts.push_str(&format!(
             "; {} of {} invariants checked",
@@ -45,19 +53,26 @@ pub fn verdict_json(verdict: &Verdict) -> Value {
         "lost": verdict.lost,
         "loss_unknown": verdict.loss_unknown,
         "events": verdict.events,
+        "open_at_cut": verdict.open_at_cut,
         "invariants_checked": verdict.checked.iter().map(|i| i.name()).collect::<Vec<_>>(),
         "invariants_not_checked": Invariant::ALL.iter().filter(|i| !verdict.checked.contains(i))
             .map(|i| i.name()).collect::<Vec<_>>(),
     })
 }
 
-/// The violations kept, then how many more were only counted.
+/// The violations kept, then how many more were only counted; then the
+/// same of the work in flight at the cut.
 fn violation_lines(analysis: &Analysis) -> Vec<String> {
     let findings = analysis.findings();
     let mut lines: Vec<String> = findings.kept().iter().map(ToString::to_string).collect();
     let kept = findings.kept().len() as u64;
     if findings.total() > kept {
         lines.push(format!("({} more violations not shown)", findings.total() - kept));
+    }
+    lines.extend(findings.open().iter().map(ToString::to_string));
+    let open = findings.open().len() as u64;
+    if findings.open_count() > open {
+        lines.push(format!("({} more open at the cut not shown)", findings.open_count() - open));
     }
     lines
 }
@@ -69,19 +84,21 @@ pub fn check(analysis: &Analysis, as_json: bool) -> String {
     if as_json {
         let mut value = verdict_json(&verdict);
         value["coverage"] = json!(coverage);
-        value["violation_details"] = analysis
-            .findings()
-            .kept()
-            .iter()
-            .map(|v| {
-                json!({
-                    "invariant": v.invariant.name(),
-                    "what": v.what,
-                    "entry": v.key.map(|key| key.to_string()),
-                    "events": v.events.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        let details = |found: &[Violation]| -> Value {
+            found
+                .iter()
+                .map(|v| {
+                    json!({
+                        "invariant": v.invariant.name(),
+                        "what": v.what,
+                        "entry": v.key.map(|key| key.to_string()),
+                        "events": v.events.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        };
+        value["violation_details"] = details(analysis.findings().kept());
+        value["open_at_cut_details"] = details(analysis.findings().open());
         return format!("{value:#}\n");
     }
     let mut lines: Vec<String> = coverage.iter().map(|line| format!("coverage: {line}")).collect();

@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{Context, Result};
 use aya::{
-    maps::{PerCpuArray, RingBuf},
+    maps::{Array, PerCpuArray, RingBuf},
     programs::TracePoint,
     Ebpf, EbpfLoader,
 };
@@ -133,6 +133,10 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
         hooks_missing: attached.missing.iter().map(|(group, _)| *group).collect(),
         imported_from: None,
     };
+    // Every program is attached: from here on they send events (before,
+    // each returned at once, so no group was ever seen half attached).
+    let mut armed = Array::<_, u32>::try_from(ebpf.map_mut("ARMED").context("no ARMED map")?)?;
+    armed.set(0, 1, 0).context("cannot start the programs")?;
     meter.attached();
     sink.begin(&begin);
 
