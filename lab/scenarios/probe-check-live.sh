@@ -8,7 +8,8 @@ dax-probe check -- fio --eta=never --output=/outbox/fio.txt /lab/fio/seed-randrw
 cat /outbox/check.txt
 grep -E '^ +(READ|WRITE):' /outbox/fio.txt
 lab_expect "live check exits 0 (exit $code)" test "$code" = 0
-lab_expect "its last line is a pass verdict over all six invariants" sh -c "tail -n 1 /outbox/check.txt | grep -Eq '^verdict: pass \\(0 violations, 0 lost events, [0-9]+ events\\)$'"
+# (Work of other tasks in flight when fio ends, a writeback say, is open at the cut, not a violation.)
+lab_expect "its last line is a pass verdict over all six invariants" sh -c "tail -n 1 /outbox/check.txt | grep -Eq '^verdict: pass \\(0 violations, 0 lost events, [0-9]+ events(, [0-9]+ open at the cut)?\\)$'"
 
 # A command that fails while the invariants hold: its own exit code (1 here)
 # must not read as "violations found".
