@@ -14,7 +14,8 @@ pub enum Outcome {
     Pte,
 }
 
-/// PMD and PTE outcomes of one second of the trace.
+/// PMD and PTE outcomes of one bucket of the trace (a second, unless the
+/// trace is long: see [`Timeline`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Second {
     pub pmd: u64,
