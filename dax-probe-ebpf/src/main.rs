@@ -113,6 +113,12 @@ struct XaStateNode {
 /// `xa_is_err(xas->xa_node)`: internal entries from `xa_mk_internal(-MAX_ERRNO)` up.
 const XA_ERROR_FLOOR: u64 = ((-4095i64 as u64) << 2) | 2;
 
+/// `xa_is_err()`: the xa_state holds an error (a failed store).
+#[inline(always)]
+fn xa_is_err(node: u64) -> bool {
+    node & 3 == 2 && node >= XA_ERROR_FLOOR
+}
+
 /// `struct wait_queue_entry` (include/linux/wait.h): `flags`, `private`,
 /// `func`, `entry`; a DAX waiter's key follows it (`struct
 /// wait_exceptional_entry_queue`), the same layout from 4.x to 7.2.
@@ -269,13 +275,24 @@ pub fn grab_mapping_entry_exit(ctx: FExitContext) -> u32 {
 /// dax_lock_entry(xas, entry) returned the entry it replaced: every lock,
 /// insert and replace of a DAX entry. Callers hold the xa_lock, and fexit
 /// runs before they drop it, so one mapping's events reach the ring buffer
-/// in lock order.
+/// in lock order. A store that failed (`xas` in an error state: no memory
+/// for a node under the lock) changed nothing and is no event; its caller
+/// retries it after `xas_nomem` (grab_mapping_entry).
 #[fexit(function = "dax_lock_entry")]
 pub fn dax_lock_entry_exit(ctx: FExitContext) -> u32 {
     if returning_at_once() {
         return 0;
     }
-    let (xa, index) = read_xas(ctx.arg(0));
+    let xas: *const XaStateNode = ctx.arg(0);
+    // SAFETY: bpf_probe_read_kernel checks the address and fails cleanly.
+    let Ok(xas) = (unsafe { bpf_probe_read_kernel(xas) }) else {
+        count_lost();
+        return 0;
+    };
+    if xa_is_err(xas.xa_node) {
+        return 0;
+    }
+    let (xa, index) = (xas.xa, xas.xa_index);
     let entry: u64 = ctx.arg(1);
     let old: u64 = ctx.ret().unwrap_or(0);
     submit_hook(
@@ -444,7 +461,7 @@ pub fn entry_store_return(ctx: ProbeContext) -> u32 {
         count_lost();
         return 0;
     };
-    if xas.xa_node & 3 == 2 && xas.xa_node >= XA_ERROR_FLOOR {
+    if xa_is_err(xas.xa_node) {
         return 0;
     }
     let at = [(Arg::Mapping, xas.xa), (Arg::Index, xas.xa_index), (Arg::Entry, store.entry)];

@@ -1,0 +1,44 @@
+# Memory pressure in the middle of an entry lock: the XArray cannot get a node under the xa_lock, the store fails, fs/dax.c retries it after xas_nomem; check sees each lock once and passes.
+# kernels: custom
+# timeout: 300
+#
+# failslab (the lab's kernel has fault injection) fails every slab
+# allocation that may not sleep, for the workload's task only: exactly the
+# node allocations xas_store makes under the xa_lock (GFP_NOWAIT), never
+# xas_nomem's retry outside it (GFP_KERNEL). A PTE fault on a fresh range
+# of the file needs a node, so its dax_lock_entry fails once and is done
+# again. A recorder that took the failed store for a lock would see the
+# retry lock an entry its own thread holds: a false single-holder.
+. /lab/lib.sh
+
+failslab=/sys/kernel/debug/failslab
+lab_expect "the kernel has failslab" test -d "$failslab"
+echo Y > "$failslab/task-filter"
+echo Y > "$failslab/ignore-gfp-wait"
+echo 100 > "$failslab/probability"
+echo 1 > "$failslab/interval"
+echo -1 > "$failslab/times"
+# xas_nomem returns true when a store failed for want of memory and it
+# allocated outside the lock for the retry: count those (a kretprobe event;
+# the node allocations are __GFP_NOWARN, so failslab logs none of them).
+echo 'r:daxlab/nomem xas_nomem retry=$retval:u8' >> "$LAB_TRACEFS/kprobe_events"
+echo 0 > "$LAB_TRACEFS/tracing_on"
+echo > "$LAB_TRACEFS/trace"
+echo 1 > "$LAB_TRACEFS/events/daxlab/nomem/enable"
+echo 1 > "$LAB_TRACEFS/tracing_on"
+
+file=$LAB_DAX_MOUNT/pressure
+xfs_io -f -c "pwrite -q 0 8m" "$file"
+# 512 PTE faults, one per 16 KiB: the file's 2048 pages span 32 XArray nodes.
+touches=$(seq 0 511 | awk '{ printf "%sr:%dk", (NR > 1 ? "," : ""), $1 * 16 }')
+code=0
+dax-probe check -- sh -c "echo 1 > /proc/self/make-it-fail; exec dax-lab-fault $file --length 8m --shift 4k --touch $touches" \
+	> /outbox/check.txt 2> /outbox/check.err || code=$?
+echo 0 > "$failslab/probability"
+echo 0 > "$LAB_TRACEFS/tracing_on"
+failures=$(grep -c 'nomem:.*retry=1' "$LAB_TRACEFS/trace" || true)
+cat /outbox/check.txt
+echo "result: $failures stores failed for want of memory and were retried after xas_nomem, under dax-probe check ($(tail -n 1 /outbox/check.txt))"
+lab_expect "stores really failed and were retried ($failures)" test "$failures" -gt 0
+lab_expect "check passes over all six invariants (exit $code)" \
+	sh -c "test $code = 0 && tail -n 1 /outbox/check.txt | grep -Eq '^verdict: pass \(0 violations, 0 lost events, [0-9]+ events(, [0-9]+ open at the cut)?\)$'"
