@@ -251,13 +251,10 @@ impl Layout {
         Layout { slots: [[Slot { offset: 0, size: 0 }; FIELD_COUNT]; TRACEPOINT_COUNT] };
 
     /// The fields of tracepoint `tracepoint`'s raw record (see
-    /// [`RAW_TRACEPOINT`]), zero-extended, in [`Field`] order; 0 where the
-    /// record has no such field, or where a slot lies outside the copy.
-    pub fn fields(&self, tracepoint: usize, raw: &[u64; FIELD_COUNT]) -> [u64; FIELD_COUNT] {
-        let mut bytes = [0u8; RECORD_BYTES];
-        for (chunk, word) in bytes.chunks_exact_mut(8).zip(raw) {
-            chunk.copy_from_slice(&word.to_le_bytes());
-        }
+    /// [`RAW_TRACEPOINT`]: `raw` is the bytes of a [`Record`]'s fields as
+    /// the ring buffer holds them), zero-extended, in [`Field`] order; 0
+    /// where the record has no such field, or where a slot lies outside.
+    pub fn fields(&self, tracepoint: usize, bytes: &[u8]) -> [u64; FIELD_COUNT] {
         let mut fields = [0u64; FIELD_COUNT];
         let Some(slots) = self.slots.get(tracepoint) else {
             return fields;

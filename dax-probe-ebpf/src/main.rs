@@ -7,8 +7,9 @@
 //! the layout it read in tracefs); hooks copy the hooked function's
 //! arguments. Anything that drops an event (a full ring buffer, a full
 //! bookkeeping map, a failed copy) is counted in [`LOST`]: user space reports
-//! every lost event, so no verdict is ever built on a gap. Which hook gives which event, and why that is sound,
-//! is documented in `dax-probe/src/hooks.rs`.
+//! every lost event, so no verdict is ever built on a gap. Which hook gives
+//! which event, and why that is sound, is documented in
+//! `dax-probe/src/source/hooks.rs`.
 #![no_std]
 #![no_main]
 
@@ -705,11 +706,12 @@ pub fn daxref_trace(ctx: ProbeContext) -> u32 {
     if kind as usize >= KIND_COUNT {
         return 0;
     }
-    // SAFETY: the record is on the caller's stack for the call; the read
-    // fails cleanly if it is not.
-    if let Ok(fields) = unsafe { bpf_probe_read_kernel(record) } {
-        submit(&ctx, kind, |field| fields[field]);
-    }
+    submit_with(&ctx, kind, |fields| {
+        // SAFETY: `fields` is the reserved slot's FIELD_COUNT words, the
+        // record's size; the record is on the caller's stack for the call,
+        // and the read fails cleanly if it is not.
+        unsafe { generated::bpf_probe_read_kernel(fields.cast(), RECORD_BYTES as u32, record.cast()) == 0 }
+    });
     0
 }
 

@@ -81,13 +81,10 @@ impl Meter {
         let (user, system) = own_cpu_time();
         let statistics = self.stats.as_ref().map_or_else(|why| *why, |_| Statistics::On);
         let mut by_program: Vec<(String, Programs)> = match statistics {
-            Statistics::On => ebpf
-                .programs()
-                .filter_map(|(name, program)| {
-                    let info = prog_info(program.fd().ok()?.as_fd().as_raw_fd())?;
-                    let programs =
-                        Programs { runs: info.run_cnt, time: Duration::from_nanos(info.run_time_ns) };
-                    Some((name.to_owned(), programs))
+            Statistics::On => program_infos(ebpf)
+                .map(|(name, info)| {
+                    let time = Duration::from_nanos(info.run_time_ns);
+                    (name.to_owned(), Programs { runs: info.run_cnt, time })
                 })
                 .collect(),
             Statistics::Off | Statistics::Refused => Vec::new(),
@@ -123,10 +120,16 @@ fn own_cpu_time() -> (Duration, Duration) {
     (time(usage.ru_utime), time(usage.ru_stime))
 }
 
-/// The kernel's view of a loaded program (`BPF_OBJ_GET_INFO_BY_FD`): its
-/// run statistics and the runs it skipped. aya's `ProgramInfo` has no
-/// `recursion_misses`, hence the system call.
-pub(super) fn prog_info(fd: i32) -> Option<aya_obj::generated::bpf_prog_info> {
+/// The kernel's view of each loaded program, by name: its run statistics
+/// and the runs it skipped.
+pub(super) fn program_infos(ebpf: &Ebpf) -> impl Iterator<Item = (&str, aya_obj::generated::bpf_prog_info)> {
+    ebpf.programs()
+        .filter_map(|(name, program)| Some((name, prog_info(program.fd().ok()?.as_fd().as_raw_fd())?)))
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD`: aya's `ProgramInfo` has no `recursion_misses`,
+/// hence the system call.
+fn prog_info(fd: i32) -> Option<aya_obj::generated::bpf_prog_info> {
     /// The `info` member of `union bpf_attr` for BPF_OBJ_GET_INFO_BY_FD.
     #[repr(C)]
     struct InfoAttr {

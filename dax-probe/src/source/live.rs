@@ -2,10 +2,7 @@
 //! stream every event to a [`Sink`] (a trace file, the checker, the
 //! metrics), optionally while a command runs.
 
-use std::{
-    os::fd::{AsFd, AsRawFd},
-    process::ExitStatus,
-};
+use std::{mem::offset_of, os::fd::AsFd, process::ExitStatus};
 
 use anyhow::{Context, Result};
 use aya::{
@@ -245,7 +242,7 @@ fn drain(
         let mut record = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<Record>()) };
         if record.kind & RAW_TRACEPOINT != 0 {
             record.kind &= !RAW_TRACEPOINT;
-            record.fields = layout.fields(record.kind as usize, &record.fields);
+            record.fields = layout.fields(record.kind as usize, &bytes[offset_of!(Record, fields)..]);
         }
         sink.push(&Event::decode(&record)?)?;
         events += 1;
@@ -273,12 +270,7 @@ fn recursion_misses(ebpf: &Ebpf) -> u64 {
 
 /// Runs each loaded program missed.
 fn misses_by_program(ebpf: &Ebpf) -> Vec<(String, u64)> {
-    ebpf.programs()
-        .filter_map(|(name, program)| Some((name, program.fd().ok()?)))
-        .map(|(name, fd)| {
-            (name.to_owned(), cost::prog_info(fd.as_fd().as_raw_fd()).map_or(0, |info| info.recursion_misses))
-        })
-        .collect()
+    cost::program_infos(ebpf).map(|(name, info)| (name.to_owned(), info.recursion_misses)).collect()
 }
 
 /// Where the events were lost: "dropped by the programs N; runs skipped: PROGRAM N ...".

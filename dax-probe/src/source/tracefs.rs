@@ -135,11 +135,7 @@ print fmt: \"dev %d:%d ino %#llx ...\"
         bytes[64..68].copy_from_slice(&0x0010_0103u32.to_le_bytes());
         bytes[72..76].copy_from_slice(&0x800u32.to_le_bytes());
         bytes[76..80].copy_from_slice(&u32::MAX.to_le_bytes()); // past the result: not ours
-        let mut raw = [0u64; dax_probe_common::FIELD_COUNT];
-        for (word, chunk) in raw.iter_mut().zip(bytes.chunks_exact(8)) {
-            *word = u64::from_le_bytes(chunk.try_into().unwrap());
-        }
-        let fields = layout.fields(pmd_fault_done, &raw);
+        let fields = layout.fields(pmd_fault_done, &bytes);
         assert_eq!(fields[Field::Ino as usize], 4099);
         assert_eq!(fields[Field::Address as usize], 0x7f00_0020_0000);
         assert_eq!(fields[Field::Dev as usize], 0x0010_0103);
@@ -149,7 +145,7 @@ print fmt: \"dev %d:%d ino %#llx ...\"
             "a 4-byte field is zero-extended, not its neighbour"
         );
         assert_eq!(fields[Field::ZeroPage as usize], 0, "absent fields are 0");
-        assert_eq!(layout.fields(99, &raw), [0; dax_probe_common::FIELD_COUNT], "no such tracepoint");
+        assert_eq!(layout.fields(99, &bytes), [0; dax_probe_common::FIELD_COUNT], "no such tracepoint");
     }
 
     #[test]

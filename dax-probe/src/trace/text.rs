@@ -167,19 +167,14 @@ fn loss_in(line: &str) -> Loss {
     if cpu.is_empty() || !cpu.bytes().all(|b| b.is_ascii_digit()) {
         return Loss::None;
     }
-    let marker = marker.trim();
-    let count = |text: &str| text.parse::<u64>().map_or(Loss::Uncounted, Loss::Counted);
-    match marker.strip_prefix('[').and_then(|m| m.strip_suffix(']')) {
-        Some("LOST EVENTS") | Some("EVENTS DROPPED") => Loss::Uncounted,
-        Some(inner) => {
-            if let Some(n) = inner.strip_prefix("LOST ").and_then(|m| m.strip_suffix(" EVENTS")) {
-                count(n)
-            } else if let Some(n) = inner.strip_suffix(" EVENTS DROPPED") {
-                count(n)
-            } else {
-                Loss::None
-            }
-        }
+    let Some(inner) = marker.trim().strip_prefix('[').and_then(|m| m.strip_suffix(']')) else {
+        return Loss::None;
+    };
+    let count = inner.strip_prefix("LOST ").and_then(|m| m.strip_suffix(" EVENTS"));
+    match count.or_else(|| inner.strip_suffix(" EVENTS DROPPED")) {
+        // "[LOST EVENTS]" and "[EVENTS DROPPED]" say no count.
+        _ if inner == "LOST EVENTS" || inner == "EVENTS DROPPED" => Loss::Uncounted,
+        Some(n) => n.parse::<u64>().map_or(Loss::Uncounted, Loss::Counted),
         None => Loss::None,
     }
 }
