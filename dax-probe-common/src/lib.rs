@@ -9,6 +9,10 @@
 //! arguments instead.
 #![no_std]
 
+pub mod count;
+pub mod fallback;
+pub mod mm;
+
 /// The fs_dax tracepoints the probe follows, in [`Kind`] order.
 pub const TRACEPOINTS: [&str; TRACEPOINT_COUNT] = [
     "dax_pmd_fault",
@@ -300,4 +304,12 @@ mod user {
     // SAFETY: as above; the fields are laid out without padding (8-byte words
     // first, then 4-byte words in pairs, then bytes in a multiple of 8).
     unsafe impl aya::Pod for super::Record {}
+    // SAFETY: plain `repr(C)` u64 arrays, no padding.
+    unsafe impl aya::Pod for super::count::Totals {}
+    // SAFETY: plain `repr(C)` integers, no padding.
+    unsafe impl aya::Pod for super::count::ProcessTally {}
+    // SAFETY: plain `repr(C)` u64s, no padding.
+    unsafe impl aya::Pod for super::count::FileTally {}
+    // SAFETY: plain `repr(C)` u32s, no padding.
+    unsafe impl aya::Pod for super::count::Offsets {}
 }

@@ -12,6 +12,10 @@
 //! `dax-probe/src/source/hooks.rs`.
 #![no_std]
 #![no_main]
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
+
+mod count;
 
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
@@ -54,7 +58,7 @@ fn stage() -> u8 {
 static ARMED: Array<u32> = Array::with_max_entries(1, 0);
 
 #[inline(always)]
-fn returning_at_once() -> bool {
+pub(crate) fn returning_at_once() -> bool {
     stage() == 0 || ARMED.get(0).is_none_or(|armed| *armed == 0)
 }
 

@@ -1,31 +1,24 @@
 //! The kernel's own constants, in one place: fault results and flags, VMA
 //! flags, the PMD geometry of x86-64, `dev_t` as the tracepoints carry it,
 //! and the bits of a DAX entry. Each names the header it comes from; none of
-//! them has changed between 6.1 and 7.2.
+//! them has changed between 6.1 and 7.2. Those the eBPF programs use too
+//! live in `dax_probe_common` and are re-exported here.
 
-pub use dax_probe_common::entry;
+pub use dax_probe_common::{
+    entry,
+    mm::{
+        FAULT_FLAG_WRITE, PAGE_SHIFT, PMD_COLOUR, PMD_PAGES, PMD_SIZE, VM_FAULT_FALLBACK, VM_FAULT_NOPAGE,
+        VM_SHARED,
+    },
+};
 
-/// `PAGE_SHIFT` on x86-64.
-pub const PAGE_SHIFT: u32 = 12;
 /// Masks an address down to its 4 KiB page.
 pub const PAGE_MASK: u64 = !((1 << PAGE_SHIFT) - 1);
-/// `PMD_SIZE` on x86-64: one PMD maps 2 MiB.
-pub const PMD_SIZE: u64 = 2 << 20;
-/// Pages under one PMD (`PTRS_PER_PMD`).
-pub const PMD_PAGES: u64 = PMD_SIZE >> PAGE_SHIFT;
-/// `PG_PMD_COLOUR` (fs/dax.c): a page offset's position inside its PMD.
-pub const PMD_COLOUR: u64 = PMD_PAGES - 1;
 
 /// The first page offset of the 2 MiB range holding `index`.
 pub const fn pmd_start(index: u64) -> u64 {
     index & !PMD_COLOUR
 }
-
-/// `VM_SHARED` (include/linux/mm.h).
-pub const VM_SHARED: u64 = 0x8;
-
-/// `FAULT_FLAG_WRITE` (include/linux/mm_types.h).
-pub const FAULT_FLAG_WRITE: u64 = 0x1;
 
 /// `FAULT_FLAG_TRACE` (include/linux/mm_types.h): the fault flags as the
 /// tracepoints print them, bit by bit.
@@ -42,11 +35,6 @@ pub const FAULT_FLAG_NAMES: &[(u64, &str)] = &[
     (1 << 9, "INTERRUPTIBLE"),
     (1 << 12, "VMA_LOCK"),
 ];
-
-/// `VM_FAULT_NOPAGE`: the fault handler installed the mapping itself.
-pub const VM_FAULT_NOPAGE: u64 = 0x100;
-/// `VM_FAULT_FALLBACK`: a huge fault gave up; the PTE path serves it.
-pub const VM_FAULT_FALLBACK: u64 = 0x800;
 
 /// VM_FAULT_* bits in the order the tracepoints print them
 /// (include/linux/mm_types.h, `VM_FAULT_RESULT_TRACE`).

@@ -19,17 +19,20 @@ use dax_probe::{
         Analysis,
     },
     output::{
+        self,
         check::{self, CoverageLog, RunSummary},
         metrics::Metrics,
         plot, report, serve,
     },
     source::{
+        cost::Cost,
+        counting,
         hooks::Plan,
         live::{self, Session},
     },
     stream::Sink,
     trace::{file::Writer, Reader},
-    workload::Workload,
+    workload::{FioSummary, Workload},
 };
 
 #[derive(Parser)]
@@ -56,7 +59,8 @@ enum Command {
     #[command(after_help = "Examples:\n  \
         dax-probe run -- fio job.fio\n  \
         dax-probe run --plot run.svg --json -- fio --name=rw --filename=/mnt/dax/f --ioengine=mmap --rw=randrw --size=256m\n  \
-        dax-probe run -o app.daxtrace -- ./my-app\n\n\
+        dax-probe run -o app.daxtrace -- ./my-app\n  \
+        dax-probe run --count --breakdown -- fio job.fio\n\n\
         fio is also asked for its JSON report (--output-format=normal,json); its normal output is shown as usual.\n\
         Exit code: 0 the invariants held, 1 violations, 2 error, 3 events lost (inconclusive), 4 the command failed (the invariants held).")]
     Run {
@@ -67,10 +71,12 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Also keep the trace in FILE.
-        #[arg(short, long, value_name = "FILE")]
+        #[arg(short, long, value_name = "FILE", conflicts_with = "count")]
         output: Option<PathBuf>,
         #[command(flatten)]
         hooks: Hooks,
+        #[command(flatten)]
+        counting: Counting,
         /// The command to run.
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
@@ -105,7 +111,8 @@ enum Command {
     },
     /// Check the DAX entry-locking and fault invariants, of a trace or live
     /// (no trace: until the command exits or Ctrl-C). The last line is the
-    /// verdict: pass, fail (exit 1) or inconclusive (exit 3).
+    /// verdict: pass, fail (exit 1) or inconclusive (exit 3). The invariants
+    /// need the event stream: there is no counting mode for check.
     #[command(after_help = "Examples:\n  \
         dax-probe check fio.daxtrace\n  \
         dax-probe check /sys/kernel/tracing/trace\n  \
@@ -118,6 +125,9 @@ enum Command {
         json: bool,
         #[command(flatten)]
         hooks: Hooks,
+        /// Refused, with the reason: the invariants need the event stream.
+        #[arg(long, hide = true)]
+        count: bool,
         /// A command to run while checking live.
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<String>,
@@ -156,6 +166,7 @@ enum Command {
     #[command(after_help = "Examples:\n  \
         dax-probe serve\n  \
         dax-probe serve --listen 0.0.0.0:9478 -- fio job.fio\n  \
+        dax-probe serve --count --breakdown        (counting mode, for long runs)\n  \
         dax-probe serve --replay fio.daxtrace --speed 0.5\n\n\
         A replay starts at the first scrape, plays the trace at its recorded pace (see --speed),\n\
         then keeps serving its totals.\n\
@@ -172,7 +183,33 @@ enum Command {
         speed: f64,
         #[command(flatten)]
         hooks: Hooks,
+        /// Counting mode: serve counters added up in the kernel (read every
+        /// second), no event stream, no invariants; far cheaper for long runs.
+        #[arg(long, conflicts_with_all = ["replay", "plan"])]
+        count: bool,
+        /// With --count: faults per process and per file too.
+        #[arg(long, requires = "count")]
+        breakdown: bool,
         /// A command to run while serving live; its exit ends dax-probe.
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// A live view of DAX faults, refreshed every second, in counting mode
+    /// (counters in the kernel, no event stream, no invariants checked):
+    /// faults per second, the PMD share, fallback reasons, the busiest
+    /// processes and files. Until the command exits or Ctrl-C.
+    #[command(after_help = "Examples:\n  \
+        dax-probe top\n  \
+        dax-probe top --interval 5 -- fio job.fio")]
+    Top {
+        /// Seconds between screens.
+        #[arg(long, default_value_t = 1, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+        interval: u64,
+        /// Leave out the per-process and per-file breakdown (it costs a map
+        /// lookup per fault).
+        #[arg(long)]
+        no_breakdown: bool,
+        /// A command to run meanwhile; its exit ends the view.
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
@@ -181,6 +218,24 @@ enum Command {
         dax-probe completions bash > /etc/bash_completion.d/dax-probe\n  \
         dax-probe completions zsh > ~/.zfunc/_dax-probe")]
     Completions { shell: clap_complete::Shell },
+}
+
+/// The counting mode.
+#[derive(clap::Args, Clone, Copy)]
+struct Counting {
+    /// Counting mode: faults, fallback reasons and latency histograms added
+    /// up in the kernel, no event stream; far cheaper, and no invariant is
+    /// checked (they need every event).
+    #[arg(long, conflicts_with_all = ["plot", "plan"])]
+    count: bool,
+    /// With --count: faults per process and per file too (a map lookup per fault).
+    #[arg(long, requires = "count")]
+    breakdown: bool,
+    /// With --count: have the kernel count the programs' runs and time, for
+    /// the probe's cost line. Off by default in counting mode: its two clock
+    /// reads a run cost a PTE-heavy load more than the counting does.
+    #[arg(long, requires = "count")]
+    bpf_stats: bool,
 }
 
 /// How the live probe observes fs/dax.c.
@@ -209,19 +264,30 @@ fn main() {
 
 fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Run { plot, json, output, hooks, command } => {
+        Command::Run { json, counting, command, .. } if counting.count => {
+            count_command(&command, json, counting)
+        }
+        Command::Run { plot, json, output, hooks, command, .. } => {
             run_command(&command, hooks.plan, plot.as_deref(), json, output)
         }
         Command::Record { output, hooks, stage, program_costs, no_bpf_stats, command } => {
             let costs = Costs { statistics: !no_bpf_stats, per_program: program_costs };
             record(&output, hooks.plan, stage, costs, &command)
         }
-        Command::Check { trace, json, hooks, command } => check(trace.as_deref(), json, hooks.plan, &command),
+        Command::Check { count: true, .. } => anyhow::bail!(
+            "check has no counting mode: the invariants are checked on every event, in order, and the \
+             counting mode (run --count, top, serve --count) keeps none"
+        ),
+        Command::Check { trace, json, hooks, command, .. } => {
+            check(trace.as_deref(), json, hooks.plan, &command)
+        }
         Command::Report { trace, json, counts } => report(&trace, json, counts),
         Command::Plot { trace, output, json } => plot(&trace, &output, json),
-        Command::Serve { listen, replay, speed, hooks, command } => {
-            serve(&listen, replay.as_deref(), speed, hooks.plan, &command)
+        Command::Serve { listen, replay, speed, hooks, count, breakdown, command } => {
+            let mode = if count { ServeMode::Count { breakdown } } else { ServeMode::Stream(hooks.plan) };
+            serve(&listen, replay.as_deref(), speed, mode, &command)
         }
+        Command::Top { interval, no_breakdown, command } => top(interval, !no_breakdown, &command),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "dax-probe", &mut std::io::stdout());
             Ok(0)
@@ -245,25 +311,77 @@ fn run_command(
     if let Some(path) = &output {
         eprintln!("dax-probe: trace written to {}", path.display());
     }
-    // fio's normal output, where the user expects it (stderr under --json).
-    let fio = workload.fio_summary(|normal| if json { eprint!("{normal}") } else { print!("{normal}") });
+    let fio = fio_summary(workload, json);
     if let Some(path) = plot_to {
         plot::draw(path, &analysis.stats, &plot::title(&analysis, "dax-probe run"))?;
         eprintln!("dax-probe: plot written to {}", path.display());
     }
-    let fio = fio.unwrap_or_else(|error| {
+    let command = command.join(" ");
+    print!("{}", check::run(&analysis, &run_summary(&command, session.status, &fio, &session.cost), json));
+    Ok(checked_command_code(&analysis, session.status))
+}
+
+/// `run --count`: the command under the counting mode, and one summary.
+fn count_command(command: &[String], json: bool, counting: Counting) -> Result<i32> {
+    let scratch = std::env::temp_dir().join(format!("dax-probe-fio-{}.txt", std::process::id()));
+    let workload = Workload::new(command, &scratch);
+    let live = live::Command {
+        bpf_stats: counting.bpf_stats,
+        ..live_command(&workload.command, command, json, Plan::default())
+    };
+    let session = runtime()?.block_on(counting::run(live, counting.breakdown, None, |_, _| ()))?;
+    let fio = fio_summary(workload, json);
+    let command = command.join(" ");
+    let summary = run_summary(&command, session.status, &fio, &session.cost);
+    print!("{}", output::counting::run(&session.coverage, &session.counts, &summary, json));
+    Ok(command_code(session.status))
+}
+
+/// fio's summary once it exited (`None` for other commands), its normal
+/// output passed on where the user expects it (stderr under --json); a
+/// missing report is a warning, not the run's failure.
+fn fio_summary(workload: Workload, json: bool) -> Option<FioSummary> {
+    let fio = workload.fio_summary(|normal| if json { eprint!("{normal}") } else { print!("{normal}") });
+    fio.unwrap_or_else(|error| {
         eprintln!("dax-probe: warning: no fio summary: {error:#}");
         None
-    });
-    let summary = RunSummary {
-        command: &command.join(" "),
-        status: session.status.map_or("interrupted".to_owned(), |status| status.to_string()),
-        exit_code: session.status.and_then(|status| status.code()),
+    })
+}
+
+/// What `run` says of the command besides the probe's findings.
+fn run_summary<'a>(
+    command: &'a str,
+    status: Option<ExitStatus>,
+    fio: &'a Option<FioSummary>,
+    cost: &'a Cost,
+) -> RunSummary<'a> {
+    RunSummary {
+        command,
+        status: status.map_or("interrupted".to_owned(), |status| status.to_string()),
+        exit_code: status.and_then(|status| status.code()),
         fio: fio.as_ref(),
-        cost: &session.cost,
-    };
-    print!("{}", check::run(&analysis, &summary, json));
-    Ok(checked_command_code(&analysis, session.status))
+        cost,
+    }
+}
+
+/// `top`: a screen every `interval` seconds until the command exits or Ctrl-C.
+fn top(interval: u64, breakdown: bool, command: &[String]) -> Result<i32> {
+    use std::io::IsTerminal;
+    let terminal = std::io::stdout().is_terminal();
+    let mut before: Option<counting::Counts> = None;
+    let every = std::time::Duration::from_secs(interval);
+    // The counting mode leaves the BPF statistics off (see `run --bpf-stats`).
+    let live = live::Command { bpf_stats: false, ..live_command(command, command, true, Plan::default()) };
+    let session = runtime()?.block_on(counting::run(live, breakdown, Some(every), |coverage, now| {
+        // A terminal gets the screen redrawn in place; a pipe or file each
+        // screen after the last, so that a log of it reads in order.
+        let clear = if terminal { "\x1b[H\x1b[2J" } else { "\n" };
+        print!("{clear}{}", output::counting::top_screen(coverage, now, before.as_ref()));
+        before = Some(now.clone());
+    }))?;
+    print!("\n{}", output::counting::top_screen(&session.coverage, &session.counts, before.as_ref()));
+    say_cost(&session.cost, false);
+    Ok(command_code(session.status))
 }
 
 /// What `record` measures of its own cost.
@@ -290,7 +408,7 @@ fn record(output: &Path, plan: Plan, stage: live::Stage, costs: Costs, command: 
     if lost > 0 {
         eprintln!("dax-probe: warning: {lost} events were lost: checks of this trace are inconclusive");
     }
-    say_cost(&session, costs.per_program);
+    say_cost(&session.cost, costs.per_program);
     Ok(command_code(session.status))
 }
 
@@ -308,7 +426,7 @@ fn check(trace: Option<&Path>, json: bool, plan: Plan, command: &[String]) -> Re
         None => {
             let session =
                 live_session(live_command(command, command, json, plan), (CoverageLog, &mut analysis))?;
-            say_cost(&session, false);
+            say_cost(&session.cost, false);
             session.status
         }
     };
@@ -340,7 +458,20 @@ fn plot(trace: &Path, output: &Path, json: bool) -> Result<i32> {
     Ok(0)
 }
 
-fn serve(listen: &str, replay: Option<&Path>, speed: f64, plan: Plan, command: &[String]) -> Result<i32> {
+/// What a live `serve` serves.
+#[derive(Clone, Copy)]
+enum ServeMode {
+    Stream(Plan),
+    Count { breakdown: bool },
+}
+
+fn serve(
+    listen: &str,
+    replay: Option<&Path>,
+    speed: f64,
+    mode: ServeMode,
+    command: &[String],
+) -> Result<i32> {
     anyhow::ensure!(speed >= 0.0 && speed.is_finite(), "--speed {speed}: give a factor of 0 or more");
     let trace = replay.map(Reader::open).transpose()?;
     runtime()?.block_on(async {
@@ -354,21 +485,41 @@ fn serve(listen: &str, replay: Option<&Path>, speed: f64, plan: Plan, command: &
         let scraped = Arc::new(tokio::sync::Notify::new());
         let server = tokio::spawn(serve::serve(listener, shared.clone(), scraped.clone()));
         let Some(trace) = trace else {
-            let mut sink = (CoverageLog, serve::LiveSink::new(shared));
-            let live =
-                live::Command { lost_every_second: true, ..live_command(command, command, false, plan) };
+            let live = live::Command {
+                lost_every_second: true,
+                ..live_command(command, command, false, Plan::default())
+            };
+            let recording = async {
+                match mode {
+                    ServeMode::Stream(plan) => {
+                        let mut sink = (CoverageLog, serve::LiveSink::new(shared.clone()));
+                        let session = live::run(live::Command { plan, ..live }, &mut sink).await?;
+                        Ok::<_, anyhow::Error>((session.status, session.cost))
+                    }
+                    ServeMode::Count { breakdown } => {
+                        let every = Some(std::time::Duration::from_secs(1));
+                        let publish = |_: &counting::Coverage, counts: &counting::Counts| {
+                            serve::lock(&shared).counts = Some(counts.clone());
+                        };
+                        let live = live::Command { bpf_stats: false, ..live };
+                        let session = counting::run(live, breakdown, every, publish).await?;
+                        serve::lock(&shared).counts = Some(session.counts);
+                        Ok((session.status, session.cost))
+                    }
+                }
+            };
             // The server runs as long as the recording: if it dies, nobody
             // sees the metrics, so the recording ends with an error.
-            let session = tokio::select! {
-                session = live::run(live, &mut sink) => session?,
+            let (status, cost) = tokio::select! {
+                session = recording => session?,
                 stopped = server => anyhow::bail!("the metrics server stopped: {}", match stopped {
                     Ok(Ok(())) => "it ended".to_owned(),
                     Ok(Err(error)) => format!("{error:#}"),
                     Err(error) => error.to_string(),
                 }),
             };
-            say_cost(&session, false);
-            return Ok(command_code(session.status));
+            say_cost(&cost, false);
+            return Ok(command_code(status));
         };
         eprintln!("dax-probe: the replay of {source} starts at the first scrape");
         tokio::select! {
@@ -409,10 +560,10 @@ fn live_command<'a>(
 }
 
 /// What a live session cost, on stderr (and per program, if asked).
-fn say_cost(session: &Session, per_program: bool) {
-    eprintln!("dax-probe: {}", check::cost_line(&session.cost));
+fn say_cost(cost: &Cost, per_program: bool) {
+    eprintln!("dax-probe: {}", check::cost_line(cost));
     if per_program {
-        check::program_cost_lines(&session.cost).iter().for_each(|line| eprintln!("dax-probe: {line}"));
+        check::program_cost_lines(cost).iter().for_each(|line| eprintln!("dax-probe: {line}"));
     }
 }
 

@@ -133,6 +133,18 @@ fn bad_plot_file_and_listen_address_are_one_line_errors() {
     assert!(stderr.contains("--listen nowhere: not an address: give IP:PORT"), "{stderr}");
     let (code, _, stderr) = dax_probe(&["check", scratch("missing.txt").to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
+    // The counting mode keeps no events: check says so rather than "unexpected argument".
+    let (code, _, stderr) = dax_probe(&["check", "--count", trace.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("check has no counting mode: the invariants are checked on every event"),
+        "{stderr}"
+    );
+    // Counting and a trace file or the stream's hooks do not go together.
+    let (code, _, stderr) = dax_probe(&["run", "--count", "-o", "x.daxtrace", "--", "true"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("'--count' cannot be used with"), "{stderr}");
 }
 
 #[test]

@@ -8,11 +8,14 @@
 # vCPUs share one instruction stream). Every way of watching runs the same
 # job on the same file, ROUNDS times, interleaved; each run prints
 #   result: overhead LAYOUT WAY ROUND read_kib=N events=N lost=N [bpf_s=S runs=N]
-# (lost: "-" where the way cannot say; bpf_s and runs: what the kernel's BPF
-# statistics counted of the programs, for the way that has them on).
+# (lost: "-" where the way cannot say, and for the counting mode the
+# program runs the kernel skipped; bpf_s and runs: what the kernel's BPF
+# statistics counted of the programs, for the ways that have them on).
 # dax-probe's ladder runs without the statistics (they cost two clock reads
 # a program run); `stats` is `record` as users run it, with them on, and
-# prints each program's share.
+# prints each program's share. `count` is `run --count` as users run it
+# (counters in the kernel, no stream), `count-breakdown` the same with the
+# per-process and per-file breakdown.
 . /lab/lib.sh
 
 ROUNDS=2
@@ -70,6 +73,14 @@ watch() {
 		sed -n "s/^dax-probe: program /overhead: $layout round $round: program /p" /tmp/probe.err
 		bpf=$(sed -n 's/.*its eBPF programs at least \([0-9.]*\) s in \([0-9]*\) runs.*/bpf_s=\1 runs=\2/p' /tmp/probe.err)
 		;;
+	count | count-breakdown)
+		breakdown=
+		[ "$way" = count-breakdown ] && breakdown=--breakdown
+		lab_fio_seed dax-probe run --count $breakdown --json -- > /tmp/count.json 2> /tmp/probe.err
+		events=$(sed -n '/"tracepoint_hits"/,/}/s/^ *"dax_[a-z_]*": \([0-9]*\),\{0,1\}$/\1/p' /tmp/count.json |
+			awk '{ s += $1 } END { print s + 0 }')
+		lost=$(lab_json skipped_runs /tmp/count.json)
+		;;
 	esac
 	rm -f /tmp/overhead.daxtrace
 	echo "result: overhead $layout $way $round read_kib=$(lab_fio_read_kib) events=$events lost=$lost${bpf:+ $bpf}"
@@ -81,7 +92,7 @@ for layout in aligned plain; do
 	# Lay the file out once: every measured run faults on the same blocks.
 	lab_fio_seed
 	for round in $(seq "$ROUNDS"); do
-		for way in alone tracefs trace-cmd attach programs ring stream stats; do
+		for way in alone tracefs trace-cmd attach programs ring stream stats count count-breakdown; do
 			watch "$way"
 		done
 	done

@@ -176,6 +176,41 @@ lab_fallback_total() {
 	lab_json pmd_fallback /outbox/report.json
 }
 
+# Lays out a fresh file that provokes REASON's PMD fallback and prints the
+# dax-lab-fault arguments that do (the file first). dax-lab-fault maps a file
+# at a 2 MiB boundary plus --shift, from file offset --offset, --length bytes,
+# and touches offsets into the mapping. Each case gets a file of its own: PTE
+# entries one case leaves would make the next one's PMD faults fall back for
+# another reason.
+lab_reason_case() {
+	file=$LAB_DAX_MOUNT/case-$1
+	rm -f "$file"
+	case "$1" in
+	address-colour | cow-write | vma-start | vma-end) xfs_io -f -c "pwrite -q 0 8m" "$file" ;;
+	past-eof) xfs_io -f -c "pwrite -q 0 3m" "$file" ;;
+	pte-entry-in-range)
+		# PTE entries first (a colour-mismatched mapping faults 4 KiB
+		# pages), then an aligned PMD fault over them.
+		xfs_io -f -c "pwrite -q 0 4m" "$file"
+		dax-lab-fault "$file" --length 4m --shift 4k --touch r:0,r:8k > /dev/null
+		;;
+	extent-too-short)
+		# Without the 2 MiB extent size hint, two 4 KiB writes make 4 KiB extents.
+		touch "$file"
+		xfs_io -c "extsize 0" -c "pwrite -q 0 4k" -c "pwrite -q 8k 4k" -c "truncate 4m" "$file"
+		;;
+	*) echo "lab_reason_case: no case for $1" >&2; return 1 ;;
+	esac
+	case "$1" in
+	address-colour) echo "$file --length 4m --shift 4k --touch r:1m" ;;
+	cow-write) echo "$file --length 4m --private --touch w:0" ;;
+	vma-start) echo "$file --length 4m --shift 4k --offset 4k --touch r:1m" ;;
+	vma-end) echo "$file --length 3m --touch r:2m" ;;
+	past-eof) echo "$file --length 4m --touch r:2m" ;;
+	pte-entry-in-range | extent-too-short) echo "$file --length 4m --touch r:0" ;;
+	esac
+}
+
 # Records `dax-lab-fault ARGS` with dax-probe; check must pass, and the report
 # must give REASON to every PMD fallback of the run (at least one).
 lab_expect_reason() {
@@ -190,4 +225,26 @@ lab_expect_reason() {
 	echo "result: $reason: $n of $total PMD fallbacks"
 	echo "$reason $n $total" >> /outbox/reasons.txt
 	lab_expect "the report names $reason for every fallback ($n of $total)" test "$n" -ge 1 -a "$n" = "$total"
+}
+
+# Serves live metrics while a workload runs, and keeps one scrape:
+#   lab_serve_scrape PORT READY OUT "SERVE OPTIONS" WORKLOAD...
+# starts `dax-probe serve OPTIONS` on 127.0.0.1:PORT, waits (30 s at most)
+# for its stderr to show READY (the server answers before the probe is
+# attached), runs WORKLOAD, scrapes /metrics into OUT two seconds later and
+# stops the server; fails if it never got ready.
+lab_serve_scrape() {
+	port=$1 ready=$2 out=$3 options=$4
+	shift 4
+	ip link set lo up
+	# shellcheck disable=SC2086 # the options, one word each
+	dax-probe serve $options --listen "127.0.0.1:$port" 2> /tmp/serve.log &
+	serve=$!
+	for _ in $(seq 30); do grep -q "$ready" /tmp/serve.log && break; sleep 1; done
+	lab_expect "dax-probe serve $options attached within 30 s" grep -q "$ready" /tmp/serve.log || return 1
+	"$@"
+	sleep 2
+	wget -q -O "$out" "http://127.0.0.1:$port/metrics"
+	kill -INT "$serve"
+	wait "$serve" || true
 }

@@ -91,19 +91,10 @@ lab_expect "dax-probe plot drew a PNG from the recorded trace" sh -c \
 	"head -c 8 /outbox/fallback.png | od -An -c | grep -q 'P   N   G' && [ \$(wc -c < /outbox/fallback.png) -gt 20000 ]"
 
 echo "== 4. live metrics while a workload runs =="
-ip link set lo up
-dax-probe serve --listen 127.0.0.1:9478 2> /tmp/serve.log &
-serve=$!
-# The server answers before the probe is attached; its coverage lines come
-# once everything is attached, the last one naming the fallback reasons.
-for _ in $(seq 30); do grep -q 'coverage: fallback reasons' /tmp/serve.log && break; sleep 1; done
-lab_expect "dax-probe serve attached within 30 s" grep -q 'coverage: fallback reasons' /tmp/serve.log
 xfs_io -f -c "pwrite -q 0 8m" "$LAB_DAX_MOUNT/live"
-dax-lab-fault "$LAB_DAX_MOUNT/live" --length 4m --shift 4k --touch r:1m
-sleep 2
-wget -q -O /outbox/live.prom http://127.0.0.1:9478/metrics
-kill -INT "$serve"
-wait "$serve" || true
+# The last coverage line, once everything is attached, names the fallback reasons.
+lab_serve_scrape 9478 'coverage: fallback reasons' /outbox/live.prom "" \
+	dax-lab-fault "$LAB_DAX_MOUNT/live" --length 4m --shift 4k --touch r:1m
 grep -E '^dax_probe_(faults|fallbacks)_total' /outbox/live.prom
 colour=$(sed -n 's/^dax_probe_fallbacks_total{reason="address-colour"} //p' /outbox/live.prom)
 lab_expect "live metrics count the address-colour fallback ($colour)" test "${colour:-0}" -ge 1

@@ -32,12 +32,14 @@ pub mod verdict;
 mod tests;
 
 use anyhow::Result;
-use dax_probe_common::{HOOK_EVENT_COUNT, TRACEPOINT_COUNT};
+use dax_probe_common::{
+    count::{self, Tally},
+    HOOK_EVENT_COUNT, TRACEPOINT_COUNT,
+};
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::{
     event::{Comm, Event, Fault, File, What},
-    kernel::{VM_FAULT_FALLBACK, VM_FAULT_NOPAGE},
     stream::{Begin, HookGroup, Sink, Summary},
 };
 use entries::EntryTracker;
@@ -57,6 +59,18 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// A counting-mode tally in the stream's terms.
+    pub fn of_tally(tally: &Tally) -> Faults {
+        let (pmd, pte) = (&tally.faults[count::Size::Pmd as usize], &tally.faults[count::Size::Pte as usize]);
+        Faults {
+            pmd: pmd.iter().sum(),
+            pmd_nopage: pmd[count::Outcome::Mapped as usize],
+            pmd_fallback: pmd[count::Outcome::Fallback as usize],
+            pte: pte.iter().sum(),
+            pte_nopage: pte[count::Outcome::Mapped as usize],
+        }
+    }
+
     pub fn merge(&mut self, other: &Faults) {
         self.pmd += other.pmd;
         self.pmd_nopage += other.pmd_nopage;
@@ -65,13 +79,15 @@ impl Faults {
         self.pte_nopage += other.pte_nopage;
     }
 
+    /// One finished fault, its result read as the counting mode reads it.
     fn add(&mut self, size: Size, result: u64) {
-        let nopage = u64::from(result & VM_FAULT_NOPAGE != 0);
+        let outcome = count::Outcome::of(result);
+        let nopage = u64::from(outcome == count::Outcome::Mapped);
         match size {
             Size::Pmd => {
                 self.pmd += 1;
                 self.pmd_nopage += nopage;
-                self.pmd_fallback += u64::from(result & VM_FAULT_FALLBACK != 0);
+                self.pmd_fallback += u64::from(outcome == count::Outcome::Fallback);
             }
             Size::Pte => {
                 self.pte += 1;

@@ -136,8 +136,8 @@ pub fn run(analysis: &Analysis, run: &RunSummary, as_json: bool) -> String {
         lines.push(format!("fio: read {}; write {}", fio.read.text(), fio.write.text()));
     }
     // The report's fault and reason lines; per file and process are for `report`.
-    lines.push(report::faults_line(&analysis.stats));
-    lines.extend(report::reason_lines(&analysis.stats));
+    lines.push(report::faults_line(&analysis.stats.faults));
+    lines.extend(report::reason_lines(&analysis.stats.reasons));
     lines.push(format!("lost events: {}", report::lost_text(analysis)));
     lines.push(cost_line(run.cost));
     lines.extend(violation_lines(analysis));
@@ -156,7 +156,8 @@ pub fn cost_line(cost: &Cost) -> String {
             programs.runs
         ),
         None if cost.statistics == Statistics::Off => {
-            "its eBPF programs: not counted (--no-bpf-stats)".to_owned()
+            "its eBPF programs: not counted (BPF statistics off: --no-bpf-stats, or counting mode without --bpf-stats)"
+                .to_owned()
         }
         None => "its eBPF programs: unknown (this kernel gave no BPF statistics)".to_owned(),
     };

@@ -1,6 +1,7 @@
 //! The analysis as Prometheus metrics (text format 0.0.4, encoded by the
 //! `prometheus` crate). [`Metrics`] is a sink of the stream; every scrape
-//! encodes a fresh snapshot of it. File and process labels are bounded: the
+//! encodes a fresh snapshot of it (in counting mode, of the latest counts,
+//! under the same names where the meaning is the same). File and process labels are bounded: the
 //! [`TOP`] busiest by faults, the rest summed under `other`.
 
 use std::collections::BTreeMap;
@@ -21,15 +22,23 @@ use crate::{
     },
     event::Event,
     kernel::device_text,
+    source::counting::Counts,
     stream::{Begin, Sink, Summary},
+};
+use dax_probe_common::{
+    count::{Size, Tally, LATENCY_BUCKETS},
+    TRACEPOINTS,
 };
 
 /// Files and processes exported by name; the rest are `other`.
 pub const TOP: usize = 10;
 
-/// The metrics of one stream: its analysis, and where the stream comes from.
+/// The metrics of one stream: its analysis, and where the stream comes
+/// from; or, in counting mode, the latest counts.
 pub struct Metrics {
     pub analysis: Analysis,
+    /// The counting mode's latest counts: served instead of the analysis.
+    pub counts: Option<Counts>,
     kernel: String,
     /// "live", or the trace replayed.
     source: String,
@@ -38,12 +47,21 @@ pub struct Metrics {
 impl Metrics {
     /// `kernel` until the stream's beginning names it.
     pub fn new(kernel: &str, source: &str) -> Metrics {
-        Metrics { analysis: Analysis::default(), kernel: kernel.to_owned(), source: source.to_owned() }
+        Metrics {
+            analysis: Analysis::default(),
+            counts: None,
+            kernel: kernel.to_owned(),
+            source: source.to_owned(),
+        }
     }
 
     /// The text a scrape gets.
     pub fn encode(&self) -> String {
-        encode(&self.analysis, &self.kernel, &self.source)
+        let families = match &self.counts {
+            Some(counts) => count_families(counts, &self.kernel),
+            None => stream_families(&self.analysis, &self.kernel, &self.source),
+        };
+        encode(families)
     }
 }
 
@@ -69,13 +87,16 @@ impl Sink for Metrics {
     }
 }
 
-fn encode(analysis: &Analysis, kernel: &str, source: &str) -> String {
+const INFO_HELP: &str = "What dax-probe serves: the kernel, the source (live or a replayed trace) \
+and the mode (stream: every event, invariants checked; count: counters in the kernel, no invariants).";
+
+fn stream_families(analysis: &Analysis, kernel: &str, source: &str) -> Vec<MetricFamily> {
     let stats = &analysis.stats;
     let mut families = vec![
         gauge(
             "dax_probe_info",
-            "What dax-probe serves: the kernel and the source (live or a replayed trace).",
-            vec![(labels(&[("kernel", kernel), ("source", source)]), 1.0)],
+            INFO_HELP,
+            vec![(labels(&[("kernel", kernel), ("source", source), ("mode", "stream")]), 1.0)],
         ),
         counter("dax_probe_events_total", "Events analysed.", vec![(vec![], stats.events as f64)]),
         counter(
@@ -140,11 +161,103 @@ fn encode(analysis: &Analysis, kernel: &str, source: &str) -> String {
             top_rows("process", stats.processes.values().map(|(comm, f)| (comm.to_string(), f))),
         ),
     ];
+    let bounds: Vec<f64> = LATENCY_BOUNDS_NS.iter().map(|ns| *ns as f64 / 1e9).collect();
+    let series = |latency: &Latency| Series {
+        buckets: bounds.iter().copied().zip(latency.counts.iter().copied()).collect(),
+        count: latency.count,
+        sum_seconds: latency.sum_ns as f64 / 1e9,
+    };
     families.push(histogram(
         "dax_probe_fault_latency_seconds",
-        "Time from dax_*_fault to its done on the same thread, by fault size.",
-        &[("pmd", &stats.latency.pmd), ("pte", &stats.latency.pte)],
+        LATENCY_HELP,
+        &[("pmd", series(&stats.latency.pmd)), ("pte", series(&stats.latency.pte))],
     ));
+    families
+}
+
+const LATENCY_HELP: &str = "Time from dax_*_fault to its done on the same thread, by fault size.";
+
+/// The counting mode's counts, under the stream's names where the meaning
+/// is the same (the dashboards read both); no invariant is checked.
+fn count_families(counts: &Counts, kernel: &str) -> Vec<MetricFamily> {
+    let totals = &counts.totals;
+    let faults = Faults::of_tally(&Tally { faults: totals.faults });
+    let mut families = vec![
+        gauge(
+            "dax_probe_info",
+            INFO_HELP,
+            vec![(labels(&[("kernel", kernel), ("source", "live"), ("mode", "count")]), 1.0)],
+        ),
+        counter(
+            "dax_probe_skipped_runs_total",
+            "Program runs the kernel skipped (one already ran on that CPU): hits not counted.",
+            vec![(vec![], counts.skipped as f64)],
+        ),
+        counter(
+            "dax_probe_faults_total",
+            "DAX faults by size (pmd, pte) and result.",
+            fault_rows(&[], &faults),
+        ),
+        counter(
+            "dax_probe_fallbacks_total",
+            "PMD faults that fell back to PTEs, by reason.",
+            Reason::ALL
+                .iter()
+                .map(|r| (labels(&[("reason", r.name())]), totals.fallbacks[*r as usize] as f64))
+                .collect(),
+        ),
+        gauge(
+            "dax_probe_invariant_checked",
+            "1 if the attached hooks let dax-probe check the invariant, else 0.",
+            Invariant::ALL.iter().map(|i| (labels(&[("invariant", i.name())]), 0.0)).collect(),
+        ),
+        counter(
+            "dax_probe_tracepoint_hits_total",
+            "Hits of each fs_dax tracepoint (counting mode).",
+            TRACEPOINTS
+                .iter()
+                .zip(totals.events)
+                .map(|(name, n)| (labels(&[("tracepoint", name)]), n as f64))
+                .collect(),
+        ),
+        counter(
+            "dax_probe_file_faults_total",
+            "DAX faults per file (device:inode), the busiest files by name, the rest as other.",
+            top_rows(
+                "file",
+                counts.files.iter().map(|((dev, ino), tally)| {
+                    (format!("{}:{ino:#x}", device_text(*dev)), Faults::of_tally(tally))
+                }),
+            ),
+        ),
+        counter(
+            "dax_probe_process_faults_total",
+            "DAX faults per command name, the busiest by name, the rest as other.",
+            top_rows(
+                "process",
+                counts.processes.iter().map(|(_, comm, tally)| (comm.clone(), Faults::of_tally(tally))),
+            ),
+        ),
+    ];
+    let series = |size: Size| {
+        let buckets = &totals.latency[size as usize];
+        Series {
+            // Bucket b holds [2^(b-1), 2^b) ns: its upper bound is 2^b ns;
+            // the last one is open-ended, counted in +Inf only.
+            buckets: (0..LATENCY_BUCKETS - 1).map(|b| ((1u64 << b) as f64 / 1e9, buckets[b])).collect(),
+            count: buckets.iter().sum(),
+            sum_seconds: totals.latency_sum_ns[size as usize] as f64 / 1e9,
+        }
+    };
+    families.push(histogram(
+        "dax_probe_fault_latency_seconds",
+        LATENCY_HELP,
+        &[("pmd", series(Size::Pmd)), ("pte", series(Size::Pte))],
+    ));
+    families
+}
+
+fn encode(mut families: Vec<MetricFamily>) -> String {
     // Before the first fault there is no file or process to label; the
     // encoder refuses a family without series, so those wait for one.
     families.retain(|family| !family.get_metric().is_empty());
@@ -189,10 +302,13 @@ fn fault_rows(extra: &[(&str, &str)], f: &Faults) -> Vec<Row> {
 }
 
 /// Fault rows per `label` value: the [`TOP`] with most faults, then `other`.
-fn top_rows<'a>(label: &str, items: impl Iterator<Item = (String, &'a Faults)>) -> Vec<Row> {
+fn top_rows<F: std::borrow::Borrow<Faults>>(
+    label: &str,
+    items: impl Iterator<Item = (String, F)>,
+) -> Vec<Row> {
     let mut merged: BTreeMap<String, Faults> = BTreeMap::new();
     for (name, faults) in items {
-        merged.entry(name).or_default().merge(faults);
+        merged.entry(name).or_default().merge(faults.borrow());
     }
     let mut ranked: Vec<_> = merged.into_iter().collect();
     ranked.sort_by_key(|(name, f)| (std::cmp::Reverse(f.pmd + f.pte), name.clone()));
@@ -255,25 +371,33 @@ fn with_values(
     family(name, help, kind, metrics)
 }
 
-fn histogram(name: &str, help: &str, sizes: &[(&str, &Latency)]) -> MetricFamily {
+/// One histogram series: (upper bound in seconds, count in that bucket
+/// alone) in rising order, the count of every sample and their sum.
+struct Series {
+    buckets: Vec<(f64, u64)>,
+    count: u64,
+    sum_seconds: f64,
+}
+
+fn histogram(name: &str, help: &str, sizes: &[(&str, Series)]) -> MetricFamily {
     let metrics = sizes
         .iter()
-        .map(|(size, latency)| {
+        .map(|(size, series)| {
             let mut cumulative = 0;
-            let buckets = LATENCY_BOUNDS_NS
+            let buckets = series
+                .buckets
                 .iter()
-                .zip(&latency.counts)
                 .map(|(bound, n)| {
                     cumulative += n;
                     let mut bucket = Bucket::default();
-                    bucket.set_upper_bound(*bound as f64 / 1e9);
+                    bucket.set_upper_bound(*bound);
                     bucket.set_cumulative_count(cumulative);
                     bucket
                 })
                 .collect();
             let mut histogram = Histogram::default();
-            histogram.set_sample_count(latency.count);
-            histogram.set_sample_sum(latency.sum_ns as f64 / 1e9);
+            histogram.set_sample_count(series.count);
+            histogram.set_sample_sum(series.sum_seconds);
             histogram.set_bucket(buckets);
             let mut metric = Metric::from_label(labels(&[("size", size)]));
             metric.set_histogram(histogram);

@@ -55,10 +55,12 @@ impl Sink for Counts {
 
 /// Reasons in the kernel's order: every one that occurred, and `unknown`
 /// always (a zero there is a statement too).
-fn reason_rows(stats: &Stats) -> Vec<(Reason, u64)> {
+/// Fallbacks per reason, the rows worth showing: every reason seen, and
+/// `unknown` always (its zero says every fallback was explained).
+pub(crate) fn reason_rows(reasons: &[u64; Reason::ALL.len()]) -> Vec<(Reason, u64)> {
     Reason::ALL
         .into_iter()
-        .map(|reason| (reason, stats.reasons[reason as usize]))
+        .map(|reason| (reason, reasons[reason as usize]))
         .filter(|(reason, n)| *n > 0 || *reason == Reason::Unknown)
         .collect()
 }
@@ -100,13 +102,13 @@ fn sorted_processes(stats: &Stats) -> Vec<(&u32, &(Comm, Faults))> {
 }
 
 /// "faults: pmd N (nopage ...), pte N".
-pub fn faults_line(stats: &Stats) -> String {
-    format!("faults: {}", faults_text(&stats.faults))
+pub fn faults_line(faults: &Faults) -> String {
+    format!("faults: {}", faults_text(faults))
 }
 
 /// "fallbacks by reason:" and a row per reason.
-pub fn reason_lines(stats: &Stats) -> Vec<String> {
-    let rows = reason_rows(stats).into_iter().map(|(reason, n)| format!("  {:<20} {n}", reason.name()));
+pub fn reason_lines(reasons: &[u64; Reason::ALL.len()]) -> Vec<String> {
+    let rows = reason_rows(reasons).into_iter().map(|(reason, n)| format!("  {:<20} {n}", reason.name()));
     std::iter::once("fallbacks by reason:".to_owned()).chain(rows).collect()
 }
 
@@ -132,10 +134,10 @@ pub fn text(analysis: &Analysis) -> Vec<String> {
     let hooks = if begin.hooks.is_empty() { "none".into() } else { hooks_with_ways(begin) };
     lines.extend([
         format!("hooks: {hooks}"),
-        faults_line(stats),
+        faults_line(&stats.faults),
         format!("hook events: {}", hook_counts(stats)),
     ]);
-    lines.extend(reason_lines(stats));
+    lines.extend(reason_lines(&stats.reasons));
     lines.push("per file (device inode):".to_owned());
     for (file, faults) in sorted_files(stats) {
         lines.push(format!("  {}: {}", file_name(file), faults_text(faults)));
@@ -165,8 +167,10 @@ fn faults_json(f: &Faults) -> Value {
 
 pub fn json(analysis: &Analysis) -> Value {
     let (begin, stats) = (analysis.recording(), &analysis.stats);
-    let reasons: serde_json::Map<String, Value> =
-        reason_rows(stats).into_iter().map(|(reason, n)| (reason.name().to_owned(), json!(n))).collect();
+    let reasons: serde_json::Map<String, Value> = reason_rows(&stats.reasons)
+        .into_iter()
+        .map(|(reason, n)| (reason.name().to_owned(), json!(n)))
+        .collect();
     let files: Vec<Value> = sorted_files(stats)
         .into_iter()
         .map(|(file, faults)| {

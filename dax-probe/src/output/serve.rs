@@ -75,7 +75,7 @@ impl Sink for LiveSink {
 }
 
 /// A poisoned lock only means a scrape panicked; the counts are still whole.
-fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Metrics> {
+pub fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Metrics> {
     shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 

@@ -42,7 +42,7 @@ use aya_obj::btf::BtfKind;
 use dax_probe_common::Kind;
 
 use crate::{
-    source::kernel_text::{self, Kcore, Symbol, Symbols},
+    source::kernel_text::{self, not_an_instruction, Kcore, Symbol, Symbols},
     stream::HookGroup,
 };
 
@@ -606,14 +606,6 @@ fn kprobe_at(
     let kprobe: &mut KProbe = ebpf.program_mut(program).expect("loaded above").try_into()?;
     links.0.push((program, Link::KProbe(kprobe.attach(function, offset)?)));
     Ok(())
-}
-
-/// The kernel's answer to a kprobe inside an instruction: EILSEQ (x86's
-/// `arch_prepare_kprobe` decodes the function up to the address). Any
-/// other refusal is an error: a call site left out would hide entry locks.
-fn not_an_instruction(error: &ProgramError) -> bool {
-    let text = format!("{error:?} {error}");
-    text.contains("code: 84,") || text.contains("os error 84")
 }
 
 #[cfg(test)]

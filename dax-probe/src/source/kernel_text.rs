@@ -191,6 +191,15 @@ impl Kcore {
     }
 }
 
+/// The kernel's answer to a kprobe inside an instruction: EILSEQ (x86's
+/// `arch_prepare_kprobe` decodes the function up to the address), for a
+/// call-site candidate that was bytes of another instruction. Any other
+/// refusal is an error: a call site left out would hide events.
+pub fn not_an_instruction(error: &aya::programs::ProgramError) -> bool {
+    let text = format!("{error:?} {error}");
+    text.contains("code: 84,") || text.contains("os error 84")
+}
+
 /// A direct call of `callee` found in `function`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallSite {

@@ -122,7 +122,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     }
     let begin = Begin {
         kernel: kernel_release(),
-        command: command.label,
+        command: command.label.clone(),
         tracepoints: tracepoints.present.iter().map(|s| s.to_string()).collect(),
         tracepoints_missing: tracepoints.missing.iter().map(|s| s.to_string()).collect(),
         hooks: attached.groups.iter().map(|(group, _)| *group).collect(),
@@ -132,8 +132,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     };
     // Every program is attached: from here on they send events (before,
     // each returned at once, so no group was ever seen half attached).
-    let mut armed = Array::<_, u32>::try_from(ebpf.map_mut("ARMED").context("no ARMED map")?)?;
-    armed.set(0, 1, 0).context("cannot start the programs")?;
+    arm(&mut ebpf)?;
     meter.attached();
     sink.begin(&begin);
 
@@ -142,17 +141,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     // as long as it lives, and the AsyncFd owns the RingBuf.
     let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .map_err(|error| anyhow::anyhow!("cannot poll the ring buffer: {error}"))?;
-    let mut child = match command.argv.split_first() {
-        Some((program, args)) => {
-            let mut child = tokio::process::Command::new(program);
-            child.args(args);
-            if command.stdout_to_stderr {
-                child.stdout(std::io::stderr().as_fd().try_clone_to_owned()?);
-            }
-            Some(child.spawn().with_context(|| format!("cannot run {program}"))?)
-        }
-        None => None,
-    };
+    let mut child = spawn(&command)?;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     // The programs wake us only when the ring buffer fills past a threshold
     // (a wake-up per event cost the workload more than the event): the rest
@@ -196,6 +185,12 @@ fn load(kernel: &hooks::Kernel, stage: Stage) -> Result<Ebpf> {
     let stage = stage.in_kernel();
     let mut loader = EbpfLoader::new();
     loader.override_global("DAX_WAKE_FUNC", &wake_func, true).override_global("STAGE", &stage, true);
+    load_object(&mut loader)
+}
+
+/// Loads the eBPF object with `loader`'s globals, with a clear error where
+/// the permission is missing.
+pub(super) fn load_object(loader: &mut EbpfLoader) -> Result<Ebpf> {
     loader.load(EBPF_OBJECT).map_err(|error| {
         let text = format!("{error:#}");
         if text.contains("Operation not permitted") || text.contains("EPERM") {
@@ -208,7 +203,24 @@ fn load(kernel: &hooks::Kernel, stage: Stage) -> Result<Ebpf> {
     })
 }
 
-async fn wait(child: &mut Option<tokio::process::Child>) -> std::io::Result<ExitStatus> {
+/// Starts every program: until now each returned at once (`ARMED`).
+pub(super) fn arm(ebpf: &mut Ebpf) -> Result<()> {
+    let mut armed = Array::<_, u32>::try_from(ebpf.map_mut("ARMED").context("no ARMED map")?)?;
+    armed.set(0, 1, 0).context("cannot start the programs")
+}
+
+/// Starts the session's command, if it has one.
+pub(super) fn spawn(command: &Command) -> Result<Option<tokio::process::Child>> {
+    let Some((program, args)) = command.argv.split_first() else { return Ok(None) };
+    let mut child = tokio::process::Command::new(program);
+    child.args(args);
+    if command.stdout_to_stderr {
+        child.stdout(std::io::stderr().as_fd().try_clone_to_owned()?);
+    }
+    Ok(Some(child.spawn().with_context(|| format!("cannot run {program}"))?))
+}
+
+pub(super) async fn wait(child: &mut Option<tokio::process::Child>) -> std::io::Result<ExitStatus> {
     match child {
         Some(child) => child.wait().await,
         None => std::future::pending().await,
@@ -264,7 +276,7 @@ fn lost_events(ebpf: &Ebpf) -> Result<u64> {
 /// Runs of the loaded programs the kernel skipped because one was already
 /// running on that CPU (`bpf_prog_info.recursion_misses`): each is an event
 /// that never reached the ring buffer.
-fn recursion_misses(ebpf: &Ebpf) -> u64 {
+pub(super) fn recursion_misses(ebpf: &Ebpf) -> u64 {
     misses_by_program(ebpf).iter().map(|(_, misses)| misses).sum()
 }
 
@@ -302,7 +314,7 @@ impl log::Log for StderrLog {
     fn flush(&self) {}
 }
 
-fn listed(label: &str, names: &[impl ToString]) -> String {
+pub(super) fn listed(label: &str, names: &[impl ToString]) -> String {
     if names.is_empty() {
         return String::new();
     }

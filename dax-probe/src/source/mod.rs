@@ -6,9 +6,13 @@
 //! found in its code by [`kernel_text`]), decodes every ring-buffer record into an [`crate::event::Event`]
 //! and drives a [`crate::stream::Sink`]. Only [`live`] touches the attach
 //! code; everything downstream sees the stream. [`cost`] measures what the
-//! probe itself took while it watched.
+//! probe itself took while it watched. [`counting`] is the other mode:
+//! counters added up in the kernel, read now and then, no stream; it reads
+//! the members its programs need from the kernel's BTF ([`btf`]).
 
+pub mod btf;
 pub mod cost;
+pub mod counting;
 pub mod hooks;
 pub mod kernel_text;
 pub mod live;

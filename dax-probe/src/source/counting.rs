@@ -1,0 +1,315 @@
+//! The counting mode's source: the programs of `dax-probe-ebpf/src/count.rs`
+//! on every fs_dax tracepoint (BTF-typed, so the kernel builds no record)
+//! and on the three fallback hooks, adding up faults, fallback reasons and
+//! latencies in kernel maps that this reads now and then. No event stream:
+//! the cheapest way to watch a long run or a production machine, and no
+//! way to check an invariant (those need every event, in order).
+
+use std::{collections::BTreeMap, process::ExitStatus, time::Duration};
+
+use anyhow::{Context, Result};
+use aya::{
+    maps::{HashMap, PerCpuArray},
+    programs::{BtfTracePoint, FEntry, FExit, KProbe},
+    Btf, Ebpf, EbpfLoader,
+};
+use aya_obj::btf::BtfKind;
+use dax_probe_common::{
+    count::{FileTally, Offsets, ProcessTally, Tally, Totals},
+    TRACEPOINTS,
+};
+
+use crate::source::{
+    btf,
+    cost::{Cost, Meter},
+    kernel_text::{self, not_an_instruction, CallSite, Kcore, Symbol, Symbols},
+    live::{self, Command},
+    tracefs,
+};
+
+/// What the counting programs have added up so far.
+#[derive(Clone, Debug)]
+pub struct Counts {
+    pub totals: Totals,
+    /// By tgid: the command name first seen, and its faults (with the
+    /// breakdown on), busiest first.
+    pub processes: Vec<(u32, String, Tally)>,
+    /// By file (`dev_t`, inode number), busiest first.
+    pub files: Vec<((u64, u64), Tally)>,
+    /// Program runs the kernel skipped (one was already running on that
+    /// CPU): hits that were not counted. Non-zero: the counts are lower bounds.
+    pub skipped: u64,
+    /// Since the programs started.
+    pub elapsed: Duration,
+}
+
+/// What was attached, for the user and the summary.
+#[derive(Clone, Debug)]
+pub struct Coverage {
+    pub kernel: String,
+    pub tracepoints: Vec<String>,
+    pub tracepoints_missing: Vec<String>,
+    /// Where the fallback hooks went.
+    pub reason_hooks: ReasonHooks,
+    pub breakdown: bool,
+}
+
+impl Coverage {
+    /// The fallback hooks are attached: every fallback reason can be told.
+    pub fn fallback_probes(&self) -> bool {
+        !matches!(self.reason_hooks, ReasonHooks::Missing(_))
+    }
+}
+
+/// Where the fallback hooks go: the cheapest place the kernel offers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReasonHooks {
+    /// kprobes at `dax_iomap_pmd_fault`'s calls of `grab_mapping_entry`
+    /// and `dax_fault_iter` (and on the instruction after each): they run
+    /// on PMD faults only.
+    PmdCallSites(Vec<String>),
+    /// fentry and fexit on those functions: every fault, PTE ones too, runs them.
+    Functions,
+    /// Not attached, and why: fallbacks their fields do not explain count as unknown.
+    Missing(String),
+}
+
+impl std::fmt::Display for ReasonHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            ReasonHooks::PmdCallSites(places) => write!(f, "on PMD faults only, at {}", places.join(" ")),
+            ReasonHooks::Functions => {
+                f.write_str("on every fault (fentry/fexit: dax_iomap_pmd_fault's calls are not in view)")
+            }
+            ReasonHooks::Missing(why) => {
+                write!(f, "not attached ({why}): fallbacks their fields do not explain count as unknown")
+            }
+        }
+    }
+}
+
+/// A finished counting session.
+pub struct Session {
+    pub coverage: Coverage,
+    pub counts: Counts,
+    pub status: Option<ExitStatus>,
+    pub cost: Cost,
+}
+
+/// The fallback hooks on whole functions: (program, fentry or fexit, function).
+const FALLBACK_FUNCTIONS: [(&str, bool, &str); 3] = [
+    ("count_grab_mapping_entry", false, "grab_mapping_entry"),
+    ("count_dax_fault_iter", true, "dax_fault_iter"),
+    ("count_direct_access", false, "dax_iomap_direct_access"),
+];
+
+/// The fallback hooks at `dax_iomap_pmd_fault`'s calls: (program, callee,
+/// at the call or at the instruction after it).
+const PMD_CALL_HOOKS: [(&str, &str, bool); 3] = [
+    ("count_pmd_grab_return", "grab_mapping_entry", false),
+    ("count_pmd_fault_iter_call", "dax_fault_iter", true),
+    ("count_pmd_fault_iter_return", "dax_fault_iter", false),
+];
+
+/// The PMD fault path's calls of the hooked functions, if the kernel shows
+/// them: `dax_iomap_pmd_fault` a real function (and its cold parts), each
+/// callee called from there, none by a tail call.
+fn pmd_call_sites() -> Option<Vec<CallSite>> {
+    let symbols = Symbols::read().ok().filter(Symbols::has_addresses)?;
+    let code = symbols.fs_dax_code();
+    let pmd_fault: Vec<&Symbol> = code
+        .into_iter()
+        .filter(|s| s.name == "dax_iomap_pmd_fault" || s.name.starts_with("dax_iomap_pmd_fault."))
+        .collect();
+    let callees: Vec<&Symbol> =
+        ["grab_mapping_entry", "dax_fault_iter"].iter().filter_map(|name| symbols.get(name)).collect();
+    if callees.len() < 2 || !pmd_fault.iter().any(|s| s.name == "dax_iomap_pmd_fault") {
+        return None;
+    }
+    let sites = kernel_text::call_sites(&mut Kcore::open().ok()?, &pmd_fault, &callees).ok()?;
+    let each_called = callees.iter().all(|callee| sites.iter().any(|site| site.callee == callee.name));
+    (each_called && !sites.iter().any(|site| site.tail)).then_some(sites)
+}
+
+/// Counts until `command` exits or Ctrl-C; `tick` gets the counts so far
+/// every `every` (a live view, the metrics), if given.
+pub async fn run(
+    command: Command<'_>,
+    breakdown: bool,
+    every: Option<Duration>,
+    mut tick: impl FnMut(&Coverage, &Counts),
+) -> Result<Session> {
+    let mut meter = Meter::start(command.bpf_stats);
+    let tracepoints = tracefs::fs_dax()?;
+    let kernel_btf = Btf::from_sys_fs().context("cannot read the kernel's BTF (counting needs it)")?;
+    let offsets = offsets(&btf::Btf::kernel()?)?;
+    let sites = pmd_call_sites();
+    let functions_missing = FALLBACK_FUNCTIONS
+        .iter()
+        .find(|(_, _, function)| kernel_btf.id_by_type_name_kind(function, BtfKind::Func).is_err())
+        .map(|(_, _, function)| format!("{function} is not a function of this kernel (inlined?)"));
+    let mut reason_hooks = match (&sites, functions_missing) {
+        (Some(_), _) => ReasonHooks::PmdCallSites(Vec::new()),
+        (None, None) => ReasonHooks::Functions,
+        (None, Some(why)) => ReasonHooks::Missing(why),
+    };
+    let probes = u8::from(!matches!(reason_hooks, ReasonHooks::Missing(_)));
+    let breakdown_flag = u8::from(breakdown);
+    let mut loader = EbpfLoader::new();
+    loader
+        .override_global("OFFSETS", &offsets, true)
+        .override_global("FALLBACK_PROBES", &probes, true)
+        .override_global("BREAKDOWN", &breakdown_flag, true);
+    let mut ebpf = live::load_object(&mut loader)?;
+    for name in &tracepoints.present {
+        let program = format!("count_{name}");
+        let program: &mut BtfTracePoint = ebpf
+            .program_mut(&program)
+            .with_context(|| format!("no program {program} in the eBPF object"))?
+            .try_into()?;
+        program.load(name, &kernel_btf).with_context(|| format!("the kernel refused the {name} counter"))?;
+        program.attach().with_context(|| format!("cannot attach to fs_dax:{name} (tp_btf)"))?;
+    }
+    match (&mut reason_hooks, &sites) {
+        (ReasonHooks::PmdCallSites(places), Some(sites)) => {
+            *places = attach_pmd_call_sites(&mut ebpf, sites)?
+        }
+        (ReasonHooks::Functions, _) => attach_functions(&mut ebpf, &kernel_btf)?,
+        _ => {}
+    }
+    let coverage = Coverage {
+        kernel: live::kernel_release(),
+        tracepoints: tracepoints.present.iter().map(|s| s.to_string()).collect(),
+        tracepoints_missing: tracepoints.missing.iter().map(|s| s.to_string()).collect(),
+        reason_hooks,
+        breakdown,
+    };
+    say_coverage(&coverage);
+    live::arm(&mut ebpf)?;
+    meter.attached();
+    let started = std::time::Instant::now();
+    let mut child = live::spawn(&command)?;
+    let mut ticks = tokio::time::interval(every.unwrap_or(Duration::from_secs(3600)));
+    ticks.tick().await;
+    let status = loop {
+        tokio::select! {
+            _ = ticks.tick(), if every.is_some() => tick(&coverage, &read(&ebpf, started.elapsed())?),
+            status = live::wait(&mut child) => break Some(status?),
+            interrupted = tokio::signal::ctrl_c() => {
+                interrupted?;
+                break None;
+            }
+        }
+    };
+    let counts = read(&ebpf, started.elapsed())?;
+    Ok(Session { coverage, counts, status, cost: meter.finish(&ebpf) })
+}
+
+/// kprobes at each of `sites` a hook wants; the places probed. A candidate
+/// that is bytes of another instruction is refused by the kernel and
+/// skipped; every hook must be attached somewhere.
+fn attach_pmd_call_sites(ebpf: &mut Ebpf, sites: &[CallSite]) -> Result<Vec<String>> {
+    let mut places = Vec::new();
+    for (program, callee, at_call) in PMD_CALL_HOOKS {
+        let kprobe: &mut KProbe = ebpf
+            .program_mut(program)
+            .with_context(|| format!("no program {program} in the eBPF object"))?
+            .try_into()?;
+        kprobe.load().with_context(|| format!("the kernel refused the {program} program"))?;
+        let mut attached = 0;
+        for site in sites.iter().filter(|site| site.callee == callee) {
+            let offset = if at_call { site.offset } else { site.offset + 5 };
+            match kprobe.attach(&site.function, offset) {
+                Ok(_) => attached += 1,
+                Err(error) if not_an_instruction(&error) => continue,
+                Err(error) => {
+                    return Err(error).with_context(|| format!("cannot probe {}+{offset:#x}", site.function))
+                }
+            }
+            let what = if at_call { "call of" } else { "return from" };
+            places.push(format!("{}+{offset:#x}({what} {callee})", site.function));
+        }
+        anyhow::ensure!(attached > 0, "no call of {callee} in dax_iomap_pmd_fault could be probed");
+    }
+    Ok(places)
+}
+
+/// fentry and fexit on the hooked functions themselves.
+fn attach_functions(ebpf: &mut Ebpf, btf: &Btf) -> Result<()> {
+    for (program, entry, function) in FALLBACK_FUNCTIONS {
+        let program = ebpf.program_mut(program).context("a fallback hook is missing from the object")?;
+        let attached = if entry {
+            let program: &mut FEntry = program.try_into()?;
+            program.load(function, btf).and_then(|()| program.attach().map(drop))
+        } else {
+            let program: &mut FExit = program.try_into()?;
+            program.load(function, btf).and_then(|()| program.attach().map(drop))
+        };
+        attached.with_context(|| format!("cannot attach the fallback hook on {function}"))?;
+    }
+    Ok(())
+}
+
+fn say_coverage(coverage: &Coverage) {
+    eprintln!(
+        "dax-probe: counting: {} of {} fs_dax tracepoints{}; breakdown by process and file: {}",
+        coverage.tracepoints.len(),
+        TRACEPOINTS.len(),
+        live::listed("; not in this kernel: ", &coverage.tracepoints_missing),
+        if coverage.breakdown { "on" } else { "off" },
+    );
+    eprintln!("dax-probe: counting: fallback hooks {}", coverage.reason_hooks);
+}
+
+/// The members the programs read, from the kernel's BTF.
+fn offsets(btf: &btf::Btf) -> Result<Offsets> {
+    Ok(Offsets {
+        vmf_vma: btf.member_offset("vm_fault", "vma")?,
+        vmf_pgoff: btf.member_offset("vm_fault", "pgoff")?,
+        vmf_address: btf.member_offset("vm_fault", "address")?,
+        vmf_flags: btf.member_offset("vm_fault", "flags")?,
+        vma_start: btf.member_offset("vm_area_struct", "vm_start")?,
+        vma_end: btf.member_offset("vm_area_struct", "vm_end")?,
+        vma_flags: btf.member_offset("vm_area_struct", "vm_flags")?,
+        inode_ino: btf.member_offset("inode", "i_ino")?,
+        inode_sb: btf.member_offset("inode", "i_sb")?,
+        sb_dev: btf.member_offset("super_block", "s_dev")?,
+    })
+}
+
+/// The counts so far: the CPUs' totals summed, the breakdowns busiest first.
+fn read(ebpf: &Ebpf, elapsed: Duration) -> Result<Counts> {
+    let per_cpu: PerCpuArray<_, Totals> =
+        PerCpuArray::try_from(ebpf.map("TOTALS").context("no TOTALS map")?)?;
+    let mut totals = Totals::ZERO;
+    per_cpu.get(&0, 0)?.iter().for_each(|cpu| totals.add(cpu));
+    let processes: HashMap<_, u32, ProcessTally> =
+        HashMap::try_from(ebpf.map("PROCESSES").context("no PROCESSES map")?)?;
+    let mut processes: Vec<(u32, String, Tally)> = processes
+        .iter()
+        .filter_map(Result::ok)
+        .map(|(tgid, process)| (tgid, comm(&process.comm), process.tally))
+        .collect();
+    processes.sort_by_key(|(tgid, _, tally)| (std::cmp::Reverse(faults(tally)), *tgid));
+    let files: HashMap<_, u64, FileTally> = HashMap::try_from(ebpf.map("FILES").context("no FILES map")?)?;
+    // Two inodes of one file cannot be; one file seen twice (an inode freed
+    // and another at its address) adds up.
+    let mut by_file: BTreeMap<(u64, u64), Tally> = BTreeMap::new();
+    for (_, file) in files.iter().filter_map(Result::ok) {
+        let tally = by_file.entry((file.dev, file.ino)).or_default();
+        tally.faults.iter_mut().flatten().zip(file.tally.faults.iter().flatten()).for_each(|(a, b)| *a += b);
+    }
+    let mut files: Vec<_> = by_file.into_iter().collect();
+    files.sort_by_key(|(file, tally)| (std::cmp::Reverse(faults(tally)), *file));
+    Ok(Counts { totals, processes, files, skipped: live::recursion_misses(ebpf), elapsed })
+}
+
+/// Every fault of a tally.
+pub fn faults(tally: &Tally) -> u64 {
+    tally.faults.iter().flatten().sum()
+}
+
+fn comm(bytes: &[u8; 16]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
