@@ -8,6 +8,7 @@ mod coverage;
 mod cpio;
 mod dashboards;
 mod demo;
+mod fuzz;
 mod image;
 mod kernel;
 mod scenario;
@@ -72,6 +73,18 @@ enum Task {
         /// A trace recorded in the VM (the suite uses fio-run's).
         trace: PathBuf,
     },
+    /// Fuzz the trace reader, the text importer and the analysis under
+    /// libFuzzer; a crashing input is kept in fuzz/regressions/ (a test from then on).
+    Fuzz {
+        /// The targets (trace_file, trace_text, analysis); all when none is given.
+        targets: Vec<String>,
+        /// Executions per target.
+        #[arg(long, conflicts_with = "seconds")]
+        runs: Option<u64>,
+        /// Seconds per target (the default: 60).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
     /// A benchmark (not a test): prints what it measured and the ratio to its target.
     Bench {
         #[arg(value_enum)]
@@ -115,6 +128,17 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.task {
         Task::Setup => setup::ensure().map(drop),
+        Task::Fuzz { targets, runs, seconds } => {
+            setup::ensure()?;
+            let budget = match runs {
+                Some(runs) => fuzz::Budget::Runs(runs),
+                None => fuzz::Budget::Time(std::time::Duration::from_secs(seconds.unwrap_or(60))),
+            };
+            for outcome in fuzz::run(&targets, budget)? {
+                println!("fuzz: {}: {} executions in {} s", outcome.target, outcome.runs, outcome.seconds);
+            }
+            Ok(())
+        }
         Task::Kernel { kernel, source } => {
             let tools = setup::ensure()?;
             let guest = kernel::get(kernel, &tools, source.kernel_source.as_deref())?;

@@ -38,6 +38,7 @@ const PACKAGES: &[Package] = &[
     package("kmod", "resolves the Debian 6.1 kernel's module dependencies"),
     package("gcc", "compiles the guest kernel's C side"),
     package("make", "drives the guest kernel build"),
+    package("g++", "compiles libFuzzer for the fuzz targets (libfuzzer-sys)"),
     package("flex", "kernel build (Kconfig)"),
     package("bison", "kernel build (Kconfig)"),
     package("bc", "kernel build"),

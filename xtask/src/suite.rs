@@ -1,6 +1,8 @@
 //! `cargo xtask test`: the whole test suite, exactly what CI runs.
 //!
-//! 1. the host unit tests of every crate in the workspace (`cargo test`);
+//! 1. the host unit tests of every crate in the workspace (`cargo test`),
+//!    the fuzz targets' regression inputs among them, then each fuzz
+//!    target for [`FUZZ_SECONDS`] on its corpus (`fuzz.rs`);
 //! 2. every lab scenario on every kernel its header names, in the real VM:
 //!    ordinary scenarios must pass, the lab's selftests must fail with the
 //!    reason their header expects (a WARN, a hang, a failed check);
@@ -17,7 +19,11 @@ use std::{
 
 use anyhow::{bail, Result};
 
-use crate::{cmd, image, kernel, scenario, setup, vm};
+use crate::{cmd, fuzz, image, kernel, scenario, setup, vm};
+
+/// How long CI fuzzes each target: a short, bounded run on the corpus (the
+/// long runs are `cargo xtask fuzz --runs N`).
+const FUZZ_SECONDS: Duration = Duration::from_secs(20);
 
 struct Row {
     kernel: &'static str,
@@ -41,6 +47,11 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
             .args(["test", "--workspace", "--exclude", "dax-probe-ebpf", "--quiet"])
             .current_dir(crate::project_root()),
     )?;
+
+    println!("test: fuzz targets, {} s each", FUZZ_SECONDS.as_secs());
+    for outcome in fuzz::run(&[], fuzz::Budget::Time(FUZZ_SECONDS))? {
+        println!("test: fuzz {}: {} executions, no crash", outcome.target, outcome.runs);
+    }
 
     let scenarios = scenario::all()?;
     let mut guests = Vec::new();

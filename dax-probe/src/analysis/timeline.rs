@@ -150,7 +150,9 @@ impl Latency {
     pub fn observe(&mut self, ns: u64) {
         let bucket = LATENCY_BOUNDS_NS.partition_point(|&bound| bound < ns);
         self.counts[bucket] += 1;
-        self.sum_ns += ns;
+        // A hostile trace's times can lie years apart: the sum saturates
+        // (found by the analysis fuzz target) rather than wrap.
+        self.sum_ns = self.sum_ns.saturating_add(ns);
         self.count += 1;
     }
 

@@ -12,7 +12,7 @@ pub mod text;
 use std::{
     fs,
     io::{BufRead, BufReader},
-    path::{Path, PathBuf},
+    path::Path,
 };
 
 use anyhow::{bail, Context, Result};
@@ -25,16 +25,18 @@ use crate::{
 /// Bytes read ahead: large enough that per-event reads are copies from memory.
 const READ_AHEAD: usize = 1 << 20;
 
-/// A trace being read, from its beginning to its summary.
-pub struct Reader {
-    path: PathBuf,
+/// A trace being read, from its beginning to its summary: of a file, or of
+/// any buffered input ([`Reader::from_input`]: the fuzz targets read bytes).
+pub struct Reader<R = BufReader<fs::File>> {
+    /// What errors call the trace: its path.
+    name: String,
     begin: Begin,
-    body: Body,
+    body: Body<R>,
 }
 
-enum Body {
-    File(file::Records<BufReader<fs::File>>),
-    Text(text::Lines<BufReader<fs::File>>),
+enum Body<R> {
+    File(file::Records<R>),
+    Text(text::Lines<R>),
 }
 
 impl Reader {
@@ -42,11 +44,18 @@ impl Reader {
     /// or `trace-cmd report`.
     pub fn open(path: &Path) -> Result<Reader> {
         let file = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        let mut input = BufReader::with_capacity(READ_AHEAD, file);
-        let start = input.fill_buf().with_context(|| format!("cannot read {}", path.display()))?;
+        Reader::from_input(&path.display().to_string(), BufReader::with_capacity(READ_AHEAD, file))
+    }
+}
+
+impl<R: BufRead> Reader<R> {
+    /// Reads a trace from `input`, told apart by its first bytes; `name`
+    /// is what errors call it.
+    pub fn from_input(name: &str, mut input: R) -> Result<Reader<R>> {
+        let start = input.fill_buf().with_context(|| format!("cannot read {name}"))?;
         let (begin, body) = if start.starts_with(file::MAGIC) {
             let (begin, records) = file::Records::open(input)
-                .with_context(|| format!("{} is not a readable dax-probe trace", path.display()))?;
+                .with_context(|| format!("{name} is not a readable dax-probe trace"))?;
             (begin, Body::File(records))
         } else if let Some(origin) = text::origin(start) {
             let begin = Begin {
@@ -57,12 +66,11 @@ impl Reader {
             (begin, Body::Text(text::Lines::new(input)))
         } else {
             bail!(
-                "{} is not a dax-probe trace, nor tracefs or trace-cmd report text with fs_dax events: \
-                 record one with `dax-probe record -o FILE -- COMMAND`",
-                path.display()
+                "{name} is not a dax-probe trace, nor tracefs or trace-cmd report text with fs_dax events: \
+                 record one with `dax-probe record -o FILE -- COMMAND`"
             );
         };
-        Ok(Reader { path: path.to_owned(), begin, body })
+        Ok(Reader { name: name.to_owned(), begin, body })
     }
 
     /// What the recording attached.
@@ -102,10 +110,8 @@ impl Reader {
 
     fn unreadable(&self) -> String {
         match &self.body {
-            Body::File(_) => format!("{} is not a readable dax-probe trace", self.path.display()),
-            Body::Text(_) => {
-                format!("{} is tracefs or trace-cmd text that cannot be read", self.path.display())
-            }
+            Body::File(_) => format!("{} is not a readable dax-probe trace", self.name),
+            Body::Text(_) => format!("{} is tracefs or trace-cmd text that cannot be read", self.name),
         }
     }
 }
