@@ -80,34 +80,56 @@ struct DaxRefModule {
 }
 
 impl kernel::InPlaceModule for DaxRefModule {
-    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(DaxRefModule {
             device: new_device()?,
             misc <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"daxref" }),
         })
-        .pin_chain(|module| {
-            align_mappings(&module.misc);
+        .pin_chain(move |this| {
+            own_file_operations(&this.misc, module);
             Ok(())
         })
     }
 }
 
 /// The device's file operations: the misc device's own, plus
-/// `thp_get_unmapped_area`, so that `mmap` picks a 2 MiB aligned address
-/// for a 2 MiB aligned offset, as it does for DAX files. Without it no
-/// mapping fio makes could take a PMD (every fault would be address-colour).
+/// - `owner`, this module: every open file (and every mapping, which holds
+///   its file) holds a reference on the module, so `rmmod` is refused while
+///   the device is open or mapped. The 7.2 `MiscDevice` abstraction sets no
+///   owner: without it `rmmod` succeeded under an open file, whose `release`
+///   then ran in freed module text. Extending the abstraction would mean
+///   patching the kernel's `rust/kernel/miscdevice.rs` for every kernel
+///   built; the table is already the module's own (below), so it is set here.
+/// - `get_unmapped_area` = `thp_get_unmapped_area`, so that `mmap` picks a
+///   2 MiB aligned address for a 2 MiB aligned offset, as it does for DAX
+///   files. Without it no mapping fio makes could take a PMD (every fault
+///   would be address-colour).
+///
+/// # Invariants
+///
+/// Written once, at init, before the device's fops point at it; never
+/// written again.
 static mut FOPS: core::mem::MaybeUninit<bindings::file_operations> =
     core::mem::MaybeUninit::uninit();
 
-fn align_mappings(misc: &MiscDeviceRegistration<DaxRefFile>) {
+/// Whether `file` was opened through [`FOPS`]: an open in the instant
+/// between the device's registration and [`own_file_operations`] got the
+/// abstraction's table, which holds no module reference.
+fn opened_through_our_table(file: &File) -> bool {
+    // SAFETY: `file` is a live, opened file; `f_op` is set before `open` is
+    // called and only read here. FOPS's address is taken, not its contents.
+    unsafe { core::ptr::eq((*file.as_ptr()).f_op, (*(&raw const FOPS)).as_ptr()) }
+}
+
+fn own_file_operations(misc: &MiscDeviceRegistration<DaxRefFile>, module: &'static ThisModule) {
     let raw = misc.as_raw();
     // SAFETY: runs once, at init, right after registration: FOPS is written
-    // before the device's fops point at it and never written again, and the
-    // misc device's fops are a valid static table. An open that races with
-    // this gets the table without the alignment, which is harmless.
+    // before the device's fops point at it and never written again (its
+    // invariant), and the misc device's fops are a valid static table.
     unsafe {
         let fops = &raw mut FOPS;
         (*fops).write(core::ptr::read((*raw).fops));
+        (*(*fops).as_mut_ptr()).owner = module.as_ptr();
         (*(*fops).as_mut_ptr()).get_unmapped_area = Some(bindings::thp_get_unmapped_area);
         core::ptr::write_volatile(&raw mut (*raw).fops, (*fops).as_ptr());
     }
@@ -141,9 +163,14 @@ struct DaxRefFile {
 impl MiscDevice for DaxRefFile {
     type Ptr = KBox<Self>;
 
-    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
+    fn open(file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
+        // A file that holds no module reference could outlive the module.
+        if !opened_through_our_table(file) {
+            return Err(EAGAIN);
+        }
         // SAFETY: the only registration of this type is the `misc` field of
-        // the module's `DaxRefModule`, which outlives every open file.
+        // the module's `DaxRefModule`, which outlives every open file: each
+        // holds a reference on the module (`FOPS.owner`, checked above).
         let module =
             unsafe { &*kernel::container_of!(core::ptr::from_ref(misc), DaxRefModule, misc) };
         Ok(KBox::new(

@@ -7,7 +7,8 @@
 //!  vocabulary   kernel (the kernel's constants), event (typed events),
 //!               stream (the Sink contract every source and sink shares)
 //!       |
-//!  sources      source/ (live: ring buffer, hooks, tracefs formats)
+//!  sources      source/ (live: ring buffer, hooks, tracefs formats;
+//!                        counting: counters in the kernel, no stream)
 //!               trace/  (dax-probe trace files and tracefs/trace-cmd text,
 //!                        read as streams; the trace writer)
 //!               workload (the command `run` measures, and fio's report)
@@ -15,8 +16,8 @@
 //!  analysis     analysis/ (fault and entry trackers, invariants, fallback
 //!               reasons, timeline, verdict, coverage)
 //!       |
-//!  outputs      output/ (report, check and run summaries, plot, metrics,
-//!               serve)
+//!  outputs      output/ (report, check and run summaries, the counting
+//!               mode's summary and top screen, plot, metrics, serve)
 //! ```
 //!
 //! One event's way from the kernel to a verdict: an eBPF program reserves a

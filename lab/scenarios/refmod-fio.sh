@@ -24,4 +24,17 @@ fio --eta=never --output=/outbox/fio-verify.txt --name=verify --filename=/dev/da
 lab_expect "fio verified every block it wrote to /dev/daxref" grep -q 'verify' /outbox/fio-verify.txt
 # A mapping 4 KiB off alignment falls back, and dax-probe names why.
 lab_expect_reason address-colour /dev/daxref --length 4m --shift 4k --touch r:1m
+
+# Unloading while the device is open or mapped is refused (its file
+# operations' owner is the module), and works once it is neither.
+exec 3< /dev/daxref
+lab_expect "rmmod daxref is refused while /dev/daxref is open" sh -c '! rmmod daxref'
+exec 3<&-
+dax-lab-fault /dev/daxref --length 4m --touch r:0 --hold-ms 20000 > /tmp/holder.txt &
+holder=$!
+for _ in $(seq 30); do grep -q 'file closed' /tmp/holder.txt && break; sleep 1; done
+lab_expect "dax-lab-fault holds a mapping of /dev/daxref, its file closed" grep -q 'file closed' /tmp/holder.txt
+lab_expect "rmmod daxref is refused while /dev/daxref is mapped" sh -c '! rmmod daxref'
+kill "$holder"
+wait "$holder" || true
 rmmod daxref

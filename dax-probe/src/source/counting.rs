@@ -1,9 +1,11 @@
 //! The counting mode's source: the programs of `dax-probe-ebpf/src/count.rs`
 //! on every fs_dax tracepoint (BTF-typed, so the kernel builds no record)
-//! and on the three fallback hooks, adding up faults, fallback reasons and
-//! latencies in kernel maps that this reads now and then. No event stream:
-//! the cheapest way to watch a long run or a production machine, and no
-//! way to check an invariant (those need every event, in order).
+//! and the fallback hooks (at `dax_iomap_pmd_fault`'s calls where the
+//! kernel shows them, so that only PMD faults run them), adding up faults,
+//! fallback reasons and latencies in kernel maps that this reads now and
+//! then. No event stream: the cheapest way to watch a long run or a
+//! production machine, and no way to check an invariant (those need every
+//! event, in order).
 
 use std::{collections::BTreeMap, process::ExitStatus, time::Duration};
 

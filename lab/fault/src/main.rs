@@ -43,6 +43,10 @@ struct Args {
     /// Punch the touched pages out of /dev/daxref during every round.
     #[arg(long)]
     punch: bool,
+    /// At the end, close the file and keep only the mapping for this many
+    /// milliseconds (what holds a module whose device is mapped).
+    #[arg(long, value_name = "MS")]
+    hold_ms: Option<u64>,
 }
 
 /// `_IO('D', 1)`: reference-module/daxref.rs's DAXREF_PUNCH.
@@ -166,5 +170,10 @@ fn main() -> Result<()> {
         });
     }
     println!("dax-lab-fault: mapped {} bytes of {} at {base:#x} (offset {:#x}), {} touches x {} threads x {} rounds", args.length, args.file.display(), args.offset, touches.len(), args.threads, args.rounds);
+    if let Some(ms) = args.hold_ms {
+        drop(file);
+        println!("dax-lab-fault: file closed, holding the mapping for {ms} ms");
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
     Ok(())
 }
