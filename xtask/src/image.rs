@@ -131,8 +131,8 @@ pub fn build(kernel: &GuestKernel, tools: &setup::Tools) -> Result<PathBuf> {
     for program in HOST_PROGRAMS {
         tree.host_program(program)?;
     }
-    for (package, binary) in build_guest_programs()? {
-        tree.host_program_at(&format!("/usr/bin/{package}"), &binary)?;
+    for (name, binary) in build_guest_programs()? {
+        tree.host_program_at(&format!("/usr/bin/{name}"), &binary)?;
     }
 
     tree.host_file("/init", &project_root().join("lab/guest/init"), true)?;
@@ -166,18 +166,21 @@ pub fn build(kernel: &GuestKernel, tools: &setup::Tools) -> Result<PathBuf> {
 }
 
 /// Our programs in the guest: dax-probe (with the eBPF programs) and the
-/// lab's fault generator.
-const GUEST_PACKAGES: [&str; 2] = ["dax-probe", "dax-lab-fault"];
+/// lab's workloads; (package, binary).
+const GUEST_PROGRAMS: [(&str, &str); 3] =
+    [("dax-probe", "dax-probe"), ("dax-lab-fault", "dax-lab-fault"), ("dax-lab-fault", "dax-lab-soak")];
 
-/// Builds the guest programs; returns (package, binary) pairs.
+/// Builds the guest programs; returns (binary name, host path) pairs.
 fn build_guest_programs() -> Result<Vec<(&'static str, PathBuf)>> {
     let mut cargo = Command::new(env!("CARGO"));
     cargo.args(["build", "--release", "--quiet"]).current_dir(project_root());
-    for package in GUEST_PACKAGES {
+    for (package, _) in GUEST_PROGRAMS {
         cargo.args(["--package", package]);
     }
     cmd::run(&mut cargo)?;
-    Ok(GUEST_PACKAGES.map(|package| (package, project_root().join("target/release").join(package))).to_vec())
+    Ok(GUEST_PROGRAMS
+        .map(|(_, binary)| (binary, project_root().join("target/release").join(binary)))
+        .to_vec())
 }
 
 /// Where a module of an unpacked Debian package sits in the guest.
