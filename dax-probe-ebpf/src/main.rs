@@ -410,17 +410,16 @@ fn waiter_back(ctx: &impl EbpfContext) {
 
 /// A store about to happen in fs/dax.c where `dax_lock_entry` or
 /// `dax_unlock_entry` may be inlined: a call of `xas_store(xas, entry)`.
-/// A locked value is a lock, an unlocked one an unlock (deleting stores
-/// store no value, and the wake-up that follows tells of them). Attached at
-/// each such call instruction user space found in the running kernel's
-/// code; the return is `entry_store_return`.
+/// A locked value is a lock, an unlocked one an unlock, NULL a delete.
+/// Attached at each such call instruction user space found in the running
+/// kernel's code; the return is `entry_store_return`.
 #[kprobe]
 pub fn entry_store_call(ctx: ProbeContext) -> u32 {
     if returning_at_once() {
         return 0;
     }
     let (Some(xas), Some(entry)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) else { return 0 };
-    if entry & 1 == 1 {
+    if entry & 1 == 1 || entry == 0 {
         remember_store(xas, entry);
     }
     0
@@ -445,6 +444,9 @@ fn remember_store(xas: u64, entry: u64) {
     }
 }
 
+/// `enum dax_wake_mode`'s WAKE_ALL (fs/dax.c).
+const WAKE_ALL: u64 = 0;
+
 /// The instruction after such a call: the store is done, the entry it
 /// replaced is in rax, and the caller still holds the xa_lock, so one
 /// mapping's events reach the ring buffer in lock order. A store that
@@ -467,6 +469,18 @@ pub fn entry_store_return(ctx: ProbeContext) -> u32 {
         return 0;
     };
     if xa_is_err(xas.xa_node) {
+        return 0;
+    }
+    if store.entry == 0 {
+        // A delete. fs/dax.c wakes every waiter of the deleted entry right
+        // after it (WAKE_ALL: `dax_wake_entry`, or `put_unlocked_entry`),
+        // but where that is inlined its `__wake_up` runs only for a queue
+        // with waiters: the wake-up is told here, as the native hook on
+        // `dax_wake_entry` tells it, whether anybody waits or not.
+        if old & 1 == 1 {
+            let at = [(Arg::Mapping, xas.xa), (Arg::Index, xas.xa_index), (Arg::Entry, old)];
+            submit_hook(&ctx, Kind::EntryWake, &[at[0], at[1], at[2], (Arg::Mode, WAKE_ALL)]);
+        }
         return 0;
     }
     let at = [(Arg::Mapping, xas.xa), (Arg::Index, xas.xa_index), (Arg::Entry, store.entry)];
