@@ -410,16 +410,30 @@ fn waiter_back(ctx: &impl EbpfContext) {
 
 /// A store about to happen in fs/dax.c where `dax_lock_entry` or
 /// `dax_unlock_entry` may be inlined: a call of `xas_store(xas, entry)`.
-/// A locked value is a lock, an unlocked one an unlock, NULL a delete.
-/// Attached at each such call instruction user space found in the running
-/// kernel's code; the return is `entry_store_return`.
+/// A locked value is a lock, an unlocked one an unlock (a delete stores
+/// NULL, and the wake-up that follows tells of it). Attached at each such
+/// call instruction user space found in the running kernel's code; the
+/// return is `entry_store_return`.
 #[kprobe]
 pub fn entry_store_call(ctx: ProbeContext) -> u32 {
+    store_call(&ctx, false)
+}
+
+/// The same in a function whose delete wake-up may go unseen (its own
+/// inlined `dax_wake_entry`): a store of NULL is remembered too, and its
+/// return tells the delete's WAKE_ALL.
+#[kprobe]
+pub fn entry_delete_call(ctx: ProbeContext) -> u32 {
+    store_call(&ctx, true)
+}
+
+#[inline(always)]
+fn store_call(ctx: &ProbeContext, deletes: bool) -> u32 {
     if returning_at_once() {
         return 0;
     }
     let (Some(xas), Some(entry)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(1)) else { return 0 };
-    if entry & 1 == 1 || entry == 0 {
+    if entry & 1 == 1 || (deletes && entry == 0) {
         remember_store(xas, entry);
     }
     0
@@ -472,11 +486,11 @@ pub fn entry_store_return(ctx: ProbeContext) -> u32 {
         return 0;
     }
     if store.entry == 0 {
-        // A delete. fs/dax.c wakes every waiter of the deleted entry right
-        // after it (WAKE_ALL: `dax_wake_entry`, or `put_unlocked_entry`),
-        // but where that is inlined its `__wake_up` runs only for a queue
-        // with waiters: the wake-up is told here, as the native hook on
-        // `dax_wake_entry` tells it, whether anybody waits or not.
+        // A delete (`entry_delete_call`). fs/dax.c wakes every waiter of the
+        // deleted entry right after it (WAKE_ALL: `dax_wake_entry`, or
+        // `put_unlocked_entry`), but an inlined copy runs its `__wake_up`
+        // only for a queue with waiters: the wake-up is told here, as the
+        // native hook on `dax_wake_entry` tells it, waiters or not.
         if old & 1 == 1 {
             let at = [(Arg::Mapping, xas.xa), (Arg::Index, xas.xa_index), (Arg::Entry, old)];
             submit_hook(&ctx, Kind::EntryWake, &[at[0], at[1], at[2], (Arg::Mode, WAKE_ALL)]);

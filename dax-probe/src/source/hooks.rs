@@ -10,7 +10,7 @@
 //! | event | way | hook | why it is sound |
 //! |---|---|---|---|
 //! | `entry_lock` | native | fexit `dax_lock_entry` | Every lock, insert and replace of a DAX entry stores a locked value through this function (grab, insert, writeback, `dax_lock_folio`); the return value is the entry it replaced, so the event says whether a lock was taken (old unlocked), an entry created (old NULL) or replaced by its holder (old locked). Callers hold the mapping's `xa_lock` and fexit runs before they drop it: one mapping's events reach the ring buffer in lock order. A store that failed (`xas` in an error state: no memory for a node, retried after `xas_nomem`) changed nothing and gives no event. |
-//! | `entry_lock` | inlined | kprobes on every direct call of `xas_store` in fs/dax.c's code (and of `dax_lock_entry` where it is a real function), and on the instruction after it | An inlined `dax_lock_entry` is that call with a locked value, an inlined `dax_unlock_entry` one with an unlocked value; a store of NULL is a delete, which fs/dax.c always follows with a `WAKE_ALL` of the entry: that wake-up is told at the store's return (an inlined `dax_wake_entry` reaches its `__wake_up` only when the queue has waiters, so a delete nobody waited for would otherwise go unseen, and the entry read as still there: 10 s of the soak on Debian's 7.2 gave thousands of false violations before). The call's kprobe sees the `xa_state` and the value, the return's sees the replaced entry in rax while the caller still holds the `xa_lock`: the same event, in the same order, as the native way. A store that failed (`xas` in an error state) changed nothing and gives no event. The call sites are found in the running kernel's code (`kernel_text.rs`); the kernel refuses a kprobe that is not on an instruction. |
+//! | `entry_lock` | inlined | kprobes on every direct call of `xas_store` in fs/dax.c's code (and of `dax_lock_entry` where it is a real function), and on the instruction after it | An inlined `dax_lock_entry` is that call with a locked value, an inlined `dax_unlock_entry` one with an unlocked value; a store of NULL is a delete, which fs/dax.c always follows with a `WAKE_ALL` of the entry. In a function with its own inlined copy of `dax_wake_entry` that wake-up reaches `__wake_up` only when the queue has waiters, so there the delete's `WAKE_ALL` is told at the store's return instead (`entry_delete_call`): unseen, the entry read as still there, and the soak on Debian's 7.2 gave 110 642 false violations in 60 s. The call's kprobe sees the `xa_state` and the value, the return's sees the replaced entry in rax while the caller still holds the `xa_lock`: the same event, in the same order, as the native way. A store that failed (`xas` in an error state) changed nothing and gives no event. The call sites are found in the running kernel's code (`kernel_text.rs`); the kernel refuses a kprobe that is not on an instruction. |
 //! | `entry_unlock` | both | fentry `dax_unlock_entry` | The release of faults and `dax_unlock_mapping_entry`; fentry runs before it takes the `xa_lock`, so the event precedes the next lock. Writeback releases with a store and a `WAKE_NEXT` by the holder, and deletes (PMD downgrade, invalidation) with a store of NULL and a `WAKE_ALL`: the analysis reads those from `entry_wake`, which is why this group includes the wake hooks. A real function on every kernel seen. |
 //! | `entry_wake` | both | fentry `dax_wake_entry` | The only way waiters of an entry are woken (unlock, writeback, delete, passing a wake on); the key is `(xa, index aligned to the entry's order)`, as `dax_entry_waitqueue` computes it. A wake by the entry's holder ends its lock (`WAKE_NEXT`: writeback; `WAKE_ALL`: the entry was deleted); a `WAKE_ALL` by anybody else follows a delete of an unlocked entry (invalidation). A real function on every kernel seen. |
 //! | `entry_wait` | native | fexit `dax_entry_waitqueue` of a waiter (its key sits right after a wait entry whose `func` is `wake_exceptional_entry_func`; `dax_wake_entry`'s key is a bare one in its frame) | Every waiter computes its key here, just before `prepare_to_wait`, its `func` already set (all three waiters of fs/dax.c, 4.x to 7.2); the event carries the key the kernel actually computed and the entry the waiter found locked, so a waiter hashed on the wrong index (23c84eb78375) shows. |
@@ -101,6 +101,11 @@ const WAKE_ENTRY_KPROBE: Hook =
 const WAKE_UP_CALLS: Hook = hook("wake_up_call", Attach::CallsOf, "__wake_up", &[Kind::EntryWake]);
 const WOKEN: Hook = hook("finish_wait_enter", Attach::FEntry, "finish_wait", &[Kind::EntryWoken]);
 
+/// The call of `xas_store` in the inlined way, and its twin for functions
+/// where a delete's wake-up may go unseen (see `attach_call_sites`).
+const STORE_CALL: &str = "entry_store_call";
+const DELETE_TELLING_STORE_CALL: &str = "entry_delete_call";
+
 /// The way that needs every function to be real.
 pub const NATIVE: &str = "native";
 /// The way that survives inlining.
@@ -123,7 +128,7 @@ pub const GROUPS: &[Group] = &[
                 name: INLINED,
                 needs: &["xas_store", "__wake_up"],
                 hooks: &[
-                    hook("entry_store_call", Attach::CallsOf, "xas_store", &[]),
+                    hook(STORE_CALL, Attach::CallsOf, "xas_store", &[]),
                     hook("lock_entry_call", Attach::CallsOf, "dax_lock_entry", &[]),
                     hook(
                         "entry_store_return",
@@ -512,6 +517,13 @@ fn attach_call_sites(
     if let Some(tail) = sites.iter().find(|site| site.tail) {
         anyhow::bail!("{}+{:#x} tail-calls {}: it cannot be probed", tail.function, tail.offset, tail.callee);
     }
+    // Functions with a copy of `dax_wake_entry` inlined (a `__wake_up` call
+    // of their own): the WAKE_ALL after a delete there reaches `__wake_up`
+    // only for a queue with waiters, so their stores of NULL tell the
+    // delete themselves (`entry_delete_call`). Elsewhere the real
+    // `dax_wake_entry`, probed at its entry, tells every one.
+    let inlined_wakes: BTreeSet<&str> =
+        sites.iter().filter(|site| site.callee == "__wake_up").map(|site| site.function.as_str()).collect();
     let mut attached = Vec::new();
     for call in calls {
         let returns = way
@@ -520,7 +532,11 @@ fn attach_call_sites(
             .find(|hook| hook.attach == Attach::ReturnsFrom && hook.function == call.function);
         let mut probed = 0;
         for site in sites.iter().filter(|site| site.callee == call.function) {
-            for program in [Some(call.program), returns.map(|hook| hook.program)].into_iter().flatten() {
+            let program = match call.program {
+                STORE_CALL if inlined_wakes.contains(site.function.as_str()) => DELETE_TELLING_STORE_CALL,
+                program => program,
+            };
+            for program in [Some(program), returns.map(|hook| hook.program)].into_iter().flatten() {
                 let kprobe: &mut KProbe = ebpf
                     .program_mut(program)
                     .with_context(|| format!("no program {program} in the eBPF object"))?
@@ -541,7 +557,7 @@ fn attach_call_sites(
                     }
                 }
             }
-            match kprobe_at(ebpf, call.program, &site.function, site.offset, links) {
+            match kprobe_at(ebpf, program, &site.function, site.offset, links) {
                 Ok(()) => {
                     attached.push(format!("{place}({})", call.function));
                     probed += 1;
