@@ -6,6 +6,9 @@
 //! against the layout where every PMD fault falls back, as a ratio next to
 //! the one the seed measured on real pmem.
 //!
+//! `cargo xtask bench rss`: dax-probe's memory over an hour of live
+//! `check` and `serve` (host clock: memory, not time, is measured).
+//!
 //! `cargo xtask bench overhead`: what watching costs the workload.
 //! `lab/benches/overhead.sh` runs the seed's fio job on the 2 MiB-aligned and
 //! on the fallback (PTE-heavy) layout, alone and under every way of
@@ -98,10 +101,19 @@ const SEED_PMD_MB: f64 = 1406.0;
 
 /// Boots `flavour` under icount and runs `lab/benches/NAME.sh`; its `result:` lines.
 fn boot(name: &str, flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Result<(String, Vec<String>)> {
+    boot_with(name, flavour, kernel_source, vm::Clock::Icount)
+}
+
+fn boot_with(
+    name: &str,
+    flavour: kernel::Flavour,
+    kernel_source: Option<&Path>,
+    clock: vm::Clock,
+) -> Result<(String, Vec<String>)> {
     let tools = setup::ensure()?;
     let guest = kernel::get(flavour, &tools, kernel_source)?;
     let initramfs = image::build(&guest, &tools)?;
-    let outcome = vm::run(&guest, &initramfs, &scenario::bench(name)?, vm::Clock::Icount)?;
+    let outcome = vm::run(&guest, &initramfs, &scenario::bench(name)?, clock)?;
     if let Some(why) = &outcome.failure {
         bail!("the {name} bench failed in the guest: {why} (see {})", outcome.out_dir.display());
     }
@@ -132,6 +144,50 @@ pub fn seed(flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Result<()
         SEED_PMD_MB / SEED_PTE_MB
     );
     Ok(())
+}
+
+/// The RSS after an hour of live `check` and `serve`, against the RSS
+/// after 10 s: the target is at most 1.2x.
+const RSS_TARGET: f64 = 1.2;
+
+/// `cargo xtask bench rss`: an hour of wall time (host clock, not icount:
+/// memory, not speed, is measured).
+pub fn rss(flavour: kernel::Flavour, kernel_source: Option<&Path>) -> Result<()> {
+    let (kernel, results) = boot_with("rss", flavour, kernel_source, vm::Clock::Host)?;
+    let mut samples = Vec::new();
+    for line in &results {
+        if let Some(verdict) = line.strip_prefix("result: rss verdict ") {
+            println!("rss: check's end: {verdict}");
+            continue;
+        }
+        let sample = parse_rss(line).with_context(|| format!("cannot read the bench's line {line:?}"))?;
+        samples.push(sample);
+    }
+    let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+        bail!("the rss bench gave no sample");
+    };
+    println!("\nbench rss: live check and serve for an hour while fio loops, {kernel}");
+    println!("| seconds | check RSS KiB | serve RSS KiB |\n|---|---|---|");
+    for (seconds, check, serve) in &samples {
+        println!("| {seconds} | {check} | {serve} |");
+    }
+    let ratio = |end: u64, start: u64| end as f64 / start.max(1) as f64;
+    println!(
+        "rss: check {:.2}x, serve {:.2}x of their RSS after 10 s, after {} s (target <= {RSS_TARGET}x)",
+        ratio(last.1, first.1),
+        ratio(last.2, first.2),
+        last.0
+    );
+    Ok(())
+}
+
+/// `result: rss SECONDS check=KIB serve=KIB`.
+fn parse_rss(line: &str) -> Option<(u64, u64, u64)> {
+    let mut words = line.strip_prefix("result: rss ")?.split_whitespace();
+    let seconds = words.next()?.parse().ok()?;
+    let check = words.next()?.strip_prefix("check=")?.parse().ok()?;
+    let serve = words.next()?.strip_prefix("serve=")?.parse().ok()?;
+    Some((seconds, check, serve))
 }
 
 /// `result: seed LAYOUT ROUND read_kib=N`: the layout and its read KiB/s.
@@ -235,6 +291,12 @@ mod tests {
         assert_eq!(parse("result: overhead plain alone 1 read_kib=1 events=0 lost=-").unwrap().lost, None);
         assert_eq!(parse("result: overhead plain alone 1 read_kib= events=0 lost=0"), None);
         assert_eq!(parse("result: 128 PMD faults"), None);
+    }
+
+    #[test]
+    fn reads_the_rss_lines() {
+        assert_eq!(parse_rss("result: rss 10 check=41234 serve=39000"), Some((10, 41234, 39000)));
+        assert_eq!(parse_rss("result: rss 10 check= serve=39000"), None);
     }
 
     #[test]

@@ -109,6 +109,9 @@ enum Bench {
     /// The seed's result under icount: its fio job with 2 MiB pages against
     /// every PMD fault falling back, as a ratio next to the seed's 2.52x.
     Seed,
+    /// dax-probe's memory over an hour of live `check` and `serve` while
+    /// fio loops (host clock): RSS at the end against after 10 s (target 1.2x).
+    Rss,
 }
 
 #[derive(Args)]
@@ -200,6 +203,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Task::Bench { what: Bench::Seed, kernel, source } => {
             bench::seed(kernel, source.kernel_source.as_deref())
+        }
+        Task::Bench { what: Bench::Rss, kernel, source } => {
+            bench::rss(kernel, source.kernel_source.as_deref())
         }
         Task::Bench { what: Bench::Checker, .. } => cmd::run(
             std::process::Command::new(env!("CARGO"))
