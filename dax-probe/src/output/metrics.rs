@@ -105,19 +105,6 @@ fn stream_families(analysis: &Analysis, kernel: &str, source: &str) -> Vec<Metri
             vec![(vec![], analysis.lost() as f64)],
         ),
         counter(
-            "dax_probe_faults_total",
-            "DAX faults by size (pmd, pte) and result.",
-            fault_rows(&[], &stats.faults),
-        ),
-        counter(
-            "dax_probe_fallbacks_total",
-            "PMD faults that fell back to PTEs, by reason.",
-            Reason::ALL
-                .iter()
-                .map(|r| (labels(&[("reason", r.name())]), stats.reasons[*r as usize] as f64))
-                .collect(),
-        ),
-        counter(
             "dax_probe_invariant_violations_total",
             "Violations of the entry-locking and fault invariants, by invariant.",
             Invariant::ALL
@@ -147,19 +134,6 @@ fn stream_families(analysis: &Analysis, kernel: &str, source: &str) -> Vec<Metri
                 .map(|(name, n)| (labels(&[("event", name)]), *n as f64))
                 .collect(),
         ),
-        counter(
-            "dax_probe_file_faults_total",
-            "DAX faults per file (device:inode), the busiest files by name, the rest as other.",
-            top_rows(
-                "file",
-                stats.files.iter().map(|(file, f)| (format!("{}:{:#x}", device_text(file.dev), file.ino), f)),
-            ),
-        ),
-        counter(
-            "dax_probe_process_faults_total",
-            "DAX faults per command name, the busiest by name, the rest as other.",
-            top_rows("process", stats.processes.values().map(|(comm, f)| (comm.to_string(), f))),
-        ),
     ];
     let bounds: Vec<f64> = LATENCY_BOUNDS_NS.iter().map(|ns| *ns as f64 / 1e9).collect();
     let series = |latency: &Latency| Series {
@@ -167,21 +141,20 @@ fn stream_families(analysis: &Analysis, kernel: &str, source: &str) -> Vec<Metri
         count: latency.count,
         sum_seconds: latency.sum_ns as f64 / 1e9,
     };
-    families.push(histogram(
-        "dax_probe_fault_latency_seconds",
-        LATENCY_HELP,
-        &[("pmd", series(&stats.latency.pmd)), ("pte", series(&stats.latency.pte))],
-    ));
+    families.extend(fault_families(FaultMetrics {
+        faults: &stats.faults,
+        reasons: &stats.reasons,
+        files: stats.files.iter().map(|(file, f)| (file_label(file.dev, file.ino), f.clone())).collect(),
+        processes: stats.processes.values().map(|(comm, f)| (comm.to_string(), f.clone())).collect(),
+        latency: [("pmd", series(&stats.latency.pmd)), ("pte", series(&stats.latency.pte))],
+    }));
     families
 }
-
-const LATENCY_HELP: &str = "Time from dax_*_fault to its done on the same thread, by fault size.";
 
 /// The counting mode's counts, under the stream's names where the meaning
 /// is the same (the dashboards read both); no invariant is checked.
 fn count_families(counts: &Counts, kernel: &str) -> Vec<MetricFamily> {
     let totals = &counts.totals;
-    let faults = Faults::of_tally(&Tally { faults: totals.faults });
     let mut families = vec![
         gauge(
             "dax_probe_info",
@@ -192,19 +165,6 @@ fn count_families(counts: &Counts, kernel: &str) -> Vec<MetricFamily> {
             "dax_probe_skipped_runs_total",
             "Program runs the kernel skipped (one already ran on that CPU): hits not counted.",
             vec![(vec![], counts.skipped as f64)],
-        ),
-        counter(
-            "dax_probe_faults_total",
-            "DAX faults by size (pmd, pte) and result.",
-            fault_rows(&[], &faults),
-        ),
-        counter(
-            "dax_probe_fallbacks_total",
-            "PMD faults that fell back to PTEs, by reason.",
-            Reason::ALL
-                .iter()
-                .map(|r| (labels(&[("reason", r.name())]), totals.fallbacks[*r as usize] as f64))
-                .collect(),
         ),
         gauge(
             "dax_probe_invariant_checked",
@@ -220,24 +180,6 @@ fn count_families(counts: &Counts, kernel: &str) -> Vec<MetricFamily> {
                 .map(|(name, n)| (labels(&[("tracepoint", name)]), n as f64))
                 .collect(),
         ),
-        counter(
-            "dax_probe_file_faults_total",
-            "DAX faults per file (device:inode), the busiest files by name, the rest as other.",
-            top_rows(
-                "file",
-                counts.files.iter().map(|((dev, ino), tally)| {
-                    (format!("{}:{ino:#x}", device_text(*dev)), Faults::of_tally(tally))
-                }),
-            ),
-        ),
-        counter(
-            "dax_probe_process_faults_total",
-            "DAX faults per command name, the busiest by name, the rest as other.",
-            top_rows(
-                "process",
-                counts.processes.iter().map(|(_, comm, tally)| (comm.clone(), Faults::of_tally(tally))),
-            ),
-        ),
     ];
     let series = |size: Size| {
         let buckets = &totals.latency[size as usize];
@@ -249,12 +191,66 @@ fn count_families(counts: &Counts, kernel: &str) -> Vec<MetricFamily> {
             sum_seconds: totals.latency_sum_ns[size as usize] as f64 / 1e9,
         }
     };
-    families.push(histogram(
-        "dax_probe_fault_latency_seconds",
-        LATENCY_HELP,
-        &[("pmd", series(Size::Pmd)), ("pte", series(Size::Pte))],
-    ));
+    families.extend(fault_families(FaultMetrics {
+        faults: &Faults::of_tally(&Tally { faults: totals.faults }),
+        reasons: &totals.fallbacks,
+        files: counts
+            .files
+            .iter()
+            .map(|((dev, ino), t)| (file_label(*dev, *ino), Faults::of_tally(t)))
+            .collect(),
+        processes: counts.processes.iter().map(|(_, comm, t)| (comm.clone(), Faults::of_tally(t))).collect(),
+        latency: [("pmd", series(Size::Pmd)), ("pte", series(Size::Pte))],
+    }));
     families
+}
+
+/// What both modes export under the same names: faults, fallbacks by
+/// reason, the busiest files and processes, and latency histograms.
+struct FaultMetrics<'a> {
+    faults: &'a Faults,
+    reasons: &'a [u64; Reason::ALL.len()],
+    files: Vec<(String, Faults)>,
+    processes: Vec<(String, Faults)>,
+    latency: [(&'static str, Series); 2],
+}
+
+fn fault_families(of: FaultMetrics) -> Vec<MetricFamily> {
+    vec![
+        counter(
+            "dax_probe_faults_total",
+            "DAX faults by size (pmd, pte) and result.",
+            fault_rows(&[], of.faults),
+        ),
+        counter(
+            "dax_probe_fallbacks_total",
+            "PMD faults that fell back to PTEs, by reason.",
+            Reason::ALL
+                .iter()
+                .map(|r| (labels(&[("reason", r.name())]), of.reasons[*r as usize] as f64))
+                .collect(),
+        ),
+        counter(
+            "dax_probe_file_faults_total",
+            "DAX faults per file (device:inode), the busiest files by name, the rest as other.",
+            top_rows("file", of.files.into_iter()),
+        ),
+        counter(
+            "dax_probe_process_faults_total",
+            "DAX faults per command name, the busiest by name, the rest as other.",
+            top_rows("process", of.processes.into_iter()),
+        ),
+        histogram(
+            "dax_probe_fault_latency_seconds",
+            "Time from dax_*_fault to its done on the same thread, by fault size.",
+            &of.latency,
+        ),
+    ]
+}
+
+/// "MAJOR:MINOR:0xINO", a file as the metrics label it.
+fn file_label(dev: u64, ino: u64) -> String {
+    format!("{}:{ino:#x}", device_text(dev))
 }
 
 fn encode(mut families: Vec<MetricFamily>) -> String {
