@@ -185,7 +185,6 @@ pub fn top_screen(coverage: &Coverage, now: &Counts, before: Option<&Counts>) ->
 /// meaning is the same.
 pub fn json(coverage: &Coverage, counts: &Counts) -> Value {
     let totals = &counts.totals;
-    let faults = Faults::of_tally(&Tally { faults: totals.faults });
     let latency: serde_json::Map<String, Value> = SIZES
         .iter()
         .map(|(size, name)| {
@@ -198,10 +197,7 @@ pub fn json(coverage: &Coverage, counts: &Counts) -> Value {
             (name.to_string(), json!(buckets))
         })
         .collect();
-    let tally_json = |tally: &Tally| {
-        let f = Faults::of_tally(tally);
-        json!({ "pmd": f.pmd, "pmd_nopage": f.pmd_nopage, "pmd_fallback": f.pmd_fallback, "pte": f.pte, "pte_nopage": f.pte_nopage })
-    };
+    let tally_json = |tally: &Tally| report::faults_json(&Faults::of_tally(tally));
     json!({
         "mode": "count",
         "kernel": coverage.kernel,
@@ -210,7 +206,7 @@ pub fn json(coverage: &Coverage, counts: &Counts) -> Value {
         "tracepoints_missing": coverage.tracepoints_missing,
         "fallback_probes": coverage.fallback_probes(),
         "fallback_hooks": coverage.reason_hooks.to_string(),
-        "faults": { "pmd": faults.pmd, "pmd_nopage": faults.pmd_nopage, "pmd_fallback": faults.pmd_fallback, "pte": faults.pte, "pte_nopage": faults.pte_nopage },
+        "faults": tally_json(&Tally { faults: totals.faults }),
         "fallback_reasons": Reason::ALL.iter().map(|r| (r.name().to_owned(), json!(totals.fallbacks[*r as usize]))).collect::<serde_json::Map<_, _>>(),
         "tracepoint_hits": TRACEPOINTS.iter().zip(totals.events).map(|(name, n)| (name.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "untimed": { "pte": totals.untimed[Size::Pte as usize], "pmd": totals.untimed[Size::Pmd as usize] },

@@ -155,7 +155,8 @@ fn hook_counts(stats: &Stats) -> String {
     rows.join(", ")
 }
 
-fn faults_json(f: &Faults) -> Value {
+/// Fault counts as the report's JSON names them (`run --count` too).
+pub(crate) fn faults_json(f: &Faults) -> Value {
     json!({
         "pmd": f.pmd,
         "pmd_nopage": f.pmd_nopage,
