@@ -46,12 +46,6 @@ use crate::{
 
 const OWED_WAKE: &str = "an entry was unlocked while tasks waited for it, and its thread woke none";
 
-#[derive(Default)]
-struct EntryState {
-    entry: Entry,
-    holder: Option<Event>,
-}
-
 /// Per wait key: tasks asleep, and wake-ups sent that they have not yet
 /// taken (a WAKE_NEXT wakes one exclusive waiter, a WAKE_ALL all).
 #[derive(Default)]
@@ -62,7 +56,11 @@ struct WaitQueue {
 
 #[derive(Default)]
 pub struct EntryTracker {
-    entries: HashMap<Key, EntryState>,
+    /// Present entries and their last value: one per entry the trace saw
+    /// created, as many as the kernel's page caches hold, so kept small.
+    entries: HashMap<Key, Entry>,
+    /// The lock that holds each locked entry; its key is in `entries`.
+    holders: HashMap<Key, Event>,
     /// Present PTE entries per PMD range.
     ptes_in_pmd: HashMap<Key, u32>,
     /// Entry locks per holding thread.
@@ -98,7 +96,7 @@ impl EntryTracker {
     /// lock-released: a fault (of `event`'s thread) returned; it may hold no lock.
     pub fn fault_returned(&mut self, event: &Event, findings: &mut Findings) {
         let Some(&key) = self.held.get(&event.tid).and_then(|keys| keys.first()) else { return };
-        let holder = self.entries.get(&key).and_then(|state| state.holder);
+        let holder = self.holders.get(&key).copied();
         let events = holder.into_iter().chain([*event]).collect();
         findings.report(Invariant::LockReleased, Some(key), "a fault returned holding an entry lock", events);
     }
@@ -112,11 +110,7 @@ impl EntryTracker {
             let what = "an entry was unlocked while tasks waited for it; its thread's wake-up may come after the cut";
             findings.open_at_cut(Invariant::WaiterWoken, Some(*key), what, vec![*unlock]);
         }
-        let mut held: Vec<_> = self
-            .entries
-            .iter()
-            .filter_map(|(key, state)| state.holder.map(|holder| (*key, holder)))
-            .collect();
+        let mut held: Vec<(Key, Event)> = self.holders.drain().collect();
         held.sort_by_key(|(_, holder)| holder.time_ns);
         for (key, holder) in &held {
             let what = "entry still locked where the trace ends";
@@ -158,8 +152,8 @@ impl EntryTracker {
         } else {
             self.lock_taken(event, key, new, findings);
         }
-        if let Some(state) = self.entries.get_mut(&key) {
-            state.entry = new;
+        if let Some(entry) = self.entries.get_mut(&key) {
+            *entry = new;
         }
     }
 
@@ -167,8 +161,8 @@ impl EntryTracker {
     fn inserted(&mut self, event: &Event, key: Key, new: Entry, findings: &mut Findings) {
         let range = key.pmd_range();
         if !new.is_pmd() {
-            if let Some(pmd) = self.entries.get(&range).filter(|state| state.entry.is_pmd()) {
-                let events = pmd.holder.into_iter().chain([*event]).collect();
+            if self.entries.get(&range).is_some_and(|entry| entry.is_pmd()) {
+                let events = self.holders.get(&range).into_iter().copied().chain([*event]).collect();
                 let what = "a PTE entry was created inside a present PMD entry";
                 findings.report(Invariant::PmdCoversRange, Some(key), what, events);
             }
@@ -177,38 +171,37 @@ impl EntryTracker {
             let what = "a PMD entry was created over present PTE entries";
             findings.report(Invariant::PmdCoversRange, Some(key), what, vec![*event]);
         }
-        self.entries.insert(key, EntryState { entry: new, holder: None });
+        self.entries.insert(key, new);
     }
 
     fn deleted(&mut self, key: Key) {
-        let Some(state) = self.entries.remove(&key) else { return };
-        if !state.entry.is_pmd() {
+        let Some(entry) = self.entries.remove(&key) else { return };
+        if !entry.is_pmd() {
             if let Some(n) = self.ptes_in_pmd.get_mut(&key.pmd_range()) {
                 *n = n.saturating_sub(1);
             }
         }
-        if let Some(holder) = state.holder {
-            self.forget_lock(&holder, key, state.entry);
+        if let Some(holder) = self.holders.remove(&key) {
+            self.forget_lock(&holder, key, entry);
         }
     }
 
     /// single-holder, as a lock is taken on an entry found unlocked.
     fn lock_taken(&mut self, event: &Event, key: Key, new: Entry, findings: &mut Findings) {
-        let state = self.entries.entry(key).or_default();
-        if let Some(holder) = state.holder {
+        self.entries.entry(key).or_insert(new);
+        if let Some(holder) = self.holders.insert(key, *event) {
             // The XArray said unlocked, but nobody released it in our stream.
             let what = "a lock was taken while another holder had not released it";
             findings.report(Invariant::SingleHolder, Some(key), what, vec![holder, *event]);
         }
-        state.holder = Some(*event);
         if !new.is_pmd() {
             let range = key.pmd_range();
             let pmd_holder = self
-                .entries
+                .holders
                 .get(&range)
-                .filter(|state| state.entry.is_pmd())
-                .and_then(|state| state.holder)
-                .filter(|holder| holder.tid != event.tid);
+                .filter(|_| self.entries.get(&range).is_some_and(|entry| entry.is_pmd()))
+                .filter(|holder| holder.tid != event.tid)
+                .copied();
             if let Some(pmd_holder) = pmd_holder {
                 let what = "a PTE entry was locked inside a PMD range another thread holds";
                 findings.report(Invariant::SingleHolder, Some(key), what, vec![pmd_holder, *event]);
@@ -220,14 +213,14 @@ impl EntryTracker {
 
     /// single-holder, as a locked entry is stored again (insert or replace).
     fn lock_kept(&mut self, event: &Event, key: Key, new: Entry, findings: &mut Findings) {
-        let Some(state) = self.entries.get(&key) else { return };
-        match state.holder {
+        let Some(&entry) = self.entries.get(&key) else { return };
+        match self.holders.get(&key) {
             Some(holder) if holder.tid != event.tid => {
                 let what = "a thread stored over an entry another thread holds locked";
-                findings.report(Invariant::SingleHolder, Some(key), what, vec![holder, *event]);
+                findings.report(Invariant::SingleHolder, Some(key), what, vec![*holder, *event]);
             }
             Some(_) => {
-                self.locked_values.remove(&(key.mapping, state.entry));
+                self.locked_values.remove(&(key.mapping, entry));
                 self.locked_values.insert((key.mapping, new), key);
             }
             None => {}
@@ -259,9 +252,8 @@ impl EntryTracker {
 
     /// Ends the lock on `key`; returns its holder, if it had one.
     fn release(&mut self, key: Key) -> Option<Event> {
-        let state = self.entries.get_mut(&key)?;
-        let holder = state.holder.take()?;
-        let entry = state.entry;
+        let entry = *self.entries.get(&key)?;
+        let holder = self.holders.remove(&key)?;
         self.forget_lock(&holder, key, entry);
         Some(holder)
     }
@@ -294,7 +286,10 @@ impl EntryTracker {
         if let Some(queue) = self.queues.get_mut(&key) {
             queue.wakes = if all { queue.asleep } else { (queue.wakes + 1).min(queue.asleep) };
         }
-        let Some(holder) = self.entries.get(&key).map(|state| state.holder) else { return };
+        if !self.entries.contains_key(&key) {
+            return;
+        }
+        let holder = self.holders.get(&key).copied();
         let by_holder = holder.is_some_and(|holder| holder.tid == event.tid);
         if by_holder {
             self.release(key);
@@ -310,7 +305,7 @@ impl EntryTracker {
     fn waits(&mut self, event: &Event, key: Key, waited: Entry, findings: &mut Findings) {
         self.waiters.insert(event.tid, (key, *event));
         self.queues.entry(key).or_default().asleep += 1;
-        let key_is_held = self.entries.get(&key).is_some_and(|state| state.holder.is_some());
+        let key_is_held = self.holders.contains_key(&key);
         if key_is_held || self.releasing.values().any(|releasing| *releasing == key) {
             return;
         }
@@ -324,7 +319,7 @@ impl EntryTracker {
             self.locked_values.values().find(|held| held.pmd_range() == key.pmd_range()).copied()
         };
         if let Some(held_key) = held_key {
-            let holder = self.entries.get(&held_key).and_then(|state| state.holder);
+            let holder = self.holders.get(&held_key).copied();
             let events = holder.into_iter().chain([*event]).collect();
             let what = format!(
                 "a waiter sleeps on index {} but its entry is locked at index {}",
@@ -348,7 +343,7 @@ impl EntryTracker {
         queue.asleep = queue.asleep.saturating_sub(1);
         if queue.wakes > 0 {
             queue.wakes -= 1;
-        } else if self.entries.get(&key).is_none_or(|state| state.holder.is_none()) {
+        } else if !self.holders.contains_key(&key) {
             let what =
                 "a waiter woke though no wake-up for its entry came (a lost wake-up, ended by a timeout)";
             findings.report(Invariant::WaiterWoken, Some(key), what, vec![wait, *event]);
