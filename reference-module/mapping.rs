@@ -12,6 +12,7 @@
 
 use kernel::{
     prelude::*,
+    sync::atomic::{Atomic, Relaxed},
     xarray::{self, XArray},
 };
 
@@ -47,20 +48,38 @@ enum Found {
     At(usize, Entry),
 }
 
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct Mapping {
     #[pin]
     entries: XArray<KBox<Entry>>,
     waits: WaitTable,
     bug: Bug,
     hold_us: u32,
+    /// Stores that found no memory under the lock and were retried.
+    nomem_retries: Atomic<u64>,
+}
+
+#[pinned_drop]
+impl PinnedDrop for Mapping {
+    fn drop(self: Pin<&mut Self>) {
+        let retries = self.nomem_retries.load(Relaxed);
+        if retries > 0 {
+            pr_info!("daxref: {retries} entry stores found no memory and were retried (xas_nomem)\n");
+        }
+    }
 }
 
 type Guard<'a> = xarray::Guard<'a, KBox<Entry>>;
 
 impl Mapping {
     pub(crate) fn new(waits: WaitTable, bug: Bug, hold_us: u32) -> impl PinInit<Mapping> {
-        pin_init!(Mapping { entries <- XArray::new(xarray::AllocKind::Alloc), waits, bug, hold_us })
+        pin_init!(Mapping {
+            entries <- XArray::new(xarray::AllocKind::Alloc),
+            waits,
+            bug,
+            hold_us,
+            nomem_retries: Atomic::new(0),
+        })
     }
 
     /// Holds a locked entry a while, as a slow device or file system would
@@ -109,47 +128,56 @@ impl Mapping {
         }
     }
 
-    /// Stores `new` (locked) at `start` and reports what it replaced:
-    /// fs/dax.c's `dax_lock_entry`.
-    fn lock_entry(
-        &self,
-        xa: &mut Guard<'_>,
-        index: usize,
-        start: usize,
-        old: Option<Entry>,
-        new: Entry,
-        slot: KBox<Entry>,
-    ) -> Result {
-        let new = new.locked();
-        match xa.get_mut(start) {
-            Some(entry) => *entry = new,
-            None => {
-                let mut slot = slot;
-                *slot = new;
-                xa.store(start, slot, GFP_NOWAIT).map_err(|_| ENOMEM)?;
-            }
+    /// Locks the entry found unlocked at `start` in place and reports it:
+    /// fs/dax.c's `dax_lock_entry` over an entry. Called with the array
+    /// locked; storing over an entry needs no memory.
+    fn relock(&self, xa: &mut Guard<'_>, index: usize, start: usize, entry: Entry) {
+        if let Some(slot) = xa.get_mut(start) {
+            *slot = entry.locked();
         }
-        self.event(
-            Kind::EntryLock,
-            index,
-            new,
-            old.map_or(0, Entry::as_xa_value),
-            0,
-            0,
-        );
+        self.event(Kind::EntryLock, index, entry.locked(), entry.as_xa_value(), 0, 0);
+    }
+
+    /// Stores `new` (locked) into the empty slot at `start` and reports it:
+    /// fs/dax.c's `dax_lock_entry` of a new entry.
+    ///
+    /// Called with the array locked, which it never drops: the XArray nodes
+    /// a new slot needs are allocated without sleeping. When that fails
+    /// nothing is stored and nothing is reported (fs/dax.c's `xas_store`
+    /// fails the same way, and its `dax_lock_entry` returns before its
+    /// tracepoint).
+    fn lock_new(&self, xa: &mut Guard<'_>, index: usize, start: usize, new: Entry, slot: KBox<Entry>) -> Result {
+        let new = new.locked();
+        let mut slot = slot;
+        *slot = new;
+        xa.store(start, slot, GFP_NOWAIT).map_err(|_| ENOMEM)?;
+        self.event(Kind::EntryLock, index, new, 0, 0, 0);
         Ok(())
     }
 
     /// Locks the entry for `index`, waiting while another task holds it;
     /// creates an empty locked one if there is none: `grab_mapping_entry`.
+    ///
+    /// Takes and drops the array's lock; may sleep. A store that finds no
+    /// memory under the lock is retried as fs/dax.c retries it: the slot is
+    /// reserved with an allocation that may sleep (and drop the lock: its
+    /// `xas_nomem`), and the lookup starts again, for the range may have
+    /// changed meanwhile. A reservation that the new lookup does not use is
+    /// given back at once.
     pub(crate) fn grab(&self, index: usize, pmd: bool) -> Result<Locked, GrabError> {
         let fresh = Entry::empty(pmd);
         let start = if pmd { index & !PMD_COLOUR } else { index };
         let mut timeouts = 0;
+        let mut reserved = false;
         loop {
             let slot = KBox::new(fresh, GFP_KERNEL).map_err(|_| GrabError::NoMemory)?;
             let mut xa = self.entries.lock();
-            match self.find(&xa, index, pmd) {
+            let found = self.find(&xa, index, pmd);
+            if reserved && !matches!(found, Found::Nothing) {
+                xa.release(start);
+                reserved = false;
+            }
+            match found {
                 Found::Conflict => return Err(GrabError::Conflict),
                 Found::At(found, entry) if entry.is_locked() => {
                     if !self.wait(xa, index, found, entry) {
@@ -162,16 +190,14 @@ impl Mapping {
                 }
                 Found::At(found, entry) if !pmd && entry.is_downgradable() => {
                     // An empty or zero-page PMD entry gives way to PTE entries:
-                    // lock it, delete it, wake all its waiters, start afresh.
-                    let spare = KBox::new(fresh, GFP_NOWAIT).map_err(|_| GrabError::NoMemory)?;
-                    self.lock_entry(&mut xa, index, found, Some(entry), entry, spare)
-                        .map_err(|_| GrabError::NoMemory)?;
+                    // lock it, delete it, wake all its waiters, then create
+                    // the PTE entry under the same lock.
+                    self.relock(&mut xa, index, found, entry);
                     drop(xa.remove(found));
                     self.wake(index, entry, WakeMode::All);
                 }
                 Found::At(found, entry) => {
-                    self.lock_entry(&mut xa, index, found, Some(entry), entry, slot)
-                        .map_err(|_| GrabError::NoMemory)?;
+                    self.relock(&mut xa, index, found, entry);
                     return Ok(Locked {
                         start: found,
                         entry: entry.locked(),
@@ -179,12 +205,18 @@ impl Mapping {
                 }
                 Found::Nothing => {}
             }
-            self.lock_entry(&mut xa, index, start, None, fresh, slot)
-                .map_err(|_| GrabError::NoMemory)?;
-            return Ok(Locked {
-                start,
-                entry: fresh.locked(),
-            });
+            if self.lock_new(&mut xa, index, start, fresh, slot).is_ok() {
+                return Ok(Locked {
+                    start,
+                    entry: fresh.locked(),
+                });
+            }
+            // fs/dax.c: `xas_unlock_irq`, then `xas_nomem` with the mapping's
+            // gfp mask, and `goto retry` while it allocated; out of memory
+            // even so, the fault fails (`VM_FAULT_OOM`).
+            self.nomem_retries.add(1, Relaxed);
+            xa.reserve(start, GFP_KERNEL).map_err(|_| GrabError::NoMemory)?;
+            reserved = true;
         }
     }
 

@@ -14,7 +14,8 @@
 # dax-probe's ladder runs without the statistics (they cost two clock reads
 # a program run); `stats` is `record` as users run it, with them on, and
 # prints each program's share. `count` is `run --count` as users run it
-# (counters in the kernel, no stream), `count-breakdown` the same with the
+# (counters in the kernel, no stream, PTE latency sampled), `count-timed`
+# the same timing every PTE fault, `count-breakdown` the default with the
 # per-process and per-file breakdown.
 . /lab/lib.sh
 
@@ -73,10 +74,12 @@ watch() {
 		sed -n "s/^dax-probe: program /overhead: $layout round $round: program /p" /tmp/probe.err
 		bpf=$(sed -n 's/.*its eBPF programs at least \([0-9.]*\) s in \([0-9]*\) runs.*/bpf_s=\1 runs=\2/p' /tmp/probe.err)
 		;;
-	count | count-breakdown)
-		breakdown=
-		[ "$way" = count-breakdown ] && breakdown=--breakdown
-		lab_fio_seed dax-probe run --count $breakdown --json -- > /tmp/count.json 2> /tmp/probe.err
+	count | count-timed | count-breakdown)
+		options=
+		[ "$way" = count-timed ] && options="--latency-sample 100"
+		[ "$way" = count-breakdown ] && options=--breakdown
+		# shellcheck disable=SC2086 # the options, one word each
+		lab_fio_seed dax-probe run --count $options --json -- > /tmp/count.json 2> /tmp/probe.err
 		events=$(sed -n '/"tracepoint_hits"/,/}/s/^ *"dax_[a-z_]*": \([0-9]*\),\{0,1\}$/\1/p' /tmp/count.json |
 			awk '{ s += $1 } END { print s + 0 }')
 		lost=$(lab_json skipped_runs /tmp/count.json)
@@ -92,7 +95,7 @@ for layout in aligned plain; do
 	# Lay the file out once: every measured run faults on the same blocks.
 	lab_fio_seed
 	for round in $(seq "$ROUNDS"); do
-		for way in alone tracefs trace-cmd attach programs ring stream stats count count-breakdown; do
+		for way in alone tracefs trace-cmd attach programs ring stream stats count count-timed count-breakdown; do
 			watch "$way"
 		done
 	done

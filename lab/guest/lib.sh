@@ -248,3 +248,28 @@ lab_serve_scrape() {
 	kill -INT "$serve"
 	wait "$serve" || true
 }
+
+# failslab (the lab's kernel has fault injection) set to fail every slab
+# allocation that may not sleep, for tasks that write 1 to their
+# /proc/self/make-it-fail only: the XArray node allocations a store makes
+# under its lock (GFP_NOWAIT), never a retry's allocation outside it, which
+# may sleep (GFP_KERNEL). lab_failslab_off ends it.
+LAB_FAILSLAB=/sys/kernel/debug/failslab
+lab_failslab_on() {
+	lab_expect "the kernel has failslab" test -d "$LAB_FAILSLAB" || return 1
+	echo Y > "$LAB_FAILSLAB/task-filter"
+	echo Y > "$LAB_FAILSLAB/ignore-gfp-wait"
+	echo 100 > "$LAB_FAILSLAB/probability"
+	echo 1 > "$LAB_FAILSLAB/interval"
+	echo -1 > "$LAB_FAILSLAB/times"
+}
+
+lab_failslab_off() {
+	echo 0 > "$LAB_FAILSLAB/probability"
+}
+
+# The dax-lab-fault --touch list of COUNT reads, one per 16 KiB from 0: on
+# fresh ranges, a PTE fault each, and a new XArray node every 64 pages.
+lab_touches_16k() {
+	seq 0 $(($1 - 1)) | awk '{ printf "%sr:%dk", (NR > 1 ? "," : ""), $1 * 16 }'
+}

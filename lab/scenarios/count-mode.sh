@@ -48,6 +48,14 @@ all=$((pte + $(lab_json pmd /outbox/count.json)))
 lab_expect "the busiest file has every fault ($file_total of $all)" test "$file_total" = "$all"
 lab_expect "the busiest processes are fio's" grep -q '"comm": "fio"' /outbox/count.json
 lab_expect "the latencies are in buckets" grep -q '"bucket": "\[' /outbox/count.json
+# PTE latencies are a sample by default (the start program attached 10 %
+# of every second), every PTE fault timed with --latency-sample 100.
+timed_pte() {
+	sed -n '/"timed"/,/}/p' "$1" > /tmp/timed.json
+	lab_json pte /tmp/timed.json
+}
+sampled=$(timed_pte /outbox/count.json)
+lab_expect "a sample of the PTE faults is timed ($sampled of $pte)" test "$sampled" -gt 0 -a "$sampled" -lt "$pte"
 dax-probe run --count --breakdown -- fio --eta=never --output=/tmp/fio.txt /lab/fio/seed-randrw.fio > /outbox/count.txt
 cat /outbox/count.txt
 lab_expect "the summary says the invariants are not checked" grep -q '^invariants: not checked' /outbox/count.txt
@@ -69,6 +77,14 @@ for reason in address-colour cow-write pte-entry-in-range extent-too-short; do
 		test "$counted_n" = "$streamed_n" -a "$counted_n" -ge 1
 done
 
+timed_file=$LAB_DAX_MOUNT/timed
+xfs_io -f -c "pwrite -q 0 4m" "$timed_file"
+# shellcheck disable=SC2046 # the arguments, one word each
+dax-probe run --count --latency-sample 100 --json -- \
+	dax-lab-fault "$timed_file" --length 4m --shift 4k --touch $(lab_touches_16k 64) > /outbox/count-timed.json
+all=$(lab_json pte /outbox/count-timed.json)
+timed=$(timed_pte /outbox/count-timed.json)
+lab_expect "--latency-sample 100 times every PTE fault ($timed of $all)" test "$timed" = "$all" -a "$all" -ge 64
 top=$LAB_DAX_MOUNT/top
 xfs_io -f -c "pwrite -q 0 8m" "$top"
 dax-probe top -- dax-lab-fault "$top" --length 4m --touch r:0,r:1m,w:2m > /outbox/top.txt
@@ -78,7 +94,8 @@ lab_expect "top's last screen counts the PMD faults" grep -q 'faults: pmd [1-9]'
 
 # 4. `serve --count`: the counts as metrics, under the stream's names.
 # shellcheck disable=SC2046 # the arguments, one word each
-lab_serve_scrape 9479 '^dax-probe: counting:' /outbox/count.prom "--count --breakdown" \
+# Every PTE fault timed: the one fault of this case would fall outside a sample.
+lab_serve_scrape 9479 '^dax-probe: counting:' /outbox/count.prom "--count --breakdown --latency-sample 100" \
 	dax-lab-fault $(lab_reason_case address-colour)
 grep -E '^dax_probe_(info|faults_total|fallbacks_total)' /outbox/count.prom
 colour=$(sed -n 's/^dax_probe_fallbacks_total{reason="address-colour"} //p' /outbox/count.prom)

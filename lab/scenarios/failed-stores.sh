@@ -2,10 +2,9 @@
 # kernels: custom
 # timeout: 300
 #
-# failslab (the lab's kernel has fault injection) fails every slab
-# allocation that may not sleep, for the workload's task only: exactly the
-# node allocations xas_store makes under the xa_lock (GFP_NOWAIT), never
-# xas_nomem's retry outside it (GFP_KERNEL). A PTE fault on a fresh range
+# failslab fails the workload's slab allocations that may not sleep
+# (lab_failslab_on): exactly the node allocations xas_store makes under the
+# xa_lock, never xas_nomem's retry outside it. A PTE fault on a fresh range
 # of the file needs a node, so its dax_lock_entry fails once and is done
 # again. A recorder that took the failed store for a lock would see the
 # retry create the entry anew with no WAKE_ALL between: a false
@@ -13,13 +12,7 @@
 # failed stores). The retries are counted by a kretprobe on xas_nomem.
 . /lab/lib.sh
 
-failslab=/sys/kernel/debug/failslab
-lab_expect "the kernel has failslab" test -d "$failslab"
-echo Y > "$failslab/task-filter"
-echo Y > "$failslab/ignore-gfp-wait"
-echo 100 > "$failslab/probability"
-echo 1 > "$failslab/interval"
-echo -1 > "$failslab/times"
+lab_failslab_on
 # xas_nomem returns true when a store failed for want of memory and it
 # allocated outside the lock for the retry: count those (a kretprobe event;
 # the node allocations are __GFP_NOWARN, so failslab logs none of them).
@@ -32,11 +25,11 @@ echo 1 > "$LAB_TRACEFS/tracing_on"
 file=$LAB_DAX_MOUNT/pressure
 xfs_io -f -c "pwrite -q 0 8m" "$file"
 # 512 PTE faults, one per 16 KiB: the file's 2048 pages span 32 XArray nodes.
-touches=$(seq 0 511 | awk '{ printf "%sr:%dk", (NR > 1 ? "," : ""), $1 * 16 }')
+touches=$(lab_touches_16k 512)
 code=0
 dax-probe check -- sh -c "echo 1 > /proc/self/make-it-fail; exec dax-lab-fault $file --length 8m --shift 4k --touch $touches" \
 	> /outbox/check.txt 2> /outbox/check.err || code=$?
-echo 0 > "$failslab/probability"
+lab_failslab_off
 echo 0 > "$LAB_TRACEFS/tracing_on"
 failures=$(grep -c 'nomem:.*retry=1' "$LAB_TRACEFS/trace" || true)
 cat /outbox/check.txt

@@ -46,6 +46,7 @@ const PACKAGES: &[Package] = &[
     package("libssl-dev", "kernel build (module signing tools)"),
     package("dwarves", "pahole, which writes the kernel's and modules' BTF"),
     package("xz-utils", "unpacks the kernel source tarball"),
+    package("patch", "applies lab/kernel/patches to the lab kernel's source"),
     package("trace-cmd", "records fs_dax events in the guest for the trace import tests"),
     package("prometheus", "scrapes dax-probe serve in the dashboards check"),
     Package {

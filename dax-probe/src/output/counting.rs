@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use dax_probe_common::{
-    count::{Size, Tally, LATENCY_BUCKETS, SIZE_COUNT},
+    count::{Size, Tally, Totals, LATENCY_BUCKETS, SIZE_COUNT},
     fallback::Reason,
     Kind, TRACEPOINTS,
 };
@@ -75,13 +75,37 @@ fn totals_lines(coverage: &Coverage, counts: &Counts) -> Vec<String> {
         hits(Kind::WritebackOne),
     ));
     lines.push(format!(
-        "not counted: {} program runs the kernel skipped{}; untimed (begun before the probe): pte {}, pmd {}",
+        "not counted: {} program runs the kernel skipped{}",
         counts.skipped,
         if counts.skipped > 0 { " (the counts are lower bounds)" } else { "" },
-        totals.untimed[Size::Pte as usize],
-        totals.untimed[Size::Pmd as usize],
     ));
+    lines.push(timed_line(coverage, counts));
     lines
+}
+
+/// How many faults of each size the histograms hold, and why not all.
+fn timed_line(coverage: &Coverage, counts: &Counts) -> String {
+    let totals = &counts.totals;
+    let size_text = |size: Size, name: &str, why: &str| {
+        let (timed, all) = (timed(totals, size), totals.faults[size as usize].iter().sum::<u64>());
+        let why = if timed < all { format!(" ({why})") } else { String::new() };
+        format!("{name} {timed} of {all}{why}")
+    };
+    let pte_why = match coverage.latency_sample {
+        100 => "the rest begun before the probe".to_owned(),
+        0 => "none: --latency-sample 0".to_owned(),
+        percent => format!("a sample: {percent} % of every second, --latency-sample"),
+    };
+    format!(
+        "timed: {}, {}",
+        size_text(Size::Pte, "pte", &pte_why),
+        size_text(Size::Pmd, "pmd", "the rest begun before the probe")
+    )
+}
+
+/// The faults of `size` the latency histogram holds.
+fn timed(totals: &Totals, size: Size) -> u64 {
+    totals.latency[size as usize].iter().sum()
 }
 
 /// A bpftrace-style log2 histogram of one size's fault latencies, in ns.
@@ -210,6 +234,8 @@ pub fn json(coverage: &Coverage, counts: &Counts) -> Value {
         "fallback_reasons": Reason::ALL.iter().map(|r| (r.name().to_owned(), json!(totals.fallbacks[*r as usize]))).collect::<serde_json::Map<_, _>>(),
         "tracepoint_hits": TRACEPOINTS.iter().zip(totals.events).map(|(name, n)| (name.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "untimed": { "pte": totals.untimed[Size::Pte as usize], "pmd": totals.untimed[Size::Pmd as usize] },
+        "timed": { "pte": timed(totals, Size::Pte), "pmd": timed(totals, Size::Pmd) },
+        "latency_sample_percent": coverage.latency_sample,
         "latency_ns": latency,
         "skipped_runs": counts.skipped,
         "processes": counts.processes.iter().map(|(tgid, comm, tally)| json!({ "tgid": tgid, "comm": comm, "faults": tally_json(tally), "total": counting::faults(tally) })).collect::<Vec<_>>(),
@@ -222,7 +248,7 @@ pub fn json(coverage: &Coverage, counts: &Counts) -> Value {
 mod tests {
     use super::*;
     use crate::source::counting::ReasonHooks;
-    use dax_probe_common::count::{Outcome, Totals};
+    use dax_probe_common::count::Outcome;
     use std::time::Duration;
 
     fn coverage() -> Coverage {
@@ -232,6 +258,7 @@ mod tests {
             tracepoints_missing: Vec::new(),
             reason_hooks: ReasonHooks::Missing("test".into()),
             breakdown: false,
+            latency_sample: 10,
         }
     }
 
@@ -292,5 +319,17 @@ mod tests {
         assert_eq!(bucket_text(11), "[1K, 2K)");
         assert_eq!(bucket_text(13), "[4K, 8K)");
         assert_eq!(bucket_text(LATENCY_BUCKETS - 1), "[256G, ...)");
+    }
+
+    #[test]
+    fn the_timed_line_says_why_a_histogram_holds_fewer_faults() {
+        let mut sampled = counts(1000, 2, 1);
+        sampled.totals.latency[Size::Pte as usize][13] = 97;
+        assert_eq!(
+            timed_line(&coverage(), &sampled),
+            "timed: pte 97 of 1000 (a sample: 10 % of every second, --latency-sample), pmd 0 of 2 (the rest begun before the probe)"
+        );
+        let all = Coverage { latency_sample: 100, ..coverage() };
+        assert_eq!(timed_line(&all, &counts(1000, 0, 1)), "timed: pte 1000 of 1000, pmd 0 of 0");
     }
 }

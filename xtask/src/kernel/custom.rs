@@ -1,8 +1,8 @@
 //! The custom kernel: `make tinyconfig` plus the fragment in
-//! `lab/kernel/dax-lab.config`, Linux 7.2 from Debian's linux-source-7.2 (or
-//! the user's own tree), built out of tree in the cache under a key of
-//! everything that goes into it (source version, fragment, rustc, bindgen,
-//! libclang, gcc, pahole).
+//! `lab/kernel/dax-lab.config`, Linux 7.2 from Debian's linux-source-7.2 with
+//! the patches of `lab/kernel/patches` (or the user's own tree), built out of
+//! tree in the cache under a key of everything that goes into it (source
+//! version, patches, fragment, rustc, bindgen, libclang, gcc, pahole).
 
 use std::{
     fs,
@@ -14,7 +14,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::{Flavour, GuestKernel};
+use super::{patches, Flavour, GuestKernel};
 use crate::{apt, cache, cmd, project_root, setup};
 
 const SOURCE_PACKAGE: &str = "linux-source-7.2";
@@ -25,9 +25,24 @@ fn fragment_path() -> PathBuf {
 }
 
 pub(super) fn get(tools: &setup::Tools, user_source: Option<&Path>) -> Result<GuestKernel> {
+    let patches = patches::all()?;
     let (source, source_id) = match user_source {
-        Some(dir) => user_tree(dir)?,
-        None => debian_source()?,
+        Some(dir) => {
+            let (tree, id) = user_tree(dir)?;
+            let missing = patches::missing(&tree, &patches);
+            if !missing.is_empty() {
+                println!(
+                    "kernel: WARNING: {} lacks {}; the lab's kernel has it, and the reference module needs it",
+                    tree.display(),
+                    missing.join(", ")
+                );
+            }
+            (tree, id)
+        }
+        None => {
+            let (pristine, id) = debian_source()?;
+            (patches::apply(&pristine, &id, &patches)?, id)
+        }
     };
     let fragment = fragment_path();
     let mut key = cache::Key::new("custom-kernel");
@@ -35,6 +50,9 @@ pub(super) fn get(tools: &setup::Tools, user_source: Option<&Path>) -> Result<Gu
     // the same build.
     let fragment_text = fs::read(&fragment).with_context(|| format!("cannot read {}", fragment.display()))?;
     key.add("source", source_id.as_bytes()).add("fragment", &fragment_text);
+    for patch in &patches {
+        key.add(&patch.name, &patch.text);
+    }
     for (label, program, flag) in [
         ("rustc", "rustc", "-vV"),
         ("bindgen", &*tools.cargo_bin.join("bindgen").to_string_lossy(), "--version"),

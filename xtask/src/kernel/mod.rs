@@ -1,8 +1,10 @@
 //! The guest kernels, one file per kind: our Rust-enabled 7.2 build
-//! ([`custom`]) and Debian's stock 6.1, 6.12 and 7.2 ([`debian`]).
+//! ([`custom`], with the lab's [`patches`]) and Debian's stock 6.1, 6.12 and
+//! 7.2 ([`debian`]).
 
 mod custom;
 mod debian;
+mod patches;
 
 use std::path::{Path, PathBuf};
 
