@@ -103,3 +103,4 @@ lab_expect "the counting metrics count the address-colour fallback ($colour)" te
 lab_expect "the metrics say the mode" grep -q '^dax_probe_info{.*mode="count"' /outbox/count.prom
 lab_expect "and that no invariant is checked" sh -c "! grep -q '^dax_probe_invariant_checked.* 1\$' /outbox/count.prom"
 lab_expect "a PTE latency histogram" grep -q '^dax_probe_fault_latency_seconds_count{size="pte"} [1-9]' /outbox/count.prom
+lab_expect "and the share of the time it samples" grep -q '^dax_probe_latency_sample_ratio 1$' /outbox/count.prom

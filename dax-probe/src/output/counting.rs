@@ -79,19 +79,19 @@ fn totals_lines(coverage: &Coverage, counts: &Counts) -> Vec<String> {
         counts.skipped,
         if counts.skipped > 0 { " (the counts are lower bounds)" } else { "" },
     ));
-    lines.push(timed_line(coverage, counts));
+    lines.push(timed_line(counts));
     lines
 }
 
 /// How many faults of each size the histograms hold, and why not all.
-fn timed_line(coverage: &Coverage, counts: &Counts) -> String {
+fn timed_line(counts: &Counts) -> String {
     let totals = &counts.totals;
     let size_text = |size: Size, name: &str, why: &str| {
         let (timed, all) = (timed(totals, size), totals.faults[size as usize].iter().sum::<u64>());
         let why = if timed < all { format!(" ({why})") } else { String::new() };
         format!("{name} {timed} of {all}{why}")
     };
-    let pte_why = match coverage.latency_sample {
+    let pte_why = match counts.latency_sample {
         100 => "the rest begun before the probe".to_owned(),
         0 => "none: --latency-sample 0".to_owned(),
         percent => format!("a sample: {percent} % of every second, --latency-sample"),
@@ -235,7 +235,7 @@ pub fn json(coverage: &Coverage, counts: &Counts) -> Value {
         "tracepoint_hits": TRACEPOINTS.iter().zip(totals.events).map(|(name, n)| (name.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "untimed": { "pte": totals.untimed[Size::Pte as usize], "pmd": totals.untimed[Size::Pmd as usize] },
         "timed": { "pte": timed(totals, Size::Pte), "pmd": timed(totals, Size::Pmd) },
-        "latency_sample_percent": coverage.latency_sample,
+        "latency_sample_percent": counts.latency_sample,
         "latency_ns": latency,
         "skipped_runs": counts.skipped,
         "processes": counts.processes.iter().map(|(tgid, comm, tally)| json!({ "tgid": tgid, "comm": comm, "faults": tally_json(tally), "total": counting::faults(tally) })).collect::<Vec<_>>(),
@@ -258,7 +258,6 @@ mod tests {
             tracepoints_missing: Vec::new(),
             reason_hooks: ReasonHooks::Missing("test".into()),
             breakdown: false,
-            latency_sample: 10,
         }
     }
 
@@ -276,6 +275,7 @@ mod tests {
             files: Vec::new(),
             skipped: 0,
             elapsed: Duration::from_secs(seconds),
+            latency_sample: 10,
         }
     }
 
@@ -326,10 +326,10 @@ mod tests {
         let mut sampled = counts(1000, 2, 1);
         sampled.totals.latency[Size::Pte as usize][13] = 97;
         assert_eq!(
-            timed_line(&coverage(), &sampled),
+            timed_line(&sampled),
             "timed: pte 97 of 1000 (a sample: 10 % of every second, --latency-sample), pmd 0 of 2 (the rest begun before the probe)"
         );
-        let all = Coverage { latency_sample: 100, ..coverage() };
-        assert_eq!(timed_line(&all, &counts(1000, 0, 1)), "timed: pte 1000 of 1000, pmd 0 of 0");
+        let all = Counts { latency_sample: 100, ..counts(1000, 0, 1) };
+        assert_eq!(timed_line(&all), "timed: pte 1000 of 1000, pmd 0 of 0");
     }
 }

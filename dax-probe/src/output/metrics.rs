@@ -171,6 +171,11 @@ fn count_families(counts: &Counts, kernel: &str) -> Vec<MetricFamily> {
             "1 if the attached hooks let dax-probe check the invariant, else 0.",
             Invariant::ALL.iter().map(|i| (labels(&[("invariant", i.name())]), 0.0)).collect(),
         ),
+        gauge(
+            "dax_probe_latency_sample_ratio",
+            "Share of every second in which PTE faults are timed (counting mode, --latency-sample): the PTE latency histogram is a sample of it; every count is exact.",
+            vec![(vec![], f64::from(counts.latency_sample) / 100.0)],
+        ),
         counter(
             "dax_probe_tracepoint_hits_total",
             "Hits of each fs_dax tracepoint (counting mode).",

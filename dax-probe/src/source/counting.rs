@@ -43,6 +43,9 @@ pub struct Counts {
     pub skipped: u64,
     /// Since the programs started.
     pub elapsed: Duration,
+    /// See [`Options::latency_sample`]: the PTE latency histogram is a
+    /// sample of that share of the time.
+    pub latency_sample: u8,
 }
 
 /// What the user asked of a counting session.
@@ -73,8 +76,6 @@ pub struct Coverage {
     /// Where the fallback hooks went.
     pub reason_hooks: ReasonHooks,
     pub breakdown: bool,
-    /// See [`Options::latency_sample`].
-    pub latency_sample: u8,
 }
 
 impl Coverage {
@@ -209,7 +210,6 @@ pub async fn run(
         tracepoints_missing: tracepoints.missing.iter().map(|s| s.to_string()).collect(),
         reason_hooks,
         breakdown: options.breakdown,
-        latency_sample: options.latency_sample,
     };
     say_coverage(&coverage);
     live::arm(&mut ebpf)?;
@@ -221,7 +221,7 @@ pub async fn run(
     let status = loop {
         let sampling = sampler.as_ref().and_then(Sampler::next);
         tokio::select! {
-            _ = ticks.tick(), if every.is_some() => tick(&coverage, &read(&ebpf, started.elapsed())?),
+            _ = ticks.tick(), if every.is_some() => tick(&coverage, &read(&ebpf, started.elapsed(), options.latency_sample)?),
             () = tokio::time::sleep_until(sampling.unwrap_or_else(tokio::time::Instant::now)), if sampling.is_some() => {
                 if let Some(sampler) = &mut sampler {
                     sampler.turn(&mut ebpf)?;
@@ -234,7 +234,7 @@ pub async fn run(
             }
         }
     };
-    let counts = read(&ebpf, started.elapsed())?;
+    let counts = read(&ebpf, started.elapsed(), options.latency_sample)?;
     Ok(Session { coverage, counts, status, cost: meter.finish(&ebpf) })
 }
 
@@ -354,7 +354,7 @@ fn offsets(btf: &btf::Btf) -> Result<Offsets> {
 }
 
 /// The counts so far: the CPUs' totals summed, the breakdowns busiest first.
-fn read(ebpf: &Ebpf, elapsed: Duration) -> Result<Counts> {
+fn read(ebpf: &Ebpf, elapsed: Duration, latency_sample: u8) -> Result<Counts> {
     let per_cpu: PerCpuArray<_, Totals> =
         PerCpuArray::try_from(ebpf.map("TOTALS").context("no TOTALS map")?)?;
     let mut totals = Totals::ZERO;
@@ -377,7 +377,7 @@ fn read(ebpf: &Ebpf, elapsed: Duration) -> Result<Counts> {
     }
     let mut files: Vec<_> = by_file.into_iter().collect();
     files.sort_by_key(|(file, tally)| (std::cmp::Reverse(faults(tally)), *file));
-    Ok(Counts { totals, processes, files, skipped: live::recursion_misses(ebpf), elapsed })
+    Ok(Counts { totals, processes, files, skipped: live::recursion_misses(ebpf), elapsed, latency_sample })
 }
 
 /// Every fault of a tally.
