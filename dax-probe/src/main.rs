@@ -309,9 +309,11 @@ fn run(cli: Cli) -> Result<i32> {
             };
             serve(&listen, replay.as_deref(), speed, mode, &command)
         }
-        Command::Top { interval, no_breakdown, latency, command } => {
-            top(interval, counting::Options { breakdown: !no_breakdown, latency_sample: latency.percent }, &command)
-        }
+        Command::Top { interval, no_breakdown, latency, command } => top(
+            interval,
+            counting::Options { breakdown: !no_breakdown, latency_sample: latency.percent },
+            &command,
+        ),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "dax-probe", &mut std::io::stdout());
             Ok(0)
@@ -353,7 +355,8 @@ fn count_command(command: &[String], json: bool, counting: Counting) -> Result<i
         bpf_stats: counting.bpf_stats,
         ..live_command(&workload.command, command, json, Plan::default())
     };
-    let options = counting::Options { breakdown: counting.breakdown, latency_sample: counting.latency.percent };
+    let options =
+        counting::Options { breakdown: counting.breakdown, latency_sample: counting.latency.percent };
     let session = runtime()?.block_on(counting::run(live, options, None, |_, _| ()))?;
     let fio = fio_summary(workload, json);
     let command = command.join(" ");

@@ -55,12 +55,37 @@ pub struct Begin {
     pub hook_ways: Vec<String>,
     /// Not a dax-probe recording but the text of another tool, named here.
     pub imported_from: Option<String>,
+    /// The DAX file systems mounted where the recording began (none known
+    /// for imported text): how files' devices are named.
+    pub filesystems: Vec<Filesystem>,
+}
+
+/// A file system mounted with DAX.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filesystem {
+    /// Its device, as the tracepoints give it (`kernel::mkdev`).
+    pub dev: u64,
+    /// "xfs", "ext4", ...
+    pub fstype: String,
+    /// Where it is mounted (mountinfo's escaped form: no spaces).
+    pub mount: String,
+}
+
+impl Filesystem {
+    /// A recording keeps at most this many: they go into the trace file's
+    /// header, and no machine has more DAX mounts than that.
+    pub const MOST: usize = 16;
 }
 
 impl Begin {
     /// Whether the attached groups give `group`'s events.
     pub fn gives(&self, group: HookGroup) -> bool {
         group.given_by(&self.hooks)
+    }
+
+    /// The DAX file system on `dev`, if the recording knows it.
+    pub fn filesystem(&self, dev: u64) -> Option<&Filesystem> {
+        self.filesystems.iter().find(|fs| fs.dev == dev)
     }
 }
 

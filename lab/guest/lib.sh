@@ -25,20 +25,54 @@ lab_make_fsdax() {
 	[ "$(cat /sys/block/pmem0/queue/dax)" = 1 ] || { echo "dax-lab: /dev/pmem0 does not support DAX"; return 1; }
 }
 
-# Makes and DAX-mounts a fresh XFS on /dev/pmem0.
-#   aligned: stripe unit and extent size hint of 2 MiB, so files get PMD faults
-#   plain:   mkfs defaults, no extent size hint: extents are not 2 MiB aligned
+# Makes and DAX-mounts a fresh file system on /dev/pmem0: lab_format LAYOUT [FS].
+# FS is xfs (the default) or ext4; LAB_FS names the one mounted.
+#   aligned: 2 MiB stripe (XFS also an extent size hint of 2 MiB), so that
+#            files get 2 MiB aligned extents and PMD faults
+#   plain:   extents are not 2 MiB aligned. XFS: mkfs defaults, no hint.
+#            ext4's buddy allocator gives aligned extents whenever a free
+#            aligned 2 MiB exists, so no free 2 MiB is left: lab_ext4_fragment
 lab_format() {
+	layout=$1
+	fs=${2:-xfs}
 	if grep -q " $LAB_DAX_MOUNT " /proc/mounts; then umount "$LAB_DAX_MOUNT" || return 1; fi
-	case "$1" in
-	aligned) mkfs.xfs -q -f -d su=2m,sw=1 -m reflink=0 /dev/pmem0 || return 1 ;;
-	plain) mkfs.xfs -q -f -m reflink=0 /dev/pmem0 || return 1 ;;
-	*) echo "lab_format: unknown layout $1"; return 1 ;;
+	case "$fs $layout" in
+	"xfs aligned") mkfs.xfs -q -f -d su=2m,sw=1 -m reflink=0 /dev/pmem0 || return 1 ;;
+	"xfs plain") mkfs.xfs -q -f -m reflink=0 /dev/pmem0 || return 1 ;;
+	"ext4 aligned") mkfs.ext4 -q -F -b 4096 -E stride=512,stripe_width=512 /dev/pmem0 || return 1 ;;
+	"ext4 plain") mkfs.ext4 -q -F -b 4096 -m 0 /dev/pmem0 || return 1 ;;
+	*) echo "lab_format: unknown layout or file system: $fs $layout"; return 1 ;;
 	esac
-	mount -o dax /dev/pmem0 "$LAB_DAX_MOUNT" || return 1
-	grep -q " $LAB_DAX_MOUNT xfs .*dax" /proc/mounts || { echo "dax-lab: XFS is not mounted with dax"; return 1; }
-	[ "$1" = plain ] || xfs_io -c "extsize 2m" "$LAB_DAX_MOUNT" || return 1
-	echo "dax-lab: XFS ($1 layout) mounted -o dax on $LAB_DAX_MOUNT"
+	mount -t "$fs" -o dax /dev/pmem0 "$LAB_DAX_MOUNT" || return 1
+	grep -q " $LAB_DAX_MOUNT $fs .*dax" /proc/mounts || { echo "dax-lab: $fs is not mounted with dax"; return 1; }
+	case "$fs $layout" in
+	"xfs aligned") xfs_io -c "extsize 2m" "$LAB_DAX_MOUNT" || return 1 ;;
+	"ext4 plain") lab_ext4_fragment || return 1 ;;
+	esac
+	LAB_FS=$fs
+	name=XFS
+	[ "$fs" = ext4 ] && name=ext4
+	echo "dax-lab: $name ($layout layout) mounted -o dax on $LAB_DAX_MOUNT"
+}
+
+# Leaves no free run of 2 MiB on the mounted ext4: a spacer file takes all
+# the free space (but 256 KiB for the file system's own needs; the 16 MiB
+# ext4 holds back for itself, free blocks a file may still end up in, are
+# released first), then gives back each 2 MiB of it but its first 4 KiB, so
+# that no extent allocated after it can hold a 2 MiB page.
+lab_ext4_fragment() {
+	spacer=$LAB_DAX_MOUNT/.spacer
+	echo 0 > /sys/fs/ext4/pmem0/reserved_clusters || return 1
+	size_kib=$(($(df -k "$LAB_DAX_MOUNT" | awk 'NR == 2 { print $4 }') - 256))
+	xfs_io -f -c "falloc 0 ${size_kib}k" "$spacer" || return 1
+	punches=$(awk -v size="$size_kib" 'BEGIN {
+		for (at = 0; at + 4 < size; at += 2048) {
+			n = size - at - 4
+			if (n > 2044) n = 2044
+			printf " -c \"fpunch %dk %dk\"", at + 4, n
+		}
+	}')
+	eval "xfs_io $punches $spacer" || return 1
 }
 
 # Starts recording every fs_dax event into a fresh tracefs buffer.

@@ -1,5 +1,5 @@
-//! The guest image: an initramfs holding busybox, fio, mkfs.xfs, xfs_io and
-//! ndctl (with the shared libraries they load), the lab's init, scenarios and
+//! The guest image: an initramfs holding busybox, fio, mkfs.xfs, mkfs.ext4,
+//! xfs_io and ndctl (with the shared libraries they load), the lab's init, scenarios and
 //! fio jobs, and the kernel modules the guest loads.
 //!
 //! The archive is cached under a key over every byte that goes into it, so an
@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use crate::{cache, cmd, cpio, kernel::GuestKernel, project_root, setup};
 
 /// Programs the scenarios run, copied from the host with their libraries.
-const HOST_PROGRAMS: &[&str] = &["fio", "mkfs.xfs", "xfs_io", "ndctl", "trace-cmd"];
+const HOST_PROGRAMS: &[&str] = &["fio", "mkfs.xfs", "mkfs.ext4", "xfs_io", "ndctl", "trace-cmd"];
 /// Out-of-tree Rust modules built for the custom kernel (`lab/modules/NAME`).
 /// Our kernel modules, built for the custom kernel: (name, source folder).
 const LAB_MODULES: &[(&str, &str)] =

@@ -34,6 +34,7 @@ const PACKAGES: &[Package] = &[
     package("busybox-static", "the guest's shell and basic tools"),
     package("fio", "the workload run in the guest"),
     package("xfsprogs", "mkfs.xfs and xfs_io in the guest"),
+    package("e2fsprogs", "mkfs.ext4 in the guest"),
     package("ndctl", "turns the NVDIMM namespace into fsdax in the guest"),
     package("kmod", "resolves the Debian 6.1 kernel's module dependencies"),
     package("gcc", "compiles the guest kernel's C side"),

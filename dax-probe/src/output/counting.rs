@@ -51,7 +51,7 @@ pub fn run(coverage: &Coverage, counts: &Counts, run: &RunSummary, as_json: bool
     for (size, name) in SIZES {
         lines.extend(histogram_lines(counts, size, name));
     }
-    lines.extend(breakdown_lines(counts, 10));
+    lines.extend(breakdown_lines(coverage, counts, 10));
     lines.push(cost_line(run.cost));
     lines.push(NO_INVARIANTS.to_owned());
     lines.join("\n") + "\n"
@@ -143,7 +143,7 @@ fn bucket_text(bucket: usize) -> String {
 }
 
 /// The busiest processes and files, `top` of each (with the breakdown on).
-fn breakdown_lines(counts: &Counts, top: usize) -> Vec<String> {
+fn breakdown_lines(coverage: &Coverage, counts: &Counts, top: usize) -> Vec<String> {
     let mut lines = Vec::new();
     if !counts.processes.is_empty() {
         lines.push("busiest processes:".to_owned());
@@ -154,7 +154,8 @@ fn breakdown_lines(counts: &Counts, top: usize) -> Vec<String> {
     if !counts.files.is_empty() {
         lines.push("busiest files:".to_owned());
         for ((dev, ino), tally) in counts.files.iter().take(top) {
-            lines.push(format!("  {:>7} {ino:<#16x} {}", device_text(*dev), tally_text(tally)));
+            let fstype = coverage.filesystem(*dev).map_or("?", |fs| &fs.fstype);
+            lines.push(format!("  {:>7} {fstype:<5} {ino:<#16x} {}", device_text(*dev), tally_text(tally)));
         }
     }
     lines
@@ -201,7 +202,7 @@ pub fn top_screen(coverage: &Coverage, now: &Counts, before: Option<&Counts>) ->
     ));
     lines.push("since the start:".to_owned());
     lines.extend(totals_lines(coverage, now).into_iter().map(|line| format!("  {line}")));
-    lines.extend(breakdown_lines(now, 8));
+    lines.extend(breakdown_lines(coverage, now, 8));
     lines.join("\n") + "\n"
 }
 
@@ -239,7 +240,7 @@ pub fn json(coverage: &Coverage, counts: &Counts) -> Value {
         "latency_ns": latency,
         "skipped_runs": counts.skipped,
         "processes": counts.processes.iter().map(|(tgid, comm, tally)| json!({ "tgid": tgid, "comm": comm, "faults": tally_json(tally), "total": counting::faults(tally) })).collect::<Vec<_>>(),
-        "files": counts.files.iter().map(|((dev, ino), tally)| json!({ "dev": device_text(*dev), "ino": ino, "faults": tally_json(tally), "total": counting::faults(tally) })).collect::<Vec<_>>(),
+        "files": counts.files.iter().map(|((dev, ino), tally)| json!({ "dev": device_text(*dev), "filesystem": coverage.filesystem(*dev).map(|fs| &fs.fstype), "ino": ino, "faults": tally_json(tally), "total": counting::faults(tally) })).collect::<Vec<_>>(),
         "invariants": "not checked: the counting mode keeps no events",
     })
 }
@@ -258,6 +259,7 @@ mod tests {
             tracepoints_missing: Vec::new(),
             reason_hooks: ReasonHooks::Missing("test".into()),
             breakdown: false,
+            filesystems: Vec::new(),
         }
     }
 

@@ -95,6 +95,33 @@ fn sorted_files(stats: &Stats) -> Vec<(&File, &Faults)> {
     files
 }
 
+/// Faults per device, the file systems' as the recording names them.
+fn by_filesystem(stats: &Stats) -> BTreeMap<u64, Faults> {
+    let mut devices: BTreeMap<u64, Faults> = BTreeMap::new();
+    for (file, faults) in &stats.files {
+        devices.entry(file.dev).or_default().merge(faults);
+    }
+    devices
+}
+
+/// "ext4 on /mnt/dax (259:0)", or the device alone where the recording did
+/// not know its file system (imported text, a mount made after it began).
+fn filesystem_name(begin: &Begin, dev: u64) -> String {
+    match begin.filesystem(dev) {
+        Some(fs) => format!("{} on {} ({})", fs.fstype, fs.mount, device_text(dev)),
+        None => format!("{} (file system not known)", device_text(dev)),
+    }
+}
+
+/// "per file system:" and a row per device with faults (`report`, `run`).
+pub fn filesystem_lines(analysis: &Analysis) -> Vec<String> {
+    let (begin, stats) = (analysis.recording(), &analysis.stats);
+    let rows = by_filesystem(stats)
+        .into_iter()
+        .map(|(dev, faults)| format!("  {}: {}", filesystem_name(begin, dev), faults_text(&faults)));
+    std::iter::once("per file system:".to_owned()).chain(rows).collect()
+}
+
 fn sorted_processes(stats: &Stats) -> Vec<(&u32, &(Comm, Faults))> {
     let mut processes: Vec<_> = stats.processes.iter().collect();
     processes.sort_by_key(|(tgid, _)| **tgid);
@@ -138,6 +165,7 @@ pub fn text(analysis: &Analysis) -> Vec<String> {
         format!("hook events: {}", hook_counts(stats)),
     ]);
     lines.extend(reason_lines(&stats.reasons));
+    lines.extend(filesystem_lines(analysis));
     lines.push("per file (device inode):".to_owned());
     for (file, faults) in sorted_files(stats) {
         lines.push(format!("  {}: {}", file_name(file), faults_text(faults)));
@@ -175,7 +203,20 @@ pub fn json(analysis: &Analysis) -> Value {
     let files: Vec<Value> = sorted_files(stats)
         .into_iter()
         .map(|(file, faults)| {
-            json!({"device": device_text(file.dev), "inode": file.ino, "faults": faults_json(faults)})
+            let fstype = begin.filesystem(file.dev).map(|fs| &fs.fstype);
+            json!({"device": device_text(file.dev), "filesystem": fstype, "inode": file.ino, "faults": faults_json(faults)})
+        })
+        .collect();
+    let filesystems: Vec<Value> = by_filesystem(stats)
+        .into_iter()
+        .map(|(dev, faults)| {
+            let fs = begin.filesystem(dev);
+            json!({
+                "device": device_text(dev),
+                "type": fs.map(|fs| &fs.fstype),
+                "mount": fs.map(|fs| &fs.mount),
+                "faults": faults_json(&faults),
+            })
         })
         .collect();
     let processes: Vec<Value> = sorted_processes(stats)
@@ -197,6 +238,7 @@ pub fn json(analysis: &Analysis) -> Value {
         "hook_events": HOOK_EVENTS.iter().zip(&stats.hook_events)
             .map(|(name, n)| (name.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "fallback_reasons": reasons,
+        "filesystems": filesystems,
         "files": files,
         "processes": processes,
     })
@@ -253,5 +295,40 @@ mod tests {
             counts.push(&fault(kind, result)).unwrap();
         }
         assert_eq!(counts.lines(), ["dax_pmd_fault - 2", "dax_pmd_fault_done FALLBACK 2"]);
+    }
+
+    #[test]
+    fn faults_are_told_per_file_system_by_name_where_the_recording_knows_it() {
+        use crate::{
+            stream::{Filesystem, Sink},
+            testing::FILE,
+        };
+        let other = File { dev: FILE.dev + 1, ..FILE };
+        let elsewhere = |fault: Event| match fault.what {
+            What::PteFaultDone(f) => {
+                Event { what: What::PteFaultDone(crate::event::Fault { file: other, ..f }), ..fault }
+            }
+            _ => fault,
+        };
+        let fs = Filesystem { dev: FILE.dev, fstype: "ext4".into(), mount: "/mnt/dax".into() };
+        let mut analysis = Analysis::default();
+        analysis.begin(&Begin { filesystems: vec![fs], ..Begin::default() });
+        analysis.push(&fault(Kind::PteFaultDone, 0x100)).unwrap();
+        analysis.push(&elsewhere(fault(Kind::PteFaultDone, 0x100))).unwrap();
+        analysis.finish(&Summary::default()).unwrap();
+        let lines = filesystem_lines(&analysis);
+        assert_eq!(lines[0], "per file system:");
+        assert!(
+            lines[1].starts_with(&format!("  ext4 on /mnt/dax ({}): pmd 0", device_text(FILE.dev))),
+            "{lines:?}"
+        );
+        assert!(
+            lines[2].starts_with(&format!("  {} (file system not known): ", device_text(other.dev))),
+            "{lines:?}"
+        );
+        let value = json(&analysis);
+        assert_eq!(value["filesystems"][0]["type"], "ext4");
+        assert_eq!(value["filesystems"][1]["type"], Value::Null);
+        assert_eq!(value["files"][0]["filesystem"], "ext4");
     }
 }

@@ -21,12 +21,15 @@ use dax_probe_common::{
     TRACEPOINTS,
 };
 
-use crate::source::{
-    btf,
-    cost::{Cost, Meter},
-    kernel_text::{self, not_an_instruction, CallSite, Kcore, Symbol, Symbols},
-    live::{self, Command},
-    tracefs,
+use crate::{
+    source::{
+        btf,
+        cost::{Cost, Meter},
+        kernel_text::{self, not_an_instruction, CallSite, Kcore, Symbol, Symbols},
+        live::{self, Command},
+        mounts, tracefs,
+    },
+    stream::Filesystem,
 };
 
 /// What the counting programs have added up so far.
@@ -76,9 +79,16 @@ pub struct Coverage {
     /// Where the fallback hooks went.
     pub reason_hooks: ReasonHooks,
     pub breakdown: bool,
+    /// The DAX file systems mounted when counting began.
+    pub filesystems: Vec<Filesystem>,
 }
 
 impl Coverage {
+    /// The DAX file system on `dev`, if it was mounted when counting began.
+    pub fn filesystem(&self, dev: u64) -> Option<&Filesystem> {
+        self.filesystems.iter().find(|fs| fs.dev == dev)
+    }
+
     /// The fallback hooks are attached: every fallback reason can be told.
     pub fn fallback_probes(&self) -> bool {
         !matches!(self.reason_hooks, ReasonHooks::Missing(_))
@@ -210,6 +220,7 @@ pub async fn run(
         tracepoints_missing: tracepoints.missing.iter().map(|s| s.to_string()).collect(),
         reason_hooks,
         breakdown: options.breakdown,
+        filesystems: mounts::dax_filesystems(),
     };
     say_coverage(&coverage);
     live::arm(&mut ebpf)?;

@@ -17,7 +17,7 @@ use crate::{
     event::Event,
     source::{
         cost::{self, Cost, Meter},
-        hooks, tracefs,
+        hooks, mounts, tracefs,
     },
     stream::{Begin, Sink, Summary},
 };
@@ -129,6 +129,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
         hook_ways: attached.groups.iter().map(|(_, way)| way.to_string()).collect(),
         hooks_missing: attached.missing.iter().map(|(group, _)| *group).collect(),
         imported_from: None,
+        filesystems: mounts::dax_filesystems(),
     };
     // Every program is attached: from here on they send events (before,
     // each returned at once, so no group was ever seen half attached).

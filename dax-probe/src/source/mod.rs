@@ -16,4 +16,5 @@ pub mod counting;
 pub mod hooks;
 pub mod kernel_text;
 pub mod live;
+pub mod mounts;
 pub mod tracefs;

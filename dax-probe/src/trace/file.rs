@@ -11,7 +11,9 @@
 //! Header keys: `kernel` (release), `command`, `tracepoints` and
 //! `tracepoints_missing` (fs_dax tracepoints attached and absent), `hooks`,
 //! `hook_ways` (how each was observed) and `hooks_missing` (hook groups,
-//! `stream::HookGroup`), all space-separated; `events` (N), `lost` (events dropped on the way; any
+//! `stream::HookGroup`), all space-separated; `filesystems`, the DAX
+//! mounts where the recording began as `MAJOR:MINOR=FSTYPE:MOUNT_POINT`
+//! (absent before they were kept); `events` (N), `lost` (events dropped on the way; any
 //! makes every check inconclusive) and `shapes`, the record shapes the file
 //! may hold as `NAME:ID:LENGTH`. Today there is one shape, `record:1:160`:
 //! a `dax_probe_common::Record` (repr(C), little-endian), decoded into an
@@ -35,7 +37,8 @@ use dax_probe_common::Record;
 
 use crate::{
     event::Event,
-    stream::{Begin, HookGroup, Sink, Summary},
+    kernel::{device_text, mkdev, MINOR_BITS},
+    stream::{Begin, Filesystem, HookGroup, Sink, Summary},
 };
 
 pub const MAGIC: &[u8; 8] = b"DAXPROBE";
@@ -59,9 +62,14 @@ const _: () = assert!(RECORD_SIZE == 160, "SHAPES names the record's size");
 /// The header's text: the recording and the end of its stream.
 fn header_text(begin: &Begin, summary: &Summary) -> String {
     let names = |groups: &[HookGroup]| groups.iter().map(|g| g.name()).collect::<Vec<_>>().join(" ");
+    let filesystems: Vec<String> = begin
+        .filesystems
+        .iter()
+        .map(|fs| format!("{}={}:{}", device_text(fs.dev), fs.fstype, fs.mount))
+        .collect();
     format!(
         "kernel: {}\ncommand: {}\ntracepoints: {}\ntracepoints_missing: {}\nhooks: {}\nhook_ways: {}\n\
-         hooks_missing: {}\nevents: {}\nlost: {}\nshapes: {SHAPES}\n",
+         hooks_missing: {}\nfilesystems: {}\nevents: {}\nlost: {}\nshapes: {SHAPES}\n",
         begin.kernel,
         begin.command.replace('\n', " "),
         begin.tracepoints.join(" "),
@@ -69,6 +77,7 @@ fn header_text(begin: &Begin, summary: &Summary) -> String {
         names(&begin.hooks),
         begin.hook_ways.join(" "),
         names(&begin.hooks_missing),
+        filesystems.join(" "),
         summary.events,
         if summary.loss_unknown { "unknown".to_owned() } else { summary.lost.to_string() }
     )
@@ -107,6 +116,8 @@ fn parse_header(text: &str, version: u32) -> Result<(Begin, Summary)> {
             .map_or(Vec::new(), |ways| ways.split_whitespace().map(str::to_owned).collect()),
         hooks_missing: groups("hooks_missing")?,
         imported_from: None,
+        // Not in traces before they were kept.
+        filesystems: map.get("filesystems").map_or(Ok(Vec::new()), |list| parse_filesystems(list))?,
     };
     let lost = get("lost")?;
     let summary = Summary {
@@ -115,6 +126,26 @@ fn parse_header(text: &str, version: u32) -> Result<(Begin, Summary)> {
         loss_unknown: lost == "unknown",
     };
     Ok((begin, summary))
+}
+
+/// `MAJOR:MINOR=FSTYPE:MOUNT_POINT ...`, as `header_text` writes them.
+fn parse_filesystems(list: &str) -> Result<Vec<Filesystem>> {
+    let mut filesystems = Vec::new();
+    for item in list.split_whitespace() {
+        let bad = || format!("bad filesystems entry {item:?}");
+        let (dev, rest) = item.split_once('=').with_context(bad)?;
+        let (fstype, mount) = rest.split_once(':').with_context(bad)?;
+        let (major, minor) = dev.split_once(':').with_context(bad)?;
+        let (major, minor): (u64, u64) = (major.parse().with_context(bad)?, minor.parse().with_context(bad)?);
+        ensure!(major < 1 << 12 && minor < 1 << MINOR_BITS, "{}", bad());
+        filesystems.push(Filesystem { dev: mkdev(major, minor), fstype: fstype.into(), mount: mount.into() });
+    }
+    ensure!(
+        filesystems.len() <= Filesystem::MOST,
+        "more than {} filesystems in the header",
+        Filesystem::MOST
+    );
+    Ok(filesystems)
 }
 
 /// Streams the events of a trace file.
@@ -338,6 +369,10 @@ mod tests {
             tracepoints: vec!["dax_pmd_fault".into()],
             hooks: vec![HookGroup::EntryState],
             hook_ways: vec!["inlined".into()],
+            filesystems: vec![
+                Filesystem { dev: mkdev(259, 0), fstype: "ext4".into(), mount: "/mnt/dax".into() },
+                Filesystem { dev: mkdev(259, 1), fstype: "xfs".into(), mount: "/mnt/with\\040space".into() },
+            ],
             ..Begin::default()
         };
         writer.begin(&begin);
@@ -378,6 +413,10 @@ mod tests {
         let mut odd = one.clone();
         odd[0] = 7;
         assert!(error_of(&file_of(VERSION, &two, &odd)).contains("shape 7"));
+        for bad in ["259:0", "259:0=ext4", "x:0=ext4:/m", "259:99999999=ext4:/m"] {
+            let header = two.replace("filesystems: \n", &format!("filesystems: {bad}\n"));
+            assert!(error_of(&file_of(VERSION, &header, b"")).contains("bad filesystems entry"), "{bad}");
+        }
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! packages are fetched through the archive's signed index (bookworm from
 //! the machine's own apt sources, trixie and unstable through a private
 //! index, see `apt.rs`), verified, unpacked into the cache under a key of
-//! their checksums, and the modules the lab needs (their nvdimm and xfs
-//! parts are modules) are listed in load order.
+//! their checksums, and the modules the lab needs (their nvdimm, xfs and
+//! ext4 parts are modules) are listed in load order.
 
 use std::{
     fs,
@@ -37,7 +37,7 @@ pub(super) const BOOKWORM: Stock = Stock {
     suite: None,
     image: "linux-image-6.1",
     parts: &[],
-    modules: &["nfit", "nd_pmem", "crc32c_generic", "xfs"],
+    modules: &["nfit", "nd_pmem", "crc32c_generic", "xfs", "ext4"],
 };
 
 /// Trixie's 6.12.
@@ -46,7 +46,7 @@ pub(super) const TRIXIE: Stock = Stock {
     suite: Some("trixie"),
     image: "linux-image-6.12",
     parts: &[],
-    modules: &["nfit", "nd_pmem", "xfs"],
+    modules: &["nfit", "nd_pmem", "xfs", "ext4"],
 };
 
 /// Unstable's 7.2: the same release as the lab's own build, compiled the way
@@ -57,7 +57,7 @@ pub(super) const UNSTABLE: Stock = Stock {
     suite: Some("unstable"),
     image: "linux-image-7.2",
     parts: &["linux-binary-", "linux-modules-"],
-    modules: &["nfit", "nd_pmem", "xfs"],
+    modules: &["nfit", "nd_pmem", "xfs", "ext4"],
 };
 
 pub(super) fn get(stock: &Stock) -> Result<GuestKernel> {
