@@ -64,7 +64,9 @@ impl PinnedDrop for Mapping {
     fn drop(self: Pin<&mut Self>) {
         let retries = self.nomem_retries.load(Relaxed);
         if retries > 0 {
-            pr_info!("daxref: {retries} entry stores found no memory and were retried (xas_nomem)\n");
+            pr_info!(
+                "daxref: {retries} entry stores found no memory and were retried (xas_nomem)\n"
+            );
         }
     }
 }
@@ -135,7 +137,14 @@ impl Mapping {
         if let Some(slot) = xa.get_mut(start) {
             *slot = entry.locked();
         }
-        self.event(Kind::EntryLock, index, entry.locked(), entry.as_xa_value(), 0, 0);
+        self.event(
+            Kind::EntryLock,
+            index,
+            entry.locked(),
+            entry.as_xa_value(),
+            0,
+            0,
+        );
     }
 
     /// Stores `new` (locked) into the empty slot at `start` and reports it:
@@ -146,7 +155,14 @@ impl Mapping {
     /// nothing is stored and nothing is reported (fs/dax.c's `xas_store`
     /// fails the same way, and its `dax_lock_entry` returns before its
     /// tracepoint).
-    fn lock_new(&self, xa: &mut Guard<'_>, index: usize, start: usize, new: Entry, slot: KBox<Entry>) -> Result {
+    fn lock_new(
+        &self,
+        xa: &mut Guard<'_>,
+        index: usize,
+        start: usize,
+        new: Entry,
+        slot: KBox<Entry>,
+    ) -> Result {
         let new = new.locked();
         let mut slot = slot;
         *slot = new;
@@ -215,7 +231,8 @@ impl Mapping {
             // gfp mask, and `goto retry` while it allocated; out of memory
             // even so, the fault fails (`VM_FAULT_OOM`).
             self.nomem_retries.add(1, Relaxed);
-            xa.reserve(start, GFP_KERNEL).map_err(|_| GrabError::NoMemory)?;
+            xa.reserve(start, GFP_KERNEL)
+                .map_err(|_| GrabError::NoMemory)?;
             reserved = true;
         }
     }
