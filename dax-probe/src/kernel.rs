@@ -74,6 +74,15 @@ pub fn device_text(dev: u64) -> String {
     format!("{}:{}", dev >> MINOR_BITS, dev & ((1 << MINOR_BITS) - 1))
 }
 
+/// A "MAJOR:MINOR" text (mountinfo's, or [`device_text`]'s) as a
+/// tracepoint's `dev_t`; `None` if it is not one (a major of 12 bits, a
+/// minor of 20).
+pub fn parse_device(text: &str) -> Option<u64> {
+    let (major, minor) = text.split_once(':')?;
+    let (major, minor): (u64, u64) = (major.parse().ok()?, minor.parse().ok()?);
+    (major < 1 << 12 && minor < 1 << MINOR_BITS).then(|| mkdev(major, minor))
+}
+
 /// A tracepoint's `dev_t` from its major and minor numbers.
 pub const fn mkdev(major: u64, minor: u64) -> u64 {
     major << MINOR_BITS | minor

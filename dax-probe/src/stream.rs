@@ -75,6 +75,11 @@ impl Filesystem {
     /// A recording keeps at most this many: they go into the trace file's
     /// header, and no machine has more DAX mounts than that.
     pub const MOST: usize = 16;
+
+    /// The one of `filesystems` on `dev`.
+    pub fn on(filesystems: &[Filesystem], dev: u64) -> Option<&Filesystem> {
+        filesystems.iter().find(|fs| fs.dev == dev)
+    }
 }
 
 impl Begin {
@@ -85,7 +90,7 @@ impl Begin {
 
     /// The DAX file system on `dev`, if the recording knows it.
     pub fn filesystem(&self, dev: u64) -> Option<&Filesystem> {
-        self.filesystems.iter().find(|fs| fs.dev == dev)
+        Filesystem::on(&self.filesystems, dev)
     }
 }
 

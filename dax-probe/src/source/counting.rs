@@ -86,7 +86,7 @@ pub struct Coverage {
 impl Coverage {
     /// The DAX file system on `dev`, if it was mounted when counting began.
     pub fn filesystem(&self, dev: u64) -> Option<&Filesystem> {
-        self.filesystems.iter().find(|fs| fs.dev == dev)
+        Filesystem::on(&self.filesystems, dev)
     }
 
     /// The fallback hooks are attached: every fallback reason can be told.
@@ -230,7 +230,7 @@ pub async fn run(
     let mut ticks = tokio::time::interval(every.unwrap_or(Duration::from_secs(3600)));
     ticks.tick().await;
     let status = loop {
-        let sampling = sampler.as_ref().and_then(Sampler::next);
+        let sampling = sampler.as_ref().and_then(|sampler| sampler.next);
         tokio::select! {
             _ = ticks.tick(), if every.is_some() => tick(&coverage, &read(&ebpf, started.elapsed(), options.latency_sample)?),
             () = tokio::time::sleep_until(sampling.unwrap_or_else(tokio::time::Instant::now)), if sampling.is_some() => {
@@ -266,10 +266,6 @@ impl Sampler {
         let on_for = SAMPLE_PERIOD * u32::from(percent) / 100;
         let sampled = (1..100).contains(&percent);
         Sampler { on_for, link: None, next: sampled.then(tokio::time::Instant::now) }
-    }
-
-    fn next(&self) -> Option<tokio::time::Instant> {
-        self.next
     }
 
     /// Attaches the program if it is off, detaches it if it is on, and sets

@@ -1,7 +1,7 @@
 //! The DAX file systems mounted here, from `/proc/self/mountinfo`: what a
 //! recording names the devices of its files by ("259:0" is ext4 on /mnt/dax).
 
-use crate::{kernel::mkdev, stream::Filesystem};
+use crate::{kernel::parse_device, stream::Filesystem};
 
 /// Every file system mounted with DAX on (`dax`, `dax=always` or
 /// `dax=inode`), once per device, at most [`Filesystem::MOST`]; none if
@@ -24,7 +24,7 @@ pub fn parse(text: &str) -> Vec<Filesystem> {
         else {
             continue;
         };
-        let Some(dev) = parse_dev(dev) else { continue };
+        let Some(dev) = parse_device(dev) else { continue };
         let dax = options.split(',').any(|option| matches!(option, "dax" | "dax=always" | "dax=inode"));
         if dax && !found.iter().any(|known| known.dev == dev) && found.len() < Filesystem::MOST {
             // mountinfo escapes spaces (\040), so neither has any.
@@ -34,15 +34,10 @@ pub fn parse(text: &str) -> Vec<Filesystem> {
     found
 }
 
-/// "259:0" as the tracepoints' `dev_t`.
-fn parse_dev(text: &str) -> Option<u64> {
-    let (major, minor) = text.split_once(':')?;
-    Some(mkdev(major.parse().ok()?, minor.parse().ok()?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::mkdev;
 
     /// The lab guest's mountinfo as it was (ext4-layouts keeps it), with
     /// a second mount of the same device and a mount with DAX off.

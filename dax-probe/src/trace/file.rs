@@ -37,7 +37,7 @@ use dax_probe_common::Record;
 
 use crate::{
     event::Event,
-    kernel::{device_text, mkdev, MINOR_BITS},
+    kernel::{device_text, parse_device},
     stream::{Begin, Filesystem, HookGroup, Sink, Summary},
 };
 
@@ -135,10 +135,8 @@ fn parse_filesystems(list: &str) -> Result<Vec<Filesystem>> {
         let bad = || format!("bad filesystems entry {item:?}");
         let (dev, rest) = item.split_once('=').with_context(bad)?;
         let (fstype, mount) = rest.split_once(':').with_context(bad)?;
-        let (major, minor) = dev.split_once(':').with_context(bad)?;
-        let (major, minor): (u64, u64) = (major.parse().with_context(bad)?, minor.parse().with_context(bad)?);
-        ensure!(major < 1 << 12 && minor < 1 << MINOR_BITS, "{}", bad());
-        filesystems.push(Filesystem { dev: mkdev(major, minor), fstype: fstype.into(), mount: mount.into() });
+        let dev = parse_device(dev).with_context(bad)?;
+        filesystems.push(Filesystem { dev, fstype: fstype.into(), mount: mount.into() });
     }
     ensure!(
         filesystems.len() <= Filesystem::MOST,
@@ -339,6 +337,7 @@ impl Sink for Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::mkdev;
     use crate::testing::{dax_entry, lock};
 
     fn event(n: u64) -> Event {
