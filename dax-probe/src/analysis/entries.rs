@@ -186,9 +186,9 @@ impl EntryTracker {
         }
     }
 
-    /// single-holder, as a lock is taken on an entry found unlocked.
+    /// single-holder, as a lock is taken on an entry found unlocked (present
+    /// in `entries`: `locked` inserts a new one first).
     fn lock_taken(&mut self, event: &Event, key: Key, new: Entry, findings: &mut Findings) {
-        self.entries.entry(key).or_insert(new);
         if let Some(holder) = self.holders.insert(key, *event) {
             // The XArray said unlocked, but nobody released it in our stream.
             let what = "a lock was taken while another holder had not released it";
