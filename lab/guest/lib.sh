@@ -198,6 +198,12 @@ lab_probe_check() {
 	verdict=$(lab_json verdict /outbox/check.json)
 	lab_expect "dax-probe check passes (exit $code, verdict $verdict)" test "$code" = 0 -a "$verdict" = pass
 	lab_expect "check covers all six invariants" grep -q '"invariants_not_checked": \[\]' /outbox/check.json
+	# A fallback the hooks could not explain while the coverage line claims
+	# every reason would be a blind spot passed off as seen.
+	if grep -q '"fallback reasons: all of them"' /outbox/report.json; then
+		lab_expect "no fallback of unknown reason where every reason is covered" \
+			test "$(lab_reason_count unknown)" = 0
+	fi
 }
 
 # The number of PMD fallbacks the last lab_probe_check report gives REASON.
