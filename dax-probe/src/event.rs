@@ -434,6 +434,25 @@ impl Entry {
         self.0 & entry::PMD != 0
     }
 
+    /// A hole read through the (huge) zero page.
+    pub fn is_zero_page(self) -> bool {
+        self.0 & entry::ZERO_PAGE != 0
+    }
+
+    /// Locked by a fault before it knew what it would map.
+    pub fn is_empty(self) -> bool {
+        self.0 & entry::EMPTY != 0
+    }
+
+    /// The pages it covers.
+    pub fn pages(self) -> u64 {
+        if self.is_pmd() {
+            crate::kernel::PMD_PAGES
+        } else {
+            1
+        }
+    }
+
     /// The first page offset the entry covers, for an index inside it.
     pub fn start(self, index: u64) -> u64 {
         if self.is_pmd() {

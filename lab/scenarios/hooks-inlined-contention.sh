@@ -1,4 +1,4 @@
-# mixed-contention's workload on the lab's kernel with the stock kernels' plan forced (--hooks inlined): real waits, and check passes over all six invariants.
+# mixed-contention's workload on the lab's kernel with the stock kernels' plan forced (--hooks inlined): real waits, and check passes over every invariant.
 # kernels: custom
 # timeout: 400
 #

@@ -19,7 +19,7 @@
 # on PMD entries, writeback of dirty PMD and PTE entries (fsync), the
 # deletes of a punch, and faults again after it. Both ways must give the
 # same faults, fallback reasons and entry events (writeback's releases
-# aside, below), and both checks must pass over all six invariants.
+# aside, below), and both checks must pass over every invariant.
 . /lab/lib.sh
 
 # No periodic writeback: only the workload's fsync writes entries back.

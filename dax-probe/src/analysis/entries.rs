@@ -14,7 +14,15 @@
 //! - A PMD entry covers its 2 MiB: `grab_mapping_entry` never makes one over
 //!   present PTE entries (it falls back), nor a PTE entry inside a present
 //!   PMD entry (it downgrades an empty or zero-page PMD entry first: locks
-//!   it, deletes it with a WAKE_ALL, then inserts the PTE entry).
+//!   it, deletes it with a WAKE_ALL, then inserts the PTE entry). That
+//!   downgrade is the only delete by the entry's own holder.
+//! - Writeback (`dax_writeback_one`) locks a dirty entry, flushes it,
+//!   stores it back unlocked with a WAKE_NEXT, and only then traces
+//!   `dax_writeback_one(index, count)`: `count = 1 << dax_entry_order(entry)`
+//!   pages from `index = xas->xa_index & ~(count - 1)`, so that "we can
+//!   flush for PMD_SIZE and not have to worry about partial PMD
+//!   writebacks" (its comment). The entry its thread released last is the
+//!   one written back.
 //!
 //! The rules, each judged in one place:
 //!
@@ -32,6 +40,7 @@
 //! | waiter-woken | an unlock while waiters not yet woken sleep is followed, on its thread, by a wake-up of that key | [`EntryTracker::settle_owed_wake`] |
 //! | waiter-woken | a waiter back without a wake-up finds its entry still held (a spurious wake-up), never free (a lost wake-up ended by a timeout) | [`EntryTracker::woken`] |
 //! | waiter-woken | a deleted entry woke all its waiters: one created anew without a WAKE_ALL seen was deleted without it (237388320def) | [`EntryTracker::locked`] |
+//! | writeback-whole | `dax_writeback_one` flushes exactly the pages of the entry its thread just released: 512 from its 2 MiB-aligned start for a PMD entry, its one page for a PTE entry | [`EntryTracker::written_back`] |
 //! | waiter-woken | no waiter is asleep at the end on an entry nobody holds and that is owed no wake-up (one whose entry is held, or whose wake-up was sent or is owed, is open at the cut) | [`EntryTracker::finish`] |
 
 use rustc_hash::FxHashMap as HashMap;
@@ -41,7 +50,7 @@ use crate::{
         drain_by_time,
         invariants::{Findings, Invariant},
     },
-    event::{At, Entry, Event, Key, WakeMode, What},
+    event::{At, Entry, Event, Key, WakeMode, What, Writeback},
 };
 
 const OWED_WAKE: &str = "an entry was unlocked while tasks waited for it, and its thread woke none";
@@ -75,10 +84,16 @@ pub struct EntryTracker {
     /// before `dax_unlock_entry` takes the `xa_lock`, its wake-up after the
     /// store. tid -> key, until that thread's next event.
     releasing: HashMap<u32, Key>,
+    /// The entry each thread released last, since its last lock: the one a
+    /// `dax_writeback_one` that follows wrote back. A lock taken before
+    /// the trace began leaves nothing here, so it is never judged.
+    released: HashMap<u32, (Key, Entry)>,
 }
 
 impl EntryTracker {
-    pub fn push(&mut self, event: &Event, findings: &mut Findings) {
+    /// Takes one event; returns the PMD entry it deleted to downgrade it
+    /// (a zero-page or empty one, deleted by its holder), if it did.
+    pub fn push(&mut self, event: &Event, findings: &mut Findings) -> Option<Entry> {
         self.settle_owed_wake(event, findings);
         if !self.releasing.is_empty() {
             self.releasing.remove(&event.tid);
@@ -86,11 +101,13 @@ impl EntryTracker {
         match event.what {
             What::EntryLock { at, old, new } => self.locked(event, at, old, new, findings),
             What::EntryUnlock { at, entry } => self.unlocked(event, at.key(entry), findings),
-            What::EntryWake { at, entry, mode } => self.wake(event, at.key(entry), mode),
+            What::EntryWake { at, entry, mode } => return self.wake(event, at.key(entry), mode),
             What::EntryWait { key, entry, .. } => self.waits(event, key, entry, findings),
             What::EntryWoken { .. } => self.woken(event, findings),
+            What::WritebackOne(writeback) => self.written_back(event, &writeback, findings),
             _ => {}
         }
+        None
     }
 
     /// lock-released: a fault (of `event`'s thread) returned; it may hold no lock.
@@ -135,6 +152,9 @@ impl EntryTracker {
 
     /// `dax_lock_entry` stored `new`, locked, over `old`.
     fn locked(&mut self, event: &Event, at: At, old: Entry, new: Entry, findings: &mut Findings) {
+        if !self.released.is_empty() {
+            self.released.remove(&event.tid);
+        }
         let key = at.key(new);
         if !old.is_value() && self.entries.contains_key(&key) {
             // Created anew, so it was deleted: but no WAKE_ALL said so, and
@@ -174,8 +194,9 @@ impl EntryTracker {
         self.entries.insert(key, new);
     }
 
-    fn deleted(&mut self, key: Key) {
-        let Some(entry) = self.entries.remove(&key) else { return };
+    /// The entry at `key` is gone; returns what it was.
+    fn deleted(&mut self, key: Key) -> Option<Entry> {
+        let entry = self.entries.remove(&key)?;
         if !entry.is_pmd() {
             if let Some(n) = self.ptes_in_pmd.get_mut(&key.pmd_range()) {
                 *n = n.saturating_sub(1);
@@ -184,6 +205,7 @@ impl EntryTracker {
         if let Some(holder) = self.holders.remove(&key) {
             self.forget_lock(&holder, key, entry);
         }
+        Some(entry)
     }
 
     /// single-holder, as a lock is taken on an entry found unlocked (present
@@ -255,6 +277,7 @@ impl EntryTracker {
         let entry = *self.entries.get(&key)?;
         let holder = self.holders.remove(&key)?;
         self.forget_lock(&holder, key, entry);
+        self.released.insert(holder.tid, (key, entry));
         Some(holder)
     }
 
@@ -281,22 +304,44 @@ impl EntryTracker {
     /// A wake by the entry's holder ends its lock: WAKE_NEXT after the
     /// writeback's unlocking store, WAKE_ALL after a delete. A WAKE_ALL by
     /// anybody else follows the delete of an unlocked entry.
-    fn wake(&mut self, event: &Event, key: Key, mode: WakeMode) {
+    /// Returns the entry deleted, where the delete was a downgrade: a
+    /// zero-page or empty PMD entry deleted by its holder.
+    fn wake(&mut self, event: &Event, key: Key, mode: WakeMode) -> Option<Entry> {
         let all = mode == WakeMode::All;
         if let Some(queue) = self.queues.get_mut(&key) {
             queue.wakes = if all { queue.asleep } else { (queue.wakes + 1).min(queue.asleep) };
         }
         if !self.entries.contains_key(&key) {
-            return;
+            return None;
         }
         let holder = self.holders.get(&key).copied();
         let by_holder = holder.is_some_and(|holder| holder.tid == event.tid);
         if by_holder {
             self.release(key);
         }
-        if all && (holder.is_none() || by_holder) {
-            self.deleted(key);
+        if !all || !(holder.is_none() || by_holder) {
+            return None;
         }
+        let gone = self.deleted(key)?;
+        (by_holder && gone.is_pmd() && (gone.is_zero_page() || gone.is_empty())).then_some(gone)
+    }
+
+    /// writeback-whole, as `dax_writeback_one` reports the range it flushed:
+    /// the range of the entry its thread released last (fs/dax.c traces
+    /// after the unlocking store), aligned to the entry's size.
+    fn written_back(&mut self, event: &Event, writeback: &Writeback, findings: &mut Findings) {
+        let Some((key, entry)) = self.released.remove(&event.tid) else { return };
+        if writeback.pgoff == key.start && writeback.pglen == entry.pages() {
+            return;
+        }
+        let what = format!(
+            "{} pages from index {} were written back for a {entry} entry of {} pages at index {}",
+            writeback.pglen,
+            writeback.pgoff,
+            entry.pages(),
+            key.start
+        );
+        findings.report(Invariant::WritebackWhole, Some(key), &what, vec![*event]);
     }
 
     /// waiter-woken, as a task queues: on the key of the entry it waits for.

@@ -33,16 +33,21 @@ pub enum Invariant {
     PmdFaultDone,
     /// Every FALLBACK is followed by PTE handling of that address.
     FallbackServed,
+    /// A dirty entry is written back whole: `dax_writeback_one` flushes the
+    /// range of the entry it locked, from the entry's first page (aligned
+    /// down to 2 MiB for a PMD entry) for all of its pages.
+    WritebackWhole,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 6] = [
+    pub const ALL: [Invariant; 7] = [
         Invariant::LockReleased,
         Invariant::SingleHolder,
         Invariant::PmdCoversRange,
         Invariant::WaiterWoken,
         Invariant::PmdFaultDone,
         Invariant::FallbackServed,
+        Invariant::WritebackWhole,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,15 +58,17 @@ impl Invariant {
             Invariant::WaiterWoken => "waiter-woken",
             Invariant::PmdFaultDone => "pmd-fault-done",
             Invariant::FallbackServed => "fallback-served",
+            Invariant::WritebackWhole => "writeback-whole",
         }
     }
 
     /// The hook group the invariant needs; `None`: the fs_dax tracepoints suffice.
     pub fn needs(self) -> Option<HookGroup> {
         match self {
-            Invariant::LockReleased | Invariant::SingleHolder | Invariant::PmdCoversRange => {
-                Some(HookGroup::EntryState)
-            }
+            Invariant::LockReleased
+            | Invariant::SingleHolder
+            | Invariant::PmdCoversRange
+            | Invariant::WritebackWhole => Some(HookGroup::EntryState),
             Invariant::WaiterWoken => Some(HookGroup::WaitWake),
             Invariant::PmdFaultDone | Invariant::FallbackServed => None,
         }

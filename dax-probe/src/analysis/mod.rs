@@ -39,7 +39,8 @@ use dax_probe_common::{
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::{
-    event::{Comm, Event, Fault, File, What},
+    event::{Comm, Entry, Event, Fault, File, What},
+    kernel::PMD_PAGES,
     stream::{Begin, HookGroup, Sink, Summary},
 };
 use entries::EntryTracker;
@@ -97,11 +98,59 @@ impl Faults {
     }
 }
 
+/// What became of entries besides faults: the huge zero page over holes,
+/// the downgrades that undo it, and writeback by entry size.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EntryLife {
+    /// 2 MiB holes read through the huge zero page (`dax_pmd_load_hole`).
+    pub pmd_hole_loads: u64,
+    /// 2 MiB hole reads that fell back (`dax_pmd_load_hole_fallback`: no
+    /// huge zero page, or a page table already in the way).
+    pub pmd_hole_fallbacks: u64,
+    /// 4 KiB holes read through the zero page (`dax_load_hole`).
+    pub pte_hole_loads: u64,
+    /// PMD entries a 4 KiB fault deleted to put a PTE entry in their range
+    /// (`grab_mapping_entry`'s downgrade): zero-page ones, and empty ones
+    /// (left by a PMD fault that fell back). Seen by the entry hooks only.
+    pub downgraded_zero_page: u64,
+    pub downgraded_empty: u64,
+    /// Entries written back (`dax_writeback_one`), by the pages flushed:
+    /// 512 (a PMD entry), 1 (a PTE entry), any other count.
+    pub written_back_pmd: u64,
+    pub written_back_pte: u64,
+    pub written_back_other: u64,
+}
+
+impl EntryLife {
+    fn observe(&mut self, what: &What) {
+        match what {
+            What::PmdLoadHole(_) => self.pmd_hole_loads += 1,
+            What::PmdLoadHoleFallback(_) => self.pmd_hole_fallbacks += 1,
+            What::LoadHole(_) => self.pte_hole_loads += 1,
+            What::WritebackOne(writeback) => match writeback.pglen {
+                PMD_PAGES => self.written_back_pmd += 1,
+                1 => self.written_back_pte += 1,
+                _ => self.written_back_other += 1,
+            },
+            _ => {}
+        }
+    }
+
+    fn downgraded(&mut self, pmd: Entry) {
+        if pmd.is_zero_page() {
+            self.downgraded_zero_page += 1;
+        } else {
+            self.downgraded_empty += 1;
+        }
+    }
+}
+
 /// What the report, the plots and the metrics show.
 #[derive(Debug, Default)]
 pub struct Stats {
     pub events: u64,
     pub faults: Faults,
+    pub entry_life: EntryLife,
     /// Per `HOOK_EVENTS` entry.
     pub hook_events: [u64; HOOK_EVENT_COUNT],
     /// PMD fallbacks per [`Reason::ALL`] entry.
@@ -191,7 +240,10 @@ impl Analysis {
         if let Some(hook) = (event.kind() as usize).checked_sub(TRACEPOINT_COUNT) {
             self.stats.hook_events[hook] += 1;
         }
-        self.entries.push(event, &mut self.findings);
+        self.stats.entry_life.observe(&event.what);
+        if let Some(pmd) = self.entries.push(event, &mut self.findings) {
+            self.stats.entry_life.downgraded(pmd);
+        }
         if let Some(finished) = self.faults.push(event, &mut self.findings) {
             self.stats.finished(event.time_ns, finished);
         }

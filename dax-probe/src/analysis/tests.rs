@@ -4,11 +4,12 @@
 use super::*;
 use crate::{
     analysis::invariants::Invariant,
+    event::Writeback,
     event::{
         Entry,
         WakeMode::{All, Next},
     },
-    kernel::entry::EMPTY,
+    kernel::entry::{EMPTY, ZERO_PAGE},
     testing::*,
 };
 use dax_probe_common::Kind;
@@ -159,7 +160,68 @@ fn pmd_covers_range() {
         lock(2, 5, Entry(0), pte_entry(9)),
         unlock(2, 5, pte_entry(9)),
     ];
-    assert!(broken(&events).is_empty(), "{:?}", broken(&events));
+    let analysis = run(&events);
+    assert!(analysis.findings().kept().is_empty(), "{:?}", analysis.findings().kept());
+    let life = &analysis.stats.entry_life;
+    assert_eq!((life.downgraded_empty, life.downgraded_zero_page), (1, 0));
+}
+
+/// A zero-page PMD entry downgraded by a 4 KiB write is counted as such; a
+/// real PMD entry deleted by somebody who does not hold it (a punch) is no
+/// downgrade.
+#[test]
+fn downgrades_are_deletes_of_zero_page_or_empty_pmd_entries_by_their_holder() {
+    let zero_pmd = Entry(dax_entry(0, true, false).0 | ZERO_PAGE);
+    let events = [
+        lock(1, 0, Entry(0), zero_pmd),
+        unlock(1, 0, zero_pmd),
+        lock(2, 5, zero_pmd, zero_pmd),
+        wake(2, 5, zero_pmd, All),
+        lock(2, 5, Entry(0), pte_entry(9)),
+        unlock(2, 5, pte_entry(9)),
+        lock(3, 512, Entry(0), pmd_entry(false)),
+        unlock(3, 512, pmd_entry(false)),
+        wake(4, 512, pmd_entry(false), All),
+    ];
+    let analysis = run(&events);
+    assert!(analysis.findings().kept().is_empty(), "{:?}", analysis.findings().kept());
+    let life = &analysis.stats.entry_life;
+    assert_eq!((life.downgraded_zero_page, life.downgraded_empty), (1, 0));
+}
+
+/// `dax_writeback_one(index, count)` on thread `tid`.
+fn written_back(tid: u32, pgoff: u64, pglen: u64) -> Event {
+    event(tid, What::WritebackOne(Writeback { pgoff, pglen, ..Writeback::default() }))
+}
+
+#[test]
+fn writeback_whole() {
+    // fs/dax.c: lock the dirty PMD entry (found from index 7, mid-range),
+    // store it back unlocked with a WAKE_NEXT, trace 512 pages from 0.
+    let whole = [
+        lock(1, 0, Entry(0), pmd_entry(false)),
+        unlock(1, 0, pmd_entry(false)),
+        lock(2, 7, pmd_entry(false), pmd_entry(false)),
+        wake(2, 7, pmd_entry(false), Next),
+        written_back(2, 0, 512),
+        lock(2, 600, Entry(0), pte_entry(3)),
+        unlock(2, 600, pte_entry(3)),
+        written_back(2, 600, 1),
+    ];
+    let analysis = run(&whole);
+    assert!(analysis.findings().kept().is_empty(), "{:?}", analysis.findings().kept());
+    let life = &analysis.stats.entry_life;
+    assert_eq!((life.written_back_pmd, life.written_back_pte), (1, 1));
+    // The alignment dropped: 512 pages from where the walk found the entry.
+    let mut shifted = whole.to_vec();
+    shifted[4] = written_back(2, 7, 512);
+    assert_eq!(broken(&shifted), [Invariant::WritebackWhole]);
+    // Less than the entry.
+    let mut short = whole.to_vec();
+    short[4] = written_back(2, 0, 1);
+    assert_eq!(broken(&short), [Invariant::WritebackWhole]);
+    // A writeback whose lock came before the trace began is not judged.
+    assert!(broken(&[written_back(2, 7, 3)]).is_empty());
 }
 
 #[test]

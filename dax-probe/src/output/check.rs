@@ -135,10 +135,11 @@ pub fn run(analysis: &Analysis, run: &RunSummary, as_json: bool) -> String {
     if let Some(fio) = run.fio {
         lines.push(format!("fio: read {}; write {}", fio.read.text(), fio.write.text()));
     }
-    // The report's fault, reason and file system lines; per file and
-    // process are for `report`.
+    // The report's fault, reason, entry and file system lines; per file
+    // and process are for `report`.
     lines.push(report::faults_line(&analysis.stats.faults));
     lines.extend(report::reason_lines(&analysis.stats.reasons));
+    lines.extend(report::entry_life_lines(analysis));
     lines.extend(report::filesystem_lines(analysis));
     lines.push(format!("lost events: {}", report::lost_text(analysis)));
     lines.push(cost_line(run.cost));

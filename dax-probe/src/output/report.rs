@@ -139,6 +139,44 @@ pub fn reason_lines(reasons: &[u64; Reason::ALL.len()]) -> Vec<String> {
     std::iter::once("fallbacks by reason:".to_owned()).chain(rows).collect()
 }
 
+/// The huge zero page over holes, the downgrades that undo it, and
+/// writeback by entry size (`report`, `run`). Downgrades are seen by the
+/// entry hooks only: without them the line says so rather than 0.
+pub fn entry_life_lines(analysis: &Analysis) -> Vec<String> {
+    let life = &analysis.stats.entry_life;
+    let downgrades = if analysis.recording().gives(HookGroup::EntryState) {
+        format!("zero-page {}, empty {}", life.downgraded_zero_page, life.downgraded_empty)
+    } else {
+        "not seen (the entry-state hooks were not attached)".to_owned()
+    };
+    vec![
+        format!(
+            "holes: 2 MiB zero-page loads {} (fell back {}), 4 KiB zero-page loads {}",
+            life.pmd_hole_loads, life.pmd_hole_fallbacks, life.pte_hole_loads
+        ),
+        format!("PMD entries downgraded by 4 KiB faults: {downgrades}"),
+        format!(
+            "written back: PMD entries {} (2 MiB each), PTE entries {}, other sizes {}",
+            life.written_back_pmd, life.written_back_pte, life.written_back_other
+        ),
+    ]
+}
+
+fn entry_life_json(analysis: &Analysis) -> Value {
+    let life = &analysis.stats.entry_life;
+    let seen = analysis.recording().gives(HookGroup::EntryState);
+    json!({
+        "pmd_hole_loads": life.pmd_hole_loads,
+        "pmd_hole_fallbacks": life.pmd_hole_fallbacks,
+        "pte_hole_loads": life.pte_hole_loads,
+        "downgraded_zero_page": seen.then_some(life.downgraded_zero_page),
+        "downgraded_empty": seen.then_some(life.downgraded_empty),
+        "written_back_pmd": life.written_back_pmd,
+        "written_back_pte": life.written_back_pte,
+        "written_back_other": life.written_back_other,
+    })
+}
+
 /// "entry-state (inlined) wait-wake (native)", or the names alone where
 /// the recording did not say how.
 fn hooks_with_ways(begin: &Begin) -> String {
@@ -165,6 +203,7 @@ pub fn text(analysis: &Analysis) -> Vec<String> {
         format!("hook events: {}", hook_counts(stats)),
     ]);
     lines.extend(reason_lines(&stats.reasons));
+    lines.extend(entry_life_lines(analysis));
     lines.extend(filesystem_lines(analysis));
     lines.push("per file (device inode):".to_owned());
     for (file, faults) in sorted_files(stats) {
@@ -238,6 +277,7 @@ pub fn json(analysis: &Analysis) -> Value {
         "hook_events": HOOK_EVENTS.iter().zip(&stats.hook_events)
             .map(|(name, n)| (name.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "fallback_reasons": reasons,
+        "entries": entry_life_json(analysis),
         "filesystems": filesystems,
         "files": files,
         "processes": processes,

@@ -10,7 +10,8 @@
 //! tables (MADV_DONTNEED would keep the PTE tables, and a 2 MiB fault only
 //! happens where there is none). `--punch` adds a thread that punches the
 //! touched pages out of /dev/daxref (its DAXREF_PUNCH ioctl) during every
-//! round, so that entry deletes race with the faults.
+//! round, so that entry deletes race with the faults. `--msync` writes
+//! ranges of the mapping back after every round's touches.
 
 use std::{fs::OpenOptions, os::fd::AsRawFd, path::PathBuf, ptr};
 
@@ -43,6 +44,11 @@ struct Args {
     /// Punch the touched pages out of /dev/daxref during every round.
     #[arg(long)]
     punch: bool,
+    /// After every round's touches, msync(MS_SYNC) these ranges of the
+    /// mapping: comma-separated `OFFSET:LENGTH` (page aligned), e.g.
+    /// `0x1000:4m` to write back from 4 KiB into the first 2 MiB.
+    #[arg(long, value_delimiter = ',')]
+    msync: Vec<String>,
     /// At the end, close the file and keep only the mapping for this many
     /// milliseconds (what holds a module whose device is mapped).
     #[arg(long, value_name = "MS")]
@@ -90,9 +96,26 @@ fn touches(specs: &[String], length: usize) -> Result<Vec<Touch>> {
         .collect()
 }
 
+/// The `--msync` ranges as (offset, length), each inside the mapping.
+fn ranges(specs: &[String], length: usize) -> Result<Vec<(usize, usize)>> {
+    specs
+        .iter()
+        .map(|spec| {
+            let (offset, bytes) =
+                spec.split_once(':').with_context(|| format!("bad range {spec:?}: want OFFSET:LENGTH"))?;
+            let (offset, bytes) =
+                (number(offset).map_err(anyhow::Error::msg)?, number(bytes).map_err(anyhow::Error::msg)?);
+            ensure!(offset % 4096 == 0, "range {spec}: the offset is not page aligned");
+            ensure!(offset + bytes <= length, "range {spec} is outside the {length}-byte mapping");
+            Ok((offset, bytes))
+        })
+        .collect()
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let touches = touches(&args.touch, args.length)?;
+    let msyncs = ranges(&args.msync, args.length)?;
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -168,6 +191,11 @@ fn main() -> Result<()> {
                 });
             }
         });
+        for &(offset, bytes) in &msyncs {
+            // SAFETY: a range of our own mapping (checked by `ranges`).
+            let synced = unsafe { libc::msync((base + offset) as *mut _, bytes, libc::MS_SYNC) };
+            ensure!(synced == 0, "msync {offset:#x}+{bytes:#x}: {}", std::io::Error::last_os_error());
+        }
     }
     println!("dax-lab-fault: mapped {} bytes of {} at {base:#x} (offset {:#x}), {} touches x {} threads x {} rounds", args.length, args.file.display(), args.offset, touches.len(), args.threads, args.rounds);
     if let Some(ms) = args.hold_ms {
