@@ -117,6 +117,7 @@ enum Command {
         dax-probe check fio.daxtrace\n  \
         dax-probe check /sys/kernel/tracing/trace\n  \
         dax-probe check -- fio job.fio\n  \
+        dax-probe check --stall-after 10 -- fio job.fio\n  \
         dax-probe check --json fio.daxtrace")]
     Check {
         trace: Option<PathBuf>,
@@ -128,6 +129,12 @@ enum Command {
         /// Refused, with the reason: the invariants need the event stream.
         #[arg(long, hide = true)]
         count: bool,
+        /// Live: a waiter asleep this long on a free entry, with no wake-up
+        /// coming, is a lost wake-up: reported at once, and the check ends
+        /// there with its verdict (the waiter, and so the command, would
+        /// never end). 0: never.
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        stall_after: u64,
         /// A command to run while checking live.
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<String>,
@@ -296,8 +303,8 @@ fn run(cli: Cli) -> Result<i32> {
             "check has no counting mode: the invariants are checked on every event, in order, and the \
              counting mode (run --count, top, serve --count) keeps none"
         ),
-        Command::Check { trace, json, hooks, command, .. } => {
-            check(trace.as_deref(), json, hooks.plan, &command)
+        Command::Check { trace, json, hooks, stall_after, command, .. } => {
+            check(trace.as_deref(), json, hooks.plan, stall_after, &command)
         }
         Command::Report { trace, json, counts } => report(&trace, json, counts),
         Command::Plot { trace, output, json } => plot(&trace, &output, json),
@@ -440,8 +447,11 @@ fn record(output: &Path, plan: Plan, stage: live::Stage, costs: Costs, command: 
     Ok(command_code(session.status))
 }
 
-fn check(trace: Option<&Path>, json: bool, plan: Plan, command: &[String]) -> Result<i32> {
+fn check(trace: Option<&Path>, json: bool, plan: Plan, stall_after: u64, command: &[String]) -> Result<i32> {
     let mut analysis = Analysis::default();
+    if stall_after > 0 {
+        analysis = analysis.stall_after(std::time::Duration::from_secs(stall_after));
+    }
     let status = match trace {
         Some(trace) => {
             anyhow::ensure!(

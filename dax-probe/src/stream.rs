@@ -15,7 +15,12 @@
 //! 3. [`Sink::lost`], any number of times between pushes, live only: the
 //!    events dropped so far, a running total that never decreases. It lets
 //!    a live view show losses as they happen; no sink may need it.
-//! 4. [`Sink::finish`], once, after the last event: the final counts, lost
+//! 4. [`Sink::tick`], about once a second between pushes, live only: the
+//!    clock the events are stamped with (CLOCK_MONOTONIC), given once every
+//!    event read so far was pushed. A sink answers true to end the session:
+//!    it judged the workload stuck for good (a waiter asleep past its limit
+//!    with no wake-up coming), so waiting for the command would never end.
+//! 5. [`Sink::finish`], once, after the last event: the final counts, lost
 //!    events included, or that nobody could count them ([`Summary`]). A sink's verdict or output is complete
 //!    only from here.
 //!
@@ -33,6 +38,10 @@ pub trait Sink {
     fn begin(&mut self, begin: &Begin);
     fn push(&mut self, event: &Event) -> Result<()>;
     fn lost(&mut self, _total: u64) {}
+    /// True: end the live session (see the module's contract).
+    fn tick(&mut self, _now_ns: u64) -> bool {
+        false
+    }
     fn finish(&mut self, summary: &Summary) -> Result<()>;
 }
 
@@ -172,6 +181,11 @@ impl<A: Sink, B: Sink> Sink for (A, B) {
         self.1.lost(total);
     }
 
+    fn tick(&mut self, now_ns: u64) -> bool {
+        // Both see the clock, whatever the first answers.
+        self.0.tick(now_ns) | self.1.tick(now_ns)
+    }
+
     fn finish(&mut self, summary: &Summary) -> Result<()> {
         self.0.finish(summary)?;
         self.1.finish(summary)
@@ -192,6 +206,10 @@ impl<S: Sink> Sink for Option<S> {
         self.iter_mut().for_each(|sink| sink.lost(total));
     }
 
+    fn tick(&mut self, now_ns: u64) -> bool {
+        self.as_mut().is_some_and(|sink| sink.tick(now_ns))
+    }
+
     fn finish(&mut self, summary: &Summary) -> Result<()> {
         self.as_mut().map_or(Ok(()), |sink| sink.finish(summary))
     }
@@ -209,6 +227,10 @@ impl<S: Sink + ?Sized> Sink for &mut S {
 
     fn lost(&mut self, total: u64) {
         (**self).lost(total);
+    }
+
+    fn tick(&mut self, now_ns: u64) -> bool {
+        (**self).tick(now_ns)
     }
 
     fn finish(&mut self, summary: &Summary) -> Result<()> {

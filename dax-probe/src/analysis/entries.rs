@@ -39,7 +39,9 @@
 //! | waiter-woken | a waiter queues on the key of the entry it waits for (23c84eb78375); where the hooks do not say which entry that is (`dax_entry_waitqueue` inlined), a waiter on a key nobody holds while an entry of its 2 MiB range is held | [`EntryTracker::waits`] |
 //! | waiter-woken | an unlock while waiters not yet woken sleep is followed, on its thread, by a wake-up of that key | [`EntryTracker::settle_owed_wake`] |
 //! | waiter-woken | a waiter back without a wake-up finds its entry still held (a spurious wake-up), never free (a lost wake-up ended by a timeout) | [`EntryTracker::woken`] |
+//! | waiter-woken | live (`check --stall-after`): a waiter asleep past the limit, no wake-up sent to its key since it queued, while the entry it waits for is free: a lost wake-up, reported as it happens, and the session ends (the waiter never will) | [`EntryTracker::stalled`] |
 //! | waiter-woken | a deleted entry woke all its waiters: one created anew without a WAKE_ALL seen was deleted without it (237388320def) | [`EntryTracker::locked`] |
+//! | waiter-woken | the same for a downgrade: PTE entries inside a zero-page or empty PMD entry whose delete no WAKE_ALL told | [`EntryTracker::inserted`] |
 //! | writeback-whole | `dax_writeback_one` flushes exactly the pages of the entry its thread just released: 512 from its 2 MiB-aligned start for a PMD entry, its one page for a PTE entry | [`EntryTracker::written_back`] |
 //! | waiter-woken | no waiter is asleep at the end on an entry nobody holds and that is owed no wake-up (one whose entry is held, or whose wake-up was sent or is owed, is open at the cut) | [`EntryTracker::finish`] |
 
@@ -54,6 +56,19 @@ use crate::{
 };
 
 const OWED_WAKE: &str = "an entry was unlocked while tasks waited for it, and its thread woke none";
+
+/// A task asleep on a wait queue.
+struct Waiter {
+    /// The key it hashed its queue on.
+    key: Key,
+    wait: Event,
+    /// The key of the entry it waits for, held when it queued (its own key
+    /// but for a waiter hashed on the wrong index); `None` where the trace
+    /// did not see that entry locked.
+    waits_for: Option<Key>,
+    /// Its lost wake-up was reported while it slept ([`EntryTracker::stalled`]).
+    reported: bool,
+}
 
 /// Per wait key: tasks asleep, and wake-ups sent that they have not yet
 /// taken (a WAKE_NEXT wakes one exclusive waiter, a WAKE_ALL all).
@@ -76,7 +91,7 @@ pub struct EntryTracker {
     held: HashMap<u32, Vec<Key>>,
     /// Locked entry values per mapping, to find the entry a waiter waits for.
     locked_values: HashMap<(u64, Entry), Key>,
-    waiters: HashMap<u32, (Key, Event)>,
+    waiters: HashMap<u32, Waiter>,
     queues: HashMap<Key, WaitQueue>,
     /// An unlock with waiters asleep, until its thread wakes one: tid -> (key, unlock).
     owed_wakes: HashMap<u32, (Key, Event)>,
@@ -133,7 +148,12 @@ impl EntryTracker {
             let what = "entry still locked where the trace ends";
             findings.open_at_cut(Invariant::LockReleased, Some(*key), what, vec![*holder]);
         }
-        for (key, wait) in drain_by_time(&mut self.waiters, |(_, wait)| wait.time_ns) {
+        for Waiter { key, wait, reported, .. } in
+            drain_by_time(&mut self.waiters, |waiter| waiter.wait.time_ns)
+        {
+            if reported {
+                continue;
+            }
             let is_held = held.iter().any(|(held_key, _)| *held_key == key);
             let woken_or_owed = owed.iter().any(|(owed_key, _)| *owed_key == key)
                 || self.queues.get(&key).is_some_and(|queue| queue.wakes > 0);
@@ -177,14 +197,30 @@ impl EntryTracker {
         }
     }
 
-    /// pmd-covers-range, as a new entry appears.
+    /// pmd-covers-range, as a new entry appears; and waiter-woken where the
+    /// PMD entry in the way is one fs/dax.c deletes first.
     fn inserted(&mut self, event: &Event, key: Key, new: Entry, findings: &mut Findings) {
         let range = key.pmd_range();
         if !new.is_pmd() {
-            if self.entries.get(&range).is_some_and(|entry| entry.is_pmd()) {
-                let events = self.holders.get(&range).into_iter().copied().chain([*event]).collect();
-                let what = "a PTE entry was created inside a present PMD entry";
-                findings.report(Invariant::PmdCoversRange, Some(key), what, events);
+            match self.entries.get(&range).copied() {
+                // A zero-page or empty PMD entry is downgraded first: locked,
+                // deleted with a WAKE_ALL, then the PTE entry inserted
+                // (grab_mapping_entry). No WAKE_ALL came, so its delete woke
+                // fewer than all its waiters (237388320def's class).
+                Some(pmd) if pmd.is_pmd() && (pmd.is_zero_page() || pmd.is_empty()) => {
+                    let what = format!(
+                        "a {pmd} entry was replaced by PTE entries without a WAKE_ALL: its delete woke \
+                         fewer than all its waiters"
+                    );
+                    findings.report(Invariant::WaiterWoken, Some(range), &what, vec![*event]);
+                    self.deleted(range);
+                }
+                Some(pmd) if pmd.is_pmd() => {
+                    let events = self.holders.get(&range).into_iter().copied().chain([*event]).collect();
+                    let what = "a PTE entry was created inside a present PMD entry";
+                    findings.report(Invariant::PmdCoversRange, Some(key), what, events);
+                }
+                _ => {}
             }
             *self.ptes_in_pmd.entry(range).or_default() += 1;
         } else if self.ptes_in_pmd.get(&range).is_some_and(|&n| n > 0) {
@@ -348,10 +384,12 @@ impl EntryTracker {
     /// The wait is taken under the `xa_lock` that the holder's lock was
     /// taken under, so the holder's lock comes first in the stream.
     fn waits(&mut self, event: &Event, key: Key, waited: Entry, findings: &mut Findings) {
-        self.waiters.insert(event.tid, (key, *event));
+        let mut waiter = Waiter { key, wait: *event, waits_for: None, reported: false };
         self.queues.entry(key).or_default().asleep += 1;
         let key_is_held = self.holders.contains_key(&key);
         if key_is_held || self.releasing.values().any(|releasing| *releasing == key) {
+            waiter.waits_for = Some(key);
+            self.waiters.insert(event.tid, waiter);
             return;
         }
         // The unlock will wake the queue of the key the entry is held
@@ -372,6 +410,41 @@ impl EntryTracker {
             );
             findings.report(Invariant::WaiterWoken, Some(key), &what, events);
         }
+        waiter.waits_for = held_key;
+        self.waiters.insert(event.tid, waiter);
+    }
+
+    /// waiter-woken, live, at `now_ns`: a waiter asleep longer than
+    /// `limit_ns`, with no wake-up sent to its key since it queued (none
+    /// left for it on the queue, none owed by an unlock), whose entry is
+    /// free. Nothing will wake it: the violation is reported now, once.
+    /// Returns whether such a waiter exists, so that a live session can end
+    /// in a verdict rather than wait for a task that never returns. A
+    /// waiter whose entry the trace did not see locked is not judged.
+    pub fn stalled(&mut self, now_ns: u64, limit_ns: u64, findings: &mut Findings) -> bool {
+        let mut stuck = false;
+        for waiter in self.waiters.values_mut() {
+            let asleep_ns = now_ns.saturating_sub(waiter.wait.time_ns);
+            let Some(waits_for) = waiter.waits_for else { continue };
+            let woken = self.queues.get(&waiter.key).is_some_and(|queue| queue.wakes > 0)
+                || self.owed_wakes.values().any(|(key, _)| *key == waiter.key);
+            if asleep_ns <= limit_ns || woken || self.holders.contains_key(&waits_for) {
+                continue;
+            }
+            stuck = true;
+            if !waiter.reported {
+                waiter.reported = true;
+                let what = format!(
+                    "a waiter has slept {:.1} s on index {} though its entry (index {}) is free and no \
+                     wake-up is coming: a lost wake-up",
+                    asleep_ns as f64 / 1e9,
+                    waiter.key.start,
+                    waits_for.start
+                );
+                findings.report(Invariant::WaiterWoken, Some(waiter.key), &what, vec![waiter.wait]);
+            }
+        }
+        stuck
     }
 
     /// waiter-woken, as a waiter is back: it must have had a wake-up for its
@@ -383,9 +456,13 @@ impl EntryTracker {
     /// of fs/dax.c's fault paths' are; `wait_entry_unlocked` (memory-failure
     /// handling) is not, and a WAKE_NEXT wakes its waiters too.
     fn woken(&mut self, event: &Event, findings: &mut Findings) {
-        let Some((key, wait)) = self.waiters.remove(&event.tid) else { return };
+        let Some(Waiter { key, wait, reported, .. }) = self.waiters.remove(&event.tid) else { return };
         let queue = self.queues.entry(key).or_default();
         queue.asleep = queue.asleep.saturating_sub(1);
+        if reported {
+            // Its lost wake-up is told already; it came back some other way.
+            return;
+        }
         if queue.wakes > 0 {
             queue.wakes -= 1;
         } else if !self.holders.contains_key(&key) {

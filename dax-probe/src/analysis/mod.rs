@@ -207,6 +207,9 @@ pub struct Analysis {
     faults: FaultTracker,
     entries: EntryTracker,
     findings: Findings,
+    /// Live only: how long a waiter may sleep on a free entry with no
+    /// wake-up coming before it is a lost wake-up ([`Sink::tick`]).
+    stall_after_ns: Option<u64>,
 }
 
 impl Analysis {
@@ -231,6 +234,12 @@ impl Analysis {
 
     pub fn is_finished(&self) -> bool {
         self.finished
+    }
+
+    /// Judges stalls when live: see [`EntryTracker::stalled`].
+    pub fn stall_after(mut self, limit: std::time::Duration) -> Analysis {
+        self.stall_after_ns = Some(limit.as_nanos().try_into().unwrap_or(u64::MAX));
+        self
     }
 
     /// Takes one event: the per-event path of every check.
@@ -263,6 +272,7 @@ impl Sink for Analysis {
             begin: begin.clone(),
             faults: FaultTracker::new(begin.gives(HookGroup::FallbackProbes)),
             findings: Findings::new(&begin.hooks),
+            stall_after_ns: self.stall_after_ns,
             ..Analysis::default()
         };
     }
@@ -274,6 +284,12 @@ impl Sink for Analysis {
 
     fn lost(&mut self, total: u64) {
         self.lost = total;
+    }
+
+    /// A lost wake-up found live ends the session: its waiter never returns.
+    fn tick(&mut self, now_ns: u64) -> bool {
+        let Some(limit_ns) = self.stall_after_ns else { return false };
+        self.entries.stalled(now_ns, limit_ns, &mut self.findings)
     }
 
     /// The end of the stream: what is still owed, open, held or asleep.

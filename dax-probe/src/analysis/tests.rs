@@ -187,6 +187,10 @@ fn downgrades_are_deletes_of_zero_page_or_empty_pmd_entries_by_their_holder() {
     assert!(analysis.findings().kept().is_empty(), "{:?}", analysis.findings().kept());
     let life = &analysis.stats.entry_life;
     assert_eq!((life.downgraded_zero_page, life.downgraded_empty), (1, 0));
+    // 237388320def's class at the downgrade: the delete woke one waiter.
+    let mut wake_one = events.to_vec();
+    wake_one[3] = wake(2, 5, zero_pmd, Next);
+    assert_eq!(broken(&wake_one[..6]), [Invariant::WaiterWoken]);
 }
 
 /// `dax_writeback_one(index, count)` on thread `tid`.
@@ -433,4 +437,50 @@ fn an_unlock_owes_no_wake_to_a_waiter_already_woken() {
     let mut owed = events.to_vec();
     owed.remove(3);
     assert!(broken(&owed).contains(&Invariant::WaiterWoken));
+}
+
+/// `events` live, with a stall limit of 10 s, then the clock at `now_s`:
+/// whether the analysis ends the session, and what it found.
+fn stalled_at(events: &[Event], now_s: u64) -> (bool, Vec<Invariant>) {
+    let mut analysis = Analysis::default().stall_after(std::time::Duration::from_secs(10));
+    let hooks = vec![HookGroup::EntryState, HookGroup::WaitWake, HookGroup::FallbackProbes];
+    analysis.begin(&Begin { hooks, ..Begin::default() });
+    for (time, event) in events.iter().enumerate() {
+        analysis.observe(&Event { time_ns: time as u64, ..*event });
+    }
+    let stuck = analysis.tick(now_s * 1_000_000_000);
+    (stuck, analysis.findings().kept().iter().map(|v| v.invariant).collect())
+}
+
+/// The live stall detector: a waiter past the limit whose entry is free
+/// and owed no wake-up ends the session with a violation; one whose entry
+/// is still held, or that was woken, does not.
+#[test]
+fn a_lost_wake_up_is_told_live_and_ends_the_session() {
+    // 23c84eb78375: a PMD fault waits on the PMD index for the PTE entry at
+    // 3, whose unlock wakes index 3. Told at the wait, and again as a stall.
+    let missed = [
+        lock(1, 3, Entry(0), pte_entry(7)),
+        wait(2, 0, 0, Entry(pte_entry(7).0 | 2)),
+        unlock(1, 3, pte_entry(7)),
+        wake(1, 3, pte_entry(7), Next),
+    ];
+    assert_eq!(stalled_at(&missed, 5), (false, vec![Invariant::WaiterWoken]));
+    assert_eq!(stalled_at(&missed, 11), (true, vec![Invariant::WaiterWoken, Invariant::WaiterWoken]));
+    // A delete that woke one of two waiters: the other sleeps for good.
+    let zero_pmd = Entry(dax_entry(0, true, false).0 | ZERO_PAGE);
+    let wake_one = [
+        lock(1, 0, Entry(0), zero_pmd),
+        wait(2, 0, 5, Entry(zero_pmd.0 | 2)),
+        wait(3, 0, 9, Entry(zero_pmd.0 | 2)),
+        wake(1, 0, zero_pmd, Next),
+        woken(2, 0),
+    ];
+    assert_eq!(stalled_at(&wake_one, 11), (true, vec![Invariant::WaiterWoken]));
+    let mut all = wake_one.to_vec();
+    all[3] = wake(1, 0, zero_pmd, All);
+    assert_eq!(stalled_at(&all, 11), (false, vec![]));
+    // Held past the limit: a slow holder, not a lost wake-up.
+    let held = [lock(1, 0, Entry(0), pmd_entry(false)), wait(2, 0, 0, pmd_entry(true))];
+    assert_eq!(stalled_at(&held, 60), (false, vec![]));
 }

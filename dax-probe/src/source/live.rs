@@ -152,7 +152,16 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     let mut events = 0;
     let status = loop {
         tokio::select! {
-            _ = tick.tick(), if command.lost_every_second => sink.lost(dropped(&ebpf)?),
+            _ = tick.tick() => {
+                if command.lost_every_second {
+                    sink.lost(dropped(&ebpf)?);
+                }
+                events += drain(ring.get_mut(), &tracepoints.layout, sink, command.stage)?;
+                if sink.tick(monotonic_ns()) {
+                    eprintln!("dax-probe: stopping: a waiter will never wake (a lost wake-up), so the command cannot end by itself");
+                    break None;
+                }
+            }
             _ = read.tick() => events += drain(ring.get_mut(), &tracepoints.layout, sink, command.stage)?,
             readable = ring.readable_mut() => {
                 let mut guard = readable?;
@@ -175,6 +184,14 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     }
     sink.finish(&summary)?;
     Ok(Session { begin, summary, status, cost: meter.finish(&ebpf) })
+}
+
+/// CLOCK_MONOTONIC, the clock of the events' stamps (`bpf_ktime_get_ns`).
+fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec, which `now` is.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64
 }
 
 /// How often the ring buffer is read when the programs did not wake us.

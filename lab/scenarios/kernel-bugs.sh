@@ -1,0 +1,77 @@
+# Bugs of the kernel's own fs/dax.c, re-created one at a time by the lab kernel's dax_lab_bug (lab/kernel/patches/0002-fs-dax-lab-bugs.patch): live check fails with the expected invariant and names the events, passes with the parameter off, and a lost wake-up ends in a verdict (--stall-after), not a hang.
+# kernels: custom
+# timeout: 900
+#
+# Each case runs its workload under `dax-probe check --stall-after 10`
+# twice: with dax_lab_bug=0 (check must pass) and with the case's value
+# (check must fail, and its violations must include the expected
+# invariant). Results go to /outbox/kernel-bugs.txt as
+#   VALUE NAME EXPECTED CAUGHT_BY(comma-separated or -) VERDICT
+# A lost wake-up leaves a task asleep for good in D state: that case runs
+# last, on files of its own.
+. /lab/lib.sh
+
+BUG=/sys/module/kernel/parameters/dax_lab_bug
+lab_expect "the lab's kernel has the dax_lab_bug parameter" test -w "$BUG" || exit 1
+lab_format aligned
+: > /outbox/kernel-bugs.txt
+
+# The invariants of the violations in check's text output FILE, comma-separated.
+violated() {
+	sed -n 's/^violation: \([a-z-]*\): .*/\1/p' "$1" | sort -u | paste -sd, -
+}
+
+# kernel_case VALUE NAME EXPECTED WORKLOAD...: the workload checked live
+# with dax_lab_bug off and then VALUE.
+kernel_case() {
+	value=$1 name=$2 expected=$3
+	shift 3
+	for setting in 0 "$value"; do
+		echo "$setting" > "$BUG"
+		code=0
+		dax-probe check --stall-after 10 -- "$@" > "/outbox/check-$name-$setting.txt" 2> "/outbox/check-$name-$setting.err" || code=$?
+		echo 0 > "$BUG"
+		sed "s/^/$name dax_lab_bug=$setting: /" "/outbox/check-$name-$setting.txt" | head -n 60
+		verdict=$(sed -n 's/^verdict: \([a-z]*\).*/\1/p' "/outbox/check-$name-$setting.txt")
+		caught=$(violated "/outbox/check-$name-$setting.txt")
+		if [ "$setting" = 0 ]; then
+			lab_expect "$name: with dax_lab_bug=0 check passes (exit $code, verdict $verdict)" \
+				test "$code" = 0 -a "$verdict" = pass || return 1
+		else
+			echo "result: kernel-bug $value $name expected $expected caught-by ${caught:--} verdict $verdict"
+			echo "$value $name $expected ${caught:--} $verdict" >> /outbox/kernel-bugs.txt
+			lab_expect "$name: with dax_lab_bug=$value check fails (exit $code, verdict $verdict)" \
+				test "$code" = 1 -a "$verdict" = fail || return 1
+			lab_expect "$name: the violations include $expected ($caught)" \
+				sh -c "echo ',$caught,' | grep -q ',$expected,'" || return 1
+		fi
+	done
+}
+
+# 4: writeback of a dirty PMD entry found from index 1 (an msync that starts
+# 4 KiB into it) flushes from index 1, not from the entry's start.
+dirty=$LAB_DAX_MOUNT/dirty
+xfs_io -f -c "falloc 0 4m" -c "pwrite -q 0 4m" -c fsync "$dirty"
+kernel_case 4 writeback-unaligned writeback-whole \
+	dax-lab-fault "$dirty" --length 4m --touch w:0 --msync 4k:2m || exit 1
+
+# 2: the downgrade of a zero-page PMD entry (a 2 MiB hole read, then a
+# 4 KiB fault in its range) wakes one waiter, not all.
+holes=$LAB_DAX_MOUNT/holes
+kernel_case 2 downgrade-wakes-one waiter-woken sh -c "
+	rm -f $holes && xfs_io -f -c 'truncate 8m' $holes &&
+	dax-lab-fault $holes --length 8m --touch r:0,r:2m,r:4m,r:6m &&
+	dax-lab-fault $holes --length 8m --shift 4k --threads 2 --touch r:4k,r:8k,r:0x204000,r:0x208000" || exit 1
+
+# 1 (last: it leaves tasks asleep for good): PMD faults meet PTE entries
+# locked by the faults of a shifted mapping of the same file (mixed-
+# contention's workload), and wait hashed on the PMD index.
+contended=$LAB_DAX_MOUNT/contended
+xfs_io -f -c "pwrite -q 0 8m" "$contended"
+touches=r:0,w:4k,r:1m,w:2m,r:3m,w:6m
+kernel_case 1 missed-wake-pmd waiter-woken sh -c "
+	dax-lab-fault $contended --length 8m --threads 2 --rounds 400 --touch $touches &
+	dax-lab-fault $contended --length 8m --shift 4k --threads 2 --rounds 400 --touch $touches &
+	wait" || exit 1
+lab_expect "the lost wake-up ended the check, not a timeout" grep -q 'stopping: a waiter will never wake' /outbox/check-missed-wake-pmd-1.err
+cat /outbox/kernel-bugs.txt
