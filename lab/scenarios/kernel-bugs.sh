@@ -84,7 +84,7 @@ kernel_case 2 downgrade-wakes-one waiter-woken 1 sh -c "
 contended=$LAB_DAX_MOUNT/contended
 xfs_io -f -c "pwrite -q 0 8m" "$contended"
 touches=w:4k,r:1m,w:0x201000,r:3m,w:0x601000,r:7m
-kernel_case 1 missed-wake-pmd waiter-woken 5 sh -c "
+kernel_case 1 missed-wake-pmd waiter-woken 8 sh -c "
 	dax-lab-fault $contended --length 8m --threads 2 --rounds 400 --touch $touches &
 	dax-lab-fault $contended --length 8m --shift 4k --threads 2 --rounds 400 --touch $touches &
 	wait" || exit 1
