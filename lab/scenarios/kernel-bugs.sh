@@ -78,13 +78,16 @@ kernel_case 2 downgrade-wakes-one waiter-woken 1 sh -c "
 
 # 1 (last: it leaves tasks asleep for good): PMD faults meet PTE entries
 # locked by the faults of a shifted mapping of the same file (mixed-
-# contention's workload), and wait hashed on the PMD index. No touch is at
-# a 2 MiB boundary: the first PTE entry of each range, the one a PMD fault
-# finds, is then never at the PMD index, where the two keys would agree.
+# contention's workload), and wait hashed on the PMD index. The shifted
+# mapping touches first, alone, so that every range holds PTE entries (had
+# a PMD fault come first, its PMD entry would stay, and every later wait
+# would be for it); and no touch is at a 2 MiB boundary, so the PTE entry
+# a PMD fault finds is never at the PMD index, where the two keys agree.
 contended=$LAB_DAX_MOUNT/contended
 xfs_io -f -c "pwrite -q 0 8m" "$contended"
 touches=w:4k,r:1m,w:0x201000,r:3m,w:0x601000,r:7m
 kernel_case 1 missed-wake-pmd waiter-woken 8 sh -c "
+	dax-lab-fault $contended --length 8m --shift 4k --touch $touches > /dev/null || exit 1
 	dax-lab-fault $contended --length 8m --threads 2 --rounds 400 --touch $touches &
 	dax-lab-fault $contended --length 8m --shift 4k --threads 2 --rounds 400 --touch $touches &
 	wait" || exit 1
