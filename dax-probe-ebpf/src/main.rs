@@ -237,7 +237,8 @@ fn submit_with(ctx: &impl EbpfContext, kind: u32, fill: impl FnOnce(*mut u64) ->
     // wakes it.
     let unread = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
     let crossing = unread >= WAKE_AT_BYTES && unread < WAKE_AT_BYTES + SLOT_BYTES;
-    let flags = if crossing || unread >= WAKE_EVERY_AT_BYTES { BPF_RB_FORCE_WAKEUP } else { BPF_RB_NO_WAKEUP };
+    let flags =
+        if crossing || unread >= WAKE_EVERY_AT_BYTES { BPF_RB_FORCE_WAKEUP } else { BPF_RB_NO_WAKEUP };
     slot.submit(flags as u64);
 }
 

@@ -7,7 +7,7 @@ use crate::{
     event::Writeback,
     event::{
         Entry,
-        WakeMode::{All, Next},
+        WakeMode::{self, All, Next},
     },
     kernel::entry::{EMPTY, ZERO_PAGE},
     testing::*,
@@ -17,15 +17,33 @@ use dax_probe_common::Kind;
 const A: u64 = 0x7f00_0000_0000;
 const PMD: u64 = 0x100;
 
-fn run(events: &[Event]) -> Analysis {
-    let mut analysis = Analysis::default();
+/// `events` through `analysis` with every hook attached, one nanosecond
+/// apart, the stream not yet finished.
+fn observed(mut analysis: Analysis, events: &[Event]) -> Analysis {
     let hooks = vec![HookGroup::EntryState, HookGroup::WaitWake, HookGroup::FallbackProbes];
     analysis.begin(&Begin { hooks, ..Begin::default() });
     for (time, event) in events.iter().enumerate() {
         analysis.observe(&Event { time_ns: time as u64, ..*event });
     }
+    analysis
+}
+
+fn run(events: &[Event]) -> Analysis {
+    let mut analysis = observed(Analysis::default(), events);
     analysis.finish(&Summary::default()).unwrap();
     analysis
+}
+
+/// The 23c84eb78375 class: the entry is a PTE entry locked at index 3, the
+/// waiter (a PMD fault) hashed its wait on the PMD-aligned index 0, and the
+/// unlock wakes index 3.
+fn missed_wake_up() -> [Event; 4] {
+    [
+        lock(1, 3, Entry(0), pte_entry(7)),
+        wait(2, 0, 0, Entry(pte_entry(7).0 | 2)),
+        unlock(1, 3, pte_entry(7)),
+        wake(1, 3, pte_entry(7), Next),
+    ]
 }
 
 fn broken(events: &[Event]) -> Vec<Invariant> {
@@ -150,20 +168,25 @@ fn pmd_covers_range() {
         unlock(2, 5, pte_entry(9)),
     ];
     assert_eq!(broken(&events), [Invariant::PmdCoversRange]);
-    // The kernel's downgrade: lock the empty PMD, delete it (WAKE_ALL), then a PTE entry.
     let empty_pmd = Entry(dax_entry(0, true, false).0 | EMPTY);
-    let events = [
-        lock(1, 0, Entry(0), empty_pmd),
-        unlock(1, 0, empty_pmd),
-        lock(2, 5, empty_pmd, empty_pmd),
-        wake(2, 5, empty_pmd, All),
-        lock(2, 5, Entry(0), pte_entry(9)),
-        unlock(2, 5, pte_entry(9)),
-    ];
-    let analysis = run(&events);
+    let analysis = run(&downgrade(empty_pmd, All));
     assert!(analysis.findings().kept().is_empty(), "{:?}", analysis.findings().kept());
     let life = &analysis.stats.entry_life;
     assert_eq!((life.downgraded_empty, life.downgraded_zero_page), (1, 0));
+}
+
+/// The kernel's downgrade of `pmd` (zero-page or empty, made by thread 1)
+/// by a 4 KiB fault of thread 2: lock it, delete it with a wake-up of
+/// `mode` (WAKE_ALL in fs/dax.c), then insert the PTE entry.
+fn downgrade(pmd: Entry, mode: WakeMode) -> Vec<Event> {
+    vec![
+        lock(1, 0, Entry(0), pmd),
+        unlock(1, 0, pmd),
+        lock(2, 5, pmd, pmd),
+        wake(2, 5, pmd, mode),
+        lock(2, 5, Entry(0), pte_entry(9)),
+        unlock(2, 5, pte_entry(9)),
+    ]
 }
 
 /// A zero-page PMD entry downgraded by a 4 KiB write is counted as such; a
@@ -172,25 +195,18 @@ fn pmd_covers_range() {
 #[test]
 fn downgrades_are_deletes_of_zero_page_or_empty_pmd_entries_by_their_holder() {
     let zero_pmd = Entry(dax_entry(0, true, false).0 | ZERO_PAGE);
-    let events = [
-        lock(1, 0, Entry(0), zero_pmd),
-        unlock(1, 0, zero_pmd),
-        lock(2, 5, zero_pmd, zero_pmd),
-        wake(2, 5, zero_pmd, All),
-        lock(2, 5, Entry(0), pte_entry(9)),
-        unlock(2, 5, pte_entry(9)),
+    let mut events = downgrade(zero_pmd, All);
+    events.extend([
         lock(3, 512, Entry(0), pmd_entry(false)),
         unlock(3, 512, pmd_entry(false)),
         wake(4, 512, pmd_entry(false), All),
-    ];
+    ]);
     let analysis = run(&events);
     assert!(analysis.findings().kept().is_empty(), "{:?}", analysis.findings().kept());
     let life = &analysis.stats.entry_life;
     assert_eq!((life.downgraded_zero_page, life.downgraded_empty), (1, 0));
     // 237388320def's class at the downgrade: the delete woke one waiter.
-    let mut wake_one = events.to_vec();
-    wake_one[3] = wake(2, 5, zero_pmd, Next);
-    assert_eq!(broken(&wake_one[..6]), [Invariant::WaiterWoken]);
+    assert_eq!(broken(&downgrade(zero_pmd, Next)), [Invariant::WaiterWoken]);
 }
 
 /// `dax_writeback_one(index, count)` on thread `tid`.
@@ -230,15 +246,7 @@ fn writeback_whole() {
 
 #[test]
 fn waiter_woken() {
-    // The 23c84eb78375 class: the entry is a PTE entry locked at index 3,
-    // the waiter hashed its wait on the PMD-aligned index 0.
-    let events = [
-        lock(1, 3, Entry(0), pte_entry(7)),
-        wait(2, 0, 0, Entry(pte_entry(7).0 | 2)),
-        unlock(1, 3, pte_entry(7)),
-        wake(1, 3, pte_entry(7), Next),
-    ];
-    assert!(broken(&events).contains(&Invariant::WaiterWoken));
+    assert!(broken(&missed_wake_up()).contains(&Invariant::WaiterWoken));
     // The unlock skipped its wake-up (its thread moved on): the waiter is left asleep.
     let events = [
         lock(1, 0, Entry(0), pmd_entry(false)),
@@ -442,12 +450,8 @@ fn an_unlock_owes_no_wake_to_a_waiter_already_woken() {
 /// `events` live, with a stall limit of 10 s, then the clock at `now_s`:
 /// whether the analysis ends the session, and what it found.
 fn stalled_at(events: &[Event], now_s: u64) -> (bool, Vec<Invariant>) {
-    let mut analysis = Analysis::default().stall_after(std::time::Duration::from_secs(10));
-    let hooks = vec![HookGroup::EntryState, HookGroup::WaitWake, HookGroup::FallbackProbes];
-    analysis.begin(&Begin { hooks, ..Begin::default() });
-    for (time, event) in events.iter().enumerate() {
-        analysis.observe(&Event { time_ns: time as u64, ..*event });
-    }
+    let live = Analysis::default().stall_after(std::time::Duration::from_secs(10));
+    let mut analysis = observed(live, events);
     let stuck = analysis.tick(now_s * 1_000_000_000);
     (stuck, analysis.findings().kept().iter().map(|v| v.invariant).collect())
 }
@@ -457,14 +461,8 @@ fn stalled_at(events: &[Event], now_s: u64) -> (bool, Vec<Invariant>) {
 /// is still held, or that was woken, does not.
 #[test]
 fn a_lost_wake_up_is_told_live_and_ends_the_session() {
-    // 23c84eb78375: a PMD fault waits on the PMD index for the PTE entry at
-    // 3, whose unlock wakes index 3. Told at the wait, and again as a stall.
-    let missed = [
-        lock(1, 3, Entry(0), pte_entry(7)),
-        wait(2, 0, 0, Entry(pte_entry(7).0 | 2)),
-        unlock(1, 3, pte_entry(7)),
-        wake(1, 3, pte_entry(7), Next),
-    ];
+    // Told at the wait, and again as a stall.
+    let missed = missed_wake_up();
     assert_eq!(stalled_at(&missed, 5), (false, vec![Invariant::WaiterWoken]));
     assert_eq!(stalled_at(&missed, 11), (true, vec![Invariant::WaiterWoken, Invariant::WaiterWoken]));
     // A delete that woke one of two waiters: the other sleeps for good.
