@@ -42,8 +42,8 @@
 //! | waiter-woken | live (`check --stall-after`): a waiter asleep past the limit, no wake-up sent to its key since it queued, while the entry it waits for is free: a lost wake-up, reported as it happens, and the session ends (the waiter never will) | [`EntryTracker::stalled`] |
 //! | waiter-woken | a deleted entry woke all its waiters: one created anew without a WAKE_ALL seen was deleted without it (237388320def) | [`EntryTracker::locked`] |
 //! | waiter-woken | the same for a downgrade: PTE entries inside a zero-page or empty PMD entry whose delete no WAKE_ALL told | [`EntryTracker::inserted`] |
-//! | writeback-whole | `dax_writeback_one` flushes exactly the pages of the entry its thread just released: 512 from its 2 MiB-aligned start for a PMD entry, its one page for a PTE entry | [`EntryTracker::written_back`] |
 //! | waiter-woken | no waiter is asleep at the end on an entry nobody holds and that is owed no wake-up (one whose entry is held, or whose wake-up was sent or is owed, is open at the cut) | [`EntryTracker::finish`] |
+//! | writeback-whole | `dax_writeback_one` flushes exactly the pages of the entry its thread just released: 512 from its 2 MiB-aligned start for a PMD entry, its one page for a PTE entry | [`EntryTracker::written_back`] |
 
 use rustc_hash::FxHashMap as HashMap;
 
