@@ -15,13 +15,14 @@ const BEGIN: &str = "<!-- coverage tables: written by `cargo xtask test` -->";
 const END: &str = "<!-- end of coverage tables -->";
 
 /// The invariants and reasons, in dax-probe's order.
-const INVARIANTS: [&str; 6] = [
+const INVARIANTS: [&str; 7] = [
     "lock-released",
     "single-holder",
     "pmd-covers-range",
     "waiter-woken",
     "pmd-fault-done",
     "fallback-served",
+    "writeback-whole",
 ];
 const REASONS: [&str; 7] = [
     "address-colour",

@@ -544,7 +544,8 @@ fn attach_call_sites(
             .hooks
             .iter()
             .find(|hook| hook.attach == Attach::ReturnsFrom && hook.function == call.function);
-        let mut sites_probed = Vec::new();
+        // The functions where a call of this callee was probed.
+        let mut probed_in = Vec::new();
         for site in sites.iter().filter(|site| site.callee == call.function) {
             let program = match call.program {
                 STORE_CALL if inlined_wakes.contains(site.function.as_str()) => DELETE_TELLING_STORE_CALL,
@@ -574,7 +575,7 @@ fn attach_call_sites(
             match kprobe_at(ebpf, program, &site.function, site.offset, links) {
                 Ok(()) => {
                     attached.push(format!("{place}({})", call.function));
-                    sites_probed.push((site.function.as_str(), call.function));
+                    probed_in.push(site.function.as_str());
                 }
                 // A probed return without its call finds nothing remembered.
                 Err(error) if not_an_instruction(&error) => continue,
@@ -583,14 +584,14 @@ fn attach_call_sites(
         }
         for (caller, callee) in way.probes_calls.iter().filter(|(_, callee)| *callee == call.function) {
             anyhow::ensure!(
-                sites_probed.iter().any(|(function, _)| function == caller),
+                probed_in.contains(caller),
                 "{caller} has no call of {callee} that could be probed (inlined?)"
             );
         }
         // A real `dax_lock_entry` may have no caller left in view, nor
         // `dax_wake_entry` an inlined copy, but the stores must be somewhere.
         anyhow::ensure!(
-            !sites_probed.is_empty() || matches!(call.function, "dax_lock_entry" | "__wake_up"),
+            !probed_in.is_empty() || matches!(call.function, "dax_lock_entry" | "__wake_up"),
             "no call of {} in fs/dax.c's code could be probed",
             call.function
         );
