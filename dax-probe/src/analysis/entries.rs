@@ -36,7 +36,7 @@
 //! | single-holder | only the holder stores over a locked entry | [`EntryTracker::lock_kept`] |
 //! | single-holder | only the holder releases a lock | [`EntryTracker::unlocked`] |
 //! | pmd-covers-range | no PTE entry inside a present PMD entry, no PMD entry over present PTE entries | [`EntryTracker::inserted`] |
-//! | waiter-woken | a waiter queues on the key of the entry it waits for (23c84eb78375); where the hooks do not say which entry that is (`dax_entry_waitqueue` inlined), a waiter on a key nobody holds while an entry of its 2 MiB range is held | [`EntryTracker::waits`] |
+//! | waiter-woken | a waiter queues on the key of the entry it waits for (23c84eb78375); where the hooks do not say which entry that is (`dax_entry_waitqueue` inlined), a waiter on a key nobody holds while an entry of its 2 MiB range is held | [`EntryTracker::entry_waited_for`] |
 //! | waiter-woken | an unlock while waiters not yet woken sleep is followed, on its thread, by a wake-up of that key | [`EntryTracker::settle_owed_wake`] |
 //! | waiter-woken | a waiter back without a wake-up finds its entry still held (a spurious wake-up), never free (a lost wake-up ended by a timeout) | [`EntryTracker::woken`] |
 //! | waiter-woken | live (`check --stall-after`): a waiter asleep past the limit, no wake-up sent to its key since it queued, while the entry it waits for is free: a lost wake-up, reported as it happens, and the session ends (the waiter never will) | [`EntryTracker::stalled`] |
@@ -70,6 +70,16 @@ struct Waiter {
     reported: bool,
 }
 
+/// Per thread: the entry locks it holds, and the entry it released last
+/// since its last lock taken, the one a `dax_writeback_one` that follows
+/// wrote back (a lock taken before the trace began leaves none, so such a
+/// writeback is never judged).
+#[derive(Default)]
+struct Held {
+    keys: Vec<Key>,
+    released: Option<(Key, Entry)>,
+}
+
 /// Per wait key: tasks asleep, and wake-ups sent that they have not yet
 /// taken (a WAKE_NEXT wakes one exclusive waiter, a WAKE_ALL all).
 #[derive(Default)]
@@ -87,8 +97,8 @@ pub struct EntryTracker {
     holders: HashMap<Key, Event>,
     /// Present PTE entries per PMD range.
     ptes_in_pmd: HashMap<Key, u32>,
-    /// Entry locks per holding thread.
-    held: HashMap<u32, Vec<Key>>,
+    /// Entry locks per holding thread, and its last release.
+    held: HashMap<u32, Held>,
     /// Locked entry values per mapping, to find the entry a waiter waits for.
     locked_values: HashMap<(u64, Entry), Key>,
     waiters: HashMap<u32, Waiter>,
@@ -99,10 +109,6 @@ pub struct EntryTracker {
     /// before `dax_unlock_entry` takes the `xa_lock`, its wake-up after the
     /// store. tid -> key, until that thread's next event.
     releasing: HashMap<u32, Key>,
-    /// The entry each thread released last, since its last lock: the one a
-    /// `dax_writeback_one` that follows wrote back. A lock taken before
-    /// the trace began leaves nothing here, so it is never judged.
-    released: HashMap<u32, (Key, Entry)>,
 }
 
 impl EntryTracker {
@@ -127,7 +133,7 @@ impl EntryTracker {
 
     /// lock-released: a fault (of `event`'s thread) returned; it may hold no lock.
     pub fn fault_returned(&mut self, event: &Event, findings: &mut Findings) {
-        let Some(&key) = self.held.get(&event.tid).and_then(|keys| keys.first()) else { return };
+        let Some(&key) = self.held.get(&event.tid).and_then(|held| held.keys.first()) else { return };
         let holder = self.holders.get(&key).copied();
         let events = holder.into_iter().chain([*event]).collect();
         findings.report(Invariant::LockReleased, Some(key), "a fault returned holding an entry lock", events);
@@ -172,9 +178,6 @@ impl EntryTracker {
 
     /// `dax_lock_entry` stored `new`, locked, over `old`.
     fn locked(&mut self, event: &Event, at: At, old: Entry, new: Entry, findings: &mut Findings) {
-        if !self.released.is_empty() {
-            self.released.remove(&event.tid);
-        }
         let key = at.key(new);
         if !old.is_value() && self.entries.contains_key(&key) {
             // Created anew, so it was deleted: but no WAKE_ALL said so, and
@@ -265,7 +268,9 @@ impl EntryTracker {
                 findings.report(Invariant::SingleHolder, Some(key), what, vec![pmd_holder, *event]);
             }
         }
-        self.held.entry(event.tid).or_default().push(key);
+        let held = self.held.entry(event.tid).or_default();
+        held.keys.push(key);
+        held.released = None;
         self.locked_values.insert((key.mapping, new), key);
     }
 
@@ -312,16 +317,18 @@ impl EntryTracker {
     fn release(&mut self, key: Key) -> Option<Event> {
         let entry = *self.entries.get(&key)?;
         let holder = self.holders.remove(&key)?;
-        self.forget_lock(&holder, key, entry);
-        self.released.insert(holder.tid, (key, entry));
+        if let Some(held) = self.forget_lock(&holder, key, entry) {
+            held.released = Some((key, entry));
+        }
         Some(holder)
     }
 
-    fn forget_lock(&mut self, holder: &Event, key: Key, entry: Entry) {
-        if let Some(keys) = self.held.get_mut(&holder.tid) {
-            keys.retain(|k| *k != key);
-        }
+    /// Returns the holder's thread record.
+    fn forget_lock(&mut self, holder: &Event, key: Key, entry: Entry) -> Option<&mut Held> {
         self.locked_values.remove(&(key.mapping, entry));
+        let held = self.held.get_mut(&holder.tid)?;
+        held.keys.retain(|k| *k != key);
+        Some(held)
     }
 
     /// waiter-woken: the thread's event after an unlock with waiters must be
@@ -355,7 +362,9 @@ impl EntryTracker {
         if by_holder {
             self.release(key);
         }
-        if !all || !(holder.is_none() || by_holder) {
+        // A WAKE_ALL by the holder, or by anybody of an unlocked entry, follows its delete.
+        let deletes = all && (holder.is_none() || by_holder);
+        if !deletes {
             return None;
         }
         let gone = self.deleted(key)?;
@@ -366,7 +375,9 @@ impl EntryTracker {
     /// the range of the entry its thread released last (fs/dax.c traces
     /// after the unlocking store), aligned to the entry's size.
     fn written_back(&mut self, event: &Event, writeback: &Writeback, findings: &mut Findings) {
-        let Some((key, entry)) = self.released.remove(&event.tid) else { return };
+        let Some((key, entry)) = self.held.get_mut(&event.tid).and_then(|held| held.released.take()) else {
+            return;
+        };
         if writeback.pgoff == key.start && writeback.pglen == entry.pages() {
             return;
         }
@@ -380,17 +391,28 @@ impl EntryTracker {
         findings.report(Invariant::WritebackWhole, Some(key), &what, vec![*event]);
     }
 
-    /// waiter-woken, as a task queues: on the key of the entry it waits for.
-    /// The wait is taken under the `xa_lock` that the holder's lock was
-    /// taken under, so the holder's lock comes first in the stream.
+    /// A task queues on `key`. The wait is taken under the `xa_lock` that
+    /// the holder's lock was taken under, so the holder's lock comes first
+    /// in the stream.
     fn waits(&mut self, event: &Event, key: Key, waited: Entry, findings: &mut Findings) {
-        let mut waiter = Waiter { key, wait: *event, waits_for: None, reported: false };
         self.queues.entry(key).or_default().asleep += 1;
+        let waits_for = self.entry_waited_for(event, key, waited, findings);
+        self.waiters.insert(event.tid, Waiter { key, wait: *event, waits_for, reported: false });
+    }
+
+    /// waiter-woken, as a task queues: on the key of the entry it waits
+    /// for. Returns that entry's key, held as it queues; a key other than
+    /// `key` is reported (the unlock will wake the other queue).
+    fn entry_waited_for(
+        &self,
+        event: &Event,
+        key: Key,
+        waited: Entry,
+        findings: &mut Findings,
+    ) -> Option<Key> {
         let key_is_held = self.holders.contains_key(&key);
         if key_is_held || self.releasing.values().any(|releasing| *releasing == key) {
-            waiter.waits_for = Some(key);
-            self.waiters.insert(event.tid, waiter);
-            return;
+            return Some(key);
         }
         // The unlock will wake the queue of the key the entry is held
         // under, never this one. Which entry the waiter found, the native
@@ -410,8 +432,7 @@ impl EntryTracker {
             );
             findings.report(Invariant::WaiterWoken, Some(key), &what, events);
         }
-        waiter.waits_for = held_key;
-        self.waiters.insert(event.tid, waiter);
+        held_key
     }
 
     /// waiter-woken, live, at `now_ns`: a waiter asleep longer than
