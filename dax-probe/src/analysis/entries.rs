@@ -107,8 +107,8 @@ pub struct EntryTracker {
     owed_wakes: HashMap<u32, (Key, Event)>,
     /// Unlocks seen whose store may not be done yet: the unlock hook runs
     /// before `dax_unlock_entry` takes the `xa_lock`, its wake-up after the
-    /// store. tid -> key, until that thread's next event.
-    releasing: HashMap<u32, Key>,
+    /// store. tid -> (key, the entry as locked), until that thread's next event.
+    releasing: HashMap<u32, (Key, Entry)>,
 }
 
 impl EntryTracker {
@@ -293,9 +293,7 @@ impl EntryTracker {
     /// lock-released and single-holder: `dax_unlock_entry` of an entry that
     /// must be locked, by its holder.
     fn unlocked(&mut self, event: &Event, key: Key, findings: &mut Findings) {
-        if !self.entries.contains_key(&key) {
-            return;
-        }
+        let Some(&entry) = self.entries.get(&key) else { return };
         let Some(holder) = self.release(key) else {
             let what = "an entry that is not locked was released";
             findings.report(Invariant::LockReleased, Some(key), what, vec![*event]);
@@ -310,7 +308,7 @@ impl EntryTracker {
         if self.queues.get(&key).is_some_and(|queue| queue.asleep > queue.wakes) {
             self.owed_wakes.insert(event.tid, (key, *event));
         }
-        self.releasing.insert(event.tid, key);
+        self.releasing.insert(event.tid, (key, entry));
     }
 
     /// Ends the lock on `key`; returns its holder, if it had one.
@@ -411,17 +409,26 @@ impl EntryTracker {
         findings: &mut Findings,
     ) -> Option<Key> {
         let key_is_held = self.holders.contains_key(&key);
-        if key_is_held || self.releasing.values().any(|releasing| *releasing == key) {
+        if key_is_held || self.releasing.values().any(|(releasing, _)| *releasing == key) {
             return Some(key);
         }
         // The unlock will wake the queue of the key the entry is held
         // under, never this one. Which entry the waiter found, the native
         // hook says; without it, a held entry of the waiter's 2 MiB range
         // is the one (fs/dax.c waits only for an entry covering the index).
+        // Held, or being released: its unlock hook has run but its store
+        // has not (the hook runs before the `xa_lock`), and the unlock will
+        // wake that entry's key.
+        let releasing = |found: &dyn Fn(&Key, &Entry) -> bool| {
+            self.releasing.values().find(|(held, entry)| found(held, entry)).map(|(held, _)| *held)
+        };
         let held_key = if waited.is_value() {
-            self.locked_values.get(&(key.mapping, waited)).copied()
+            let found = |held: &Key, entry: &Entry| held.mapping == key.mapping && *entry == waited;
+            self.locked_values.get(&(key.mapping, waited)).copied().or_else(|| releasing(&found))
         } else {
-            self.locked_values.values().find(|held| held.pmd_range() == key.pmd_range()).copied()
+            let in_range = |held: &Key, _: &Entry| held.pmd_range() == key.pmd_range();
+            let held = self.locked_values.values().find(|held| in_range(held, &waited)).copied();
+            held.or_else(|| releasing(&in_range))
         };
         if let Some(held_key) = held_key {
             let holder = self.holders.get(&held_key).copied();

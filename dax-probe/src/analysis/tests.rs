@@ -465,6 +465,11 @@ fn a_lost_wake_up_is_told_live_and_ends_the_session() {
     let missed = missed_wake_up();
     assert_eq!(stalled_at(&missed, 5), (false, vec![Invariant::WaiterWoken]));
     assert_eq!(stalled_at(&missed, 11), (true, vec![Invariant::WaiterWoken, Invariant::WaiterWoken]));
+    // The same wait taken in the unlock's window (its hook has run, its
+    // store not yet): the waiter found the entry at 3 still locked.
+    let mut in_the_window = missed.to_vec();
+    in_the_window.swap(1, 2);
+    assert_eq!(stalled_at(&in_the_window, 11), (true, vec![Invariant::WaiterWoken, Invariant::WaiterWoken]));
     // A delete that woke one of two waiters: the other sleeps for good.
     let zero_pmd = Entry(dax_entry(0, true, false).0 | ZERO_PAGE);
     let wake_one = [
