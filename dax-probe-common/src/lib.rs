@@ -42,8 +42,9 @@ pub const HOOK_EVENTS: [&str; HOOK_EVENT_COUNT] = [
     "grab_fallback",
     "direct_access_failed",
     "pmd_fault_iter",
+    "truncated",
 ];
-pub const HOOK_EVENT_COUNT: usize = 8;
+pub const HOOK_EVENT_COUNT: usize = 9;
 
 /// The kind of an event: a tracepoint or a hook event.
 #[repr(u32)]
@@ -80,6 +81,9 @@ pub enum Kind {
     DirectAccessFailed,
     /// A PMD fault got as far as `dax_fault_iter` (its extent was 2 MiB).
     PmdFaultIter,
+    /// `truncate_inode_pages_range` returned: the page cache of a byte
+    /// range is gone (truncate, hole punch, inode eviction).
+    Truncated,
 }
 pub const KIND_COUNT: usize = TRACEPOINT_COUNT + HOOK_EVENT_COUNT;
 
@@ -105,6 +109,7 @@ impl Kind {
         Kind::GrabFallback,
         Kind::DirectAccessFailed,
         Kind::PmdFaultIter,
+        Kind::Truncated,
     ];
 
     pub fn from_u32(kind: u32) -> Option<Kind> {
@@ -140,10 +145,14 @@ pub enum Arg {
     KeyStart,
     /// The hooked function's return value.
     Ret,
-    /// A byte position in the file (`dax_iomap_direct_access`).
+    /// A byte position in the file (`dax_iomap_direct_access`, the first
+    /// byte truncated).
     Pos,
     /// A size in bytes (`dax_iomap_direct_access`).
     Size,
+    /// The last byte of a range, inclusive; `u64::MAX` (`-1`): to the end
+    /// of the file (`truncate_inode_pages_range`'s `lend`).
+    LastPos,
 }
 
 /// DAX entry bits (fs/dax.c: `xa_mk_value(pfn << DAX_SHIFT | flags)`), the

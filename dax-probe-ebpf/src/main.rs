@@ -640,6 +640,31 @@ pub fn dax_fault_iter_enter(ctx: FEntryContext) -> u32 {
     0
 }
 
+/// `offsetof(struct address_space, i_pages)`: `host` comes first, from the
+/// XArray's arrival (4.20) to 7.2; user space checks it in the running
+/// kernel's BTF before it attaches (`source/hooks.rs`).
+const I_PAGES_OFFSET: u64 = 8;
+
+/// truncate_inode_pages_range(mapping, lstart, lend) returned: the page
+/// cache of bytes `lstart..=lend` is gone, DAX entries included (truncate,
+/// hole punch, eviction). Every file's truncates come through here, DAX or
+/// not: user space keeps those of mappings it knows.
+#[fexit(function = "truncate_inode_pages_range")]
+pub fn truncate_inode_pages_range_exit(ctx: FExitContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
+    let mapping: u64 = ctx.arg(0);
+    let first: u64 = ctx.arg(1);
+    let last: u64 = ctx.arg(2);
+    submit_hook(
+        &ctx,
+        Kind::Truncated,
+        &[(Arg::Mapping, mapping + I_PAGES_OFFSET), (Arg::Pos, first), (Arg::LastPos, last)],
+    );
+    0
+}
+
 /// dax_fault_iter(vmf, iter, pfnp, xas, entry, pmd) for a PMD, as a kprobe
 /// (see `dax_waiter_queued` for why).
 #[kprobe]

@@ -86,6 +86,29 @@ pub enum What {
     PmdFaultIter {
         at: At,
     },
+    /// The page cache of `mapping` was truncated over bytes `first..=last`
+    /// (`truncate_inode_pages_range`, returned).
+    Truncated(Truncation),
+}
+
+/// A truncated byte range of one mapping, as `truncate_inode_pages_range`
+/// takes it: `last` inclusive, `u64::MAX` (`-1`) to the end of the file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Truncation {
+    pub mapping: u64,
+    pub first: u64,
+    pub last: u64,
+}
+
+impl Truncation {
+    /// The pages wholly inside the range, `start..end`, as mm/truncate.c
+    /// rounds them: partial pages at either end are zeroed, not removed.
+    pub fn pages(self) -> (u64, u64) {
+        use crate::kernel::PAGE_SHIFT;
+        let start = self.first.div_ceil(1 << PAGE_SHIFT);
+        let end = if self.last == u64::MAX { u64::MAX } else { (self.last + 1) >> PAGE_SHIFT };
+        (start, end.max(start))
+    }
 }
 
 /// A file as the tracepoints name it.
@@ -267,6 +290,11 @@ impl Event {
                 ret: arg(Arg::Ret) as i64,
             },
             Kind::PmdFaultIter => What::PmdFaultIter { at },
+            Kind::Truncated => What::Truncated(Truncation {
+                mapping: at.mapping,
+                first: arg(Arg::Pos),
+                last: arg(Arg::LastPos),
+            }),
         };
         Ok(Event {
             time_ns: record.time_ns,
@@ -361,6 +389,11 @@ impl Event {
                 arg(Arg::KeyStart, key.start);
             }
             What::GrabFallback { at: a } | What::PmdFaultIter { at: a } => at(a),
+            What::Truncated(truncation) => {
+                arg(Arg::Mapping, truncation.mapping);
+                arg(Arg::Pos, truncation.first);
+                arg(Arg::LastPos, truncation.last);
+            }
             What::DirectAccessFailed { pos, size, ret } => {
                 arg(Arg::Pos, pos);
                 arg(Arg::Size, size);
@@ -412,6 +445,7 @@ impl What {
             What::GrabFallback { .. } => Kind::GrabFallback,
             What::DirectAccessFailed { .. } => Kind::DirectAccessFailed,
             What::PmdFaultIter { .. } => Kind::PmdFaultIter,
+            What::Truncated(_) => Kind::Truncated,
         }
     }
 }

@@ -346,7 +346,8 @@ fn run_command(
     }
     let fio = fio_summary(workload, json);
     if let Some(path) = plot_to {
-        plot::draw(path, &analysis.stats, &plot::title(&analysis, "dax-probe run"))?;
+        let (title, notes) = (plot::title(&analysis, "dax-probe run"), report::entry_life_lines(&analysis));
+        plot::draw(path, &analysis.stats, &title, &notes)?;
         eprintln!("dax-probe: plot written to {}", path.display());
     }
     let command = command.join(" ");
@@ -488,7 +489,8 @@ fn report(trace: &Path, json: bool, counts: bool) -> Result<i32> {
 
 fn plot(trace: &Path, output: &Path, json: bool) -> Result<i32> {
     let analysis = analyse(Reader::open(trace)?)?;
-    plot::draw(output, &analysis.stats, &plot::title(&analysis, &trace.display().to_string()))?;
+    let title = plot::title(&analysis, &trace.display().to_string());
+    plot::draw(output, &analysis.stats, &title, &report::entry_life_lines(&analysis))?;
     if json {
         println!("{:#}", report::json(&analysis));
     }

@@ -129,13 +129,21 @@ pub enum HookGroup {
     WaitWake,
     /// The fallback reasons the tracepoint fields cannot give.
     FallbackProbes,
-    /// The reference module's one probe point: all of the above, for `/dev/daxref`.
+    /// Truncates and hole punches: the page ranges whose entries are gone.
+    Truncation,
+    /// The reference module's one probe point: all of the above but
+    /// truncation (it has none), for `/dev/daxref`.
     ReferenceModule,
 }
 
 impl HookGroup {
-    pub const ALL: [HookGroup; 4] =
-        [HookGroup::EntryState, HookGroup::WaitWake, HookGroup::FallbackProbes, HookGroup::ReferenceModule];
+    pub const ALL: [HookGroup; 5] = [
+        HookGroup::EntryState,
+        HookGroup::WaitWake,
+        HookGroup::FallbackProbes,
+        HookGroup::Truncation,
+        HookGroup::ReferenceModule,
+    ];
 
     /// The name trace headers and coverage lines use.
     pub fn name(self) -> &'static str {
@@ -143,6 +151,7 @@ impl HookGroup {
             HookGroup::EntryState => "entry-state",
             HookGroup::WaitWake => "wait-wake",
             HookGroup::FallbackProbes => "fallback-probes",
+            HookGroup::Truncation => "truncation",
             HookGroup::ReferenceModule => "reference-module",
         }
     }
@@ -152,9 +161,10 @@ impl HookGroup {
     }
 
     /// Whether `attached` give this group's events: the reference module's
-    /// probe point gives every group's (for /dev/daxref).
+    /// probe point gives every group's but truncation (for /dev/daxref).
     pub fn given_by(self, attached: &[HookGroup]) -> bool {
-        attached.iter().any(|g| *g == self || *g == HookGroup::ReferenceModule)
+        let by_module = self != HookGroup::Truncation;
+        attached.iter().any(|g| *g == self || (by_module && *g == HookGroup::ReferenceModule))
     }
 }
 

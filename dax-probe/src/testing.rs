@@ -4,7 +4,7 @@
 //! never instead of them.
 
 use crate::{
-    event::{At, Comm, Entry, Event, Fault, File, Key, WakeMode, What},
+    event::{At, Comm, Entry, Event, Fault, File, Key, Truncation, WakeMode, What},
     kernel::{entry, mkdev, PAGE_SHIFT, VM_SHARED},
 };
 
@@ -109,4 +109,9 @@ pub fn grab_fallback(tid: u32, index: u64) -> Event {
 
 pub fn pmd_fault_iter(tid: u32, index: u64) -> Event {
     event(tid, What::PmdFaultIter { at: at(index) })
+}
+
+/// `truncate_inode_pages_range` of bytes `first..=last` returned.
+pub fn truncated(tid: u32, first: u64, last: u64) -> Event {
+    event(tid, What::Truncated(Truncation { mapping: XA, first, last }))
 }

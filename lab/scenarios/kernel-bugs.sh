@@ -76,6 +76,17 @@ kernel_case 2 downgrade-wakes-one waiter-woken 1 sh -c "
 	dax-lab-fault $holes --length 8m --touch r:0,r:2m,r:4m,r:6m &&
 	dax-lab-fault $holes --length 8m --shift 4k --threads 2 --touch r:4k,r:8k,r:0x204000,r:0x208000" || exit 1
 
+# 3: the conflict check tests the order of what it found before whether it
+# found anything, so a PMD fault on an empty range falls back as though PTE
+# entries were in it. The trace knows a range is empty only where a
+# truncate emptied it and no entry was made since: the workload truncates
+# the file to 0, sizes it back (a hole) and reads both 2 MiB ranges.
+emptied=$LAB_DAX_MOUNT/emptied
+xfs_io -f -c "falloc 0 4m" -c "pwrite -q 0 4m" "$emptied"
+kernel_case 3 conflict-by-order pte-conflict-real 1 sh -c "
+	xfs_io -c 'truncate 0' -c 'truncate 4m' $emptied &&
+	dax-lab-fault $emptied --length 4m --touch r:0,r:2m" || exit 1
+
 # 1 (last: it leaves tasks asleep for good): PMD faults meet PTE entries
 # locked by the faults of a shifted mapping of the same file (mixed-
 # contention's workload), and wait hashed on the PMD index. The shifted

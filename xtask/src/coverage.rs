@@ -15,7 +15,7 @@ const BEGIN: &str = "<!-- coverage tables: written by `cargo xtask test` -->";
 const END: &str = "<!-- end of coverage tables -->";
 
 /// The invariants and reasons, in dax-probe's order.
-const INVARIANTS: [&str; 7] = [
+const INVARIANTS: [&str; 9] = [
     "lock-released",
     "single-holder",
     "pmd-covers-range",
@@ -23,6 +23,8 @@ const INVARIANTS: [&str; 7] = [
     "pmd-fault-done",
     "fallback-served",
     "writeback-whole",
+    "truncate-empties-range",
+    "pte-conflict-real",
 ];
 const REASONS: [&str; 7] = [
     "address-colour",

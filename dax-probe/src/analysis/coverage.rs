@@ -29,8 +29,11 @@ pub fn of_hooks(groups: &[HookGroup]) -> Vec<String> {
         Invariant::ALL.into_iter().partition(|i| i.checkable(groups));
     let mut lines = vec![format!("invariants checked: {}", names(&checked, |i| i.name().to_owned()))];
     if !unchecked.is_empty() {
-        let why =
-            |i: &Invariant| format!("{} (needs hooks {})", i.name(), i.needs().map_or("?", HookGroup::name));
+        let why = |i: &Invariant| {
+            let missing: Vec<&str> =
+                i.needs().iter().filter(|group| !group.given_by(groups)).map(|group| group.name()).collect();
+            format!("{} (needs hooks {})", i.name(), missing.join(" "))
+        };
         lines.push(format!("invariants NOT checked: {}", names(&unchecked, why)));
     }
     lines.push(if HookGroup::FallbackProbes.given_by(groups) {

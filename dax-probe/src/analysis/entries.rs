@@ -23,6 +23,21 @@
 //!   flush for PMD_SIZE and not have to worry about partial PMD
 //!   writebacks" (its comment). The entry its thread released last is the
 //!   one written back.
+//! - Truncate and hole punch remove a range's entries while the file system
+//!   holds the file's invalidate lock, which every fault takes too, so no
+//!   entry is made in the range meanwhile. In 7.2 both XFS and ext4 first
+//!   break the layout of the whole file (`dax_break_layout`: every entry
+//!   deleted once unlocked, each with a WAKE_ALL); before 7.2 the truncate
+//!   itself deletes the range's (`dax_delete_mapping_entry`, the same
+//!   WAKE_ALL). Either way, when `truncate_inode_pages_range` returns, no
+//!   entry wholly inside its pages is left: it deletes any the layout break
+//!   missed, with a warning, "so truncate_pagecache() doesn't loop
+//!   forever" (mm/truncate.c). A PMD entry reaching past the range may stay
+//!   (7.2's `find_lock_entries` skips it).
+//! - `grab_mapping_entry` falls back for a PMD fault only when its conflict
+//!   search finds a smaller entry in the 2 MiB range (it then returns the
+//!   retry entry; "fs/dax: Fix pmd vs pte conflict detection" made it test
+//!   the entry before its order).
 //!
 //! The rules, each judged in one place:
 //!
@@ -44,16 +59,48 @@
 //! | waiter-woken | the same for a downgrade: PTE entries inside a zero-page or empty PMD entry whose delete no WAKE_ALL told | [`EntryTracker::inserted`] |
 //! | waiter-woken | no waiter is asleep at the end on an entry nobody holds and that is owed no wake-up (one whose entry is held, or whose wake-up was sent or is owed, is open at the cut) | [`EntryTracker::finish`] |
 //! | writeback-whole | `dax_writeback_one` flushes exactly the pages of the entry its thread just released: 512 from its 2 MiB-aligned start for a PMD entry, its one page for a PTE entry | [`EntryTracker::written_back`] |
+//! | truncate-empties-range | when a truncate or punch returns, no entry the trace saw lies wholly inside its pages (a survivor is reported once and forgotten) | [`EntryTracker::truncated`] |
+//! | pte-conflict-real | no PMD fault falls back for PTE entries in a 2 MiB range that a truncate emptied and that no entry was made in since (the trace sees every entry made; it cannot know a range is empty otherwise, so no other range is judged) | [`EntryTracker::fell_back`] |
 
-use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeSet;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use crate::{
     analysis::{
         drain_by_time,
         invariants::{Findings, Invariant},
     },
-    event::{At, Entry, Event, Key, WakeMode, What, Writeback},
+    event::{At, Entry, Event, Key, Truncation, WakeMode, What, Writeback},
+    kernel::{pmd_start, PMD_PAGES},
 };
+
+/// Emptied ranges kept per mapping, and mappings kept: beyond them the
+/// oldest knowledge is forgotten, which only leaves ranges unjudged.
+const EMPTIED_PER_MAPPING: usize = 8;
+const EMPTIED_MAPPINGS: usize = 4096;
+
+/// What an event did to entries, for the statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A zero-page or empty PMD entry deleted by its holder to make room
+    /// for PTE entries (`grab_mapping_entry`'s downgrade).
+    Downgraded(Entry),
+    /// An entry nobody held deleted: truncate, hole punch, eviction,
+    /// invalidation.
+    Deleted(Entry),
+    /// A truncate or hole punch of a file whose entries the trace saw returned.
+    Truncated,
+}
+
+/// 2 MiB ranges `start..end` of one mapping that a truncate emptied.
+struct Emptied {
+    start: u64,
+    end: u64,
+    /// The truncate's number ([`EntryTracker::truncates`]).
+    number: u64,
+    truncate: Event,
+}
 
 const OWED_WAKE: &str = "an entry was unlocked while tasks waited for it, and its thread woke none";
 
@@ -109,12 +156,22 @@ pub struct EntryTracker {
     /// before `dax_unlock_entry` takes the `xa_lock`, its wake-up after the
     /// store. tid -> (key, the entry as locked), until that thread's next event.
     releasing: HashMap<u32, (Key, Entry)>,
+    /// The keys of `entries` in order, for the entries of a truncated range.
+    places: BTreeSet<Key>,
+    /// Mappings the trace saw an entry of: DAX files.
+    dax_mappings: HashSet<u64>,
+    /// Per mapping, the 2 MiB ranges truncates emptied, oldest first.
+    emptied: HashMap<u64, Vec<Emptied>>,
+    /// Truncates that emptied a 2 MiB range, so far.
+    truncates: u64,
+    /// Per 2 MiB range inside an emptied one: `truncates` when an entry was
+    /// last made in it (it is empty only if a truncate came since).
+    made_in: HashMap<Key, u64>,
 }
 
 impl EntryTracker {
-    /// Takes one event; returns the PMD entry it deleted to downgrade it
-    /// (a zero-page or empty one, deleted by its holder), if it did.
-    pub fn push(&mut self, event: &Event, findings: &mut Findings) -> Option<Entry> {
+    /// Takes one event; returns what it did to entries that the statistics count.
+    pub fn push(&mut self, event: &Event, findings: &mut Findings) -> Option<Change> {
         self.settle_owed_wake(event, findings);
         if !self.releasing.is_empty() {
             self.releasing.remove(&event.tid);
@@ -126,6 +183,8 @@ impl EntryTracker {
             What::EntryWait { key, entry, .. } => self.waits(event, key, entry, findings),
             What::EntryWoken { .. } => self.woken(event, findings),
             What::WritebackOne(writeback) => self.written_back(event, &writeback, findings),
+            What::Truncated(truncation) => return self.truncated(event, truncation, findings),
+            What::GrabFallback { at } => self.fell_back(event, at, findings),
             _ => {}
         }
         None
@@ -231,11 +290,17 @@ impl EntryTracker {
             findings.report(Invariant::PmdCoversRange, Some(key), what, vec![*event]);
         }
         self.entries.insert(key, new);
+        self.places.insert(key);
+        self.dax_mappings.insert(key.mapping);
+        if self.emptied_range(range).is_some() {
+            self.made_in.insert(range, self.truncates);
+        }
     }
 
     /// The entry at `key` is gone; returns what it was.
     fn deleted(&mut self, key: Key) -> Option<Entry> {
         let entry = self.entries.remove(&key)?;
+        self.places.remove(&key);
         if !entry.is_pmd() {
             if let Some(n) = self.ptes_in_pmd.get_mut(&key.pmd_range()) {
                 *n = n.saturating_sub(1);
@@ -345,9 +410,9 @@ impl EntryTracker {
     /// A wake by the entry's holder ends its lock: WAKE_NEXT after the
     /// writeback's unlocking store, WAKE_ALL after a delete. A WAKE_ALL by
     /// anybody else follows the delete of an unlocked entry.
-    /// Returns the entry deleted, where the delete was a downgrade: a
-    /// zero-page or empty PMD entry deleted by its holder.
-    fn wake(&mut self, event: &Event, key: Key, mode: WakeMode) -> Option<Entry> {
+    /// Returns the delete it tells: a downgrade where the holder deleted a
+    /// zero-page or empty PMD entry.
+    fn wake(&mut self, event: &Event, key: Key, mode: WakeMode) -> Option<Change> {
         let all = mode == WakeMode::All;
         if let Some(queue) = self.queues.get_mut(&key) {
             queue.wakes = if all { queue.asleep } else { (queue.wakes + 1).min(queue.asleep) };
@@ -366,7 +431,90 @@ impl EntryTracker {
             return None;
         }
         let gone = self.deleted(key)?;
-        (by_holder && gone.is_pmd() && (gone.is_zero_page() || gone.is_empty())).then_some(gone)
+        if !by_holder {
+            Some(Change::Deleted(gone))
+        } else if gone.is_pmd() && (gone.is_zero_page() || gone.is_empty()) {
+            Some(Change::Downgraded(gone))
+        } else {
+            None
+        }
+    }
+
+    /// truncate-empties-range, as a truncate or punch returns: no entry
+    /// wholly inside its pages is left. A survivor is reported and
+    /// forgotten (the kernel deleted it with a warning, or never will).
+    /// From here each 2 MiB range wholly inside is empty until an entry is
+    /// made in it, which pte-conflict-real judges by.
+    fn truncated(
+        &mut self,
+        event: &Event,
+        truncation: Truncation,
+        findings: &mut Findings,
+    ) -> Option<Change> {
+        let (start, end) = truncation.pages();
+        let mapping = truncation.mapping;
+        let survivors: Vec<(Key, Entry)> = self
+            .places
+            .range(Key { mapping, start }..)
+            .take_while(|key| key.mapping == mapping && key.start < end)
+            .map(|key| (*key, self.entries[key]))
+            .filter(|(key, entry)| key.start.saturating_add(entry.pages()) <= end)
+            .collect();
+        for (key, entry) in survivors {
+            let holder = self.holders.get(&key).copied();
+            let events = holder.into_iter().chain([*event]).collect();
+            let last = if end == u64::MAX { "the end".to_owned() } else { format!("{}", end - 1) };
+            let what = format!("a {entry} entry survived the truncate of pages {start} to {last}");
+            findings.report(Invariant::TruncateEmptiesRange, Some(key), &what, events);
+            self.deleted(key);
+        }
+        let (first_range, end_range) = (start.next_multiple_of(PMD_PAGES), pmd_start(end));
+        if first_range < end_range {
+            self.truncates += 1;
+            self.note_emptied(
+                Emptied { start: first_range, end: end_range, number: self.truncates, truncate: *event },
+                mapping,
+            );
+        }
+        self.dax_mappings.contains(&mapping).then_some(Change::Truncated)
+    }
+
+    fn note_emptied(&mut self, emptied: Emptied, mapping: u64) {
+        if self.emptied.len() >= EMPTIED_MAPPINGS && !self.emptied.contains_key(&mapping) {
+            self.emptied.clear();
+            self.made_in.clear();
+        }
+        let ranges = self.emptied.entry(mapping).or_default();
+        ranges.retain(|older| older.start < emptied.start || older.end > emptied.end);
+        if ranges.len() >= EMPTIED_PER_MAPPING {
+            ranges.remove(0);
+        }
+        ranges.push(emptied);
+    }
+
+    /// The truncate that emptied the 2 MiB range `range`, if no entry was made in it since.
+    fn emptied_range(&self, range: Key) -> Option<&Emptied> {
+        let made = self.made_in.get(&range).copied().unwrap_or(0);
+        self.emptied
+            .get(&range.mapping)?
+            .iter()
+            .rev()
+            .find(|emptied| emptied.start <= range.start && range.start < emptied.end)
+            .filter(|emptied| emptied.number > made)
+    }
+
+    /// pte-conflict-real, as `grab_mapping_entry` falls back for a PMD fault
+    /// at `at`: its range must hold a smaller entry. One that a truncate
+    /// emptied, with no entry made in it since, holds none.
+    fn fell_back(&mut self, event: &Event, at: At, findings: &mut Findings) {
+        let range = Key { mapping: at.mapping, start: pmd_start(at.index) };
+        let Some(emptied) = self.emptied_range(range) else { return };
+        let what = format!(
+            "a PMD fault at index {} fell back for PTE entries in its range, which holds none: a truncate \
+             emptied it and no entry was made in it since",
+            at.index
+        );
+        findings.report(Invariant::PteConflictReal, Some(range), &what, vec![emptied.truncate, *event]);
     }
 
     /// writeback-whole, as `dax_writeback_one` reports the range it flushed:

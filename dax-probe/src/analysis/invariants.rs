@@ -37,10 +37,17 @@ pub enum Invariant {
     /// range of the entry it locked, from the entry's first page (aligned
     /// down to 2 MiB for a PMD entry) for all of its pages.
     WritebackWhole,
+    /// A truncate or hole punch leaves no entry wholly inside its range.
+    TruncateEmptiesRange,
+    /// A PMD fault falls back for PTE entries in its range only where there
+    /// are some (the conflict check of "fs/dax: Fix pmd vs pte conflict
+    /// detection"): judged in ranges a truncate emptied, where every entry
+    /// made since was seen.
+    PteConflictReal,
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 7] = [
+    pub const ALL: [Invariant; 9] = [
         Invariant::LockReleased,
         Invariant::SingleHolder,
         Invariant::PmdCoversRange,
@@ -48,6 +55,8 @@ impl Invariant {
         Invariant::PmdFaultDone,
         Invariant::FallbackServed,
         Invariant::WritebackWhole,
+        Invariant::TruncateEmptiesRange,
+        Invariant::PteConflictReal,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,24 +68,29 @@ impl Invariant {
             Invariant::PmdFaultDone => "pmd-fault-done",
             Invariant::FallbackServed => "fallback-served",
             Invariant::WritebackWhole => "writeback-whole",
+            Invariant::TruncateEmptiesRange => "truncate-empties-range",
+            Invariant::PteConflictReal => "pte-conflict-real",
         }
     }
 
-    /// The hook group the invariant needs; `None`: the fs_dax tracepoints suffice.
-    pub fn needs(self) -> Option<HookGroup> {
+    /// The hook groups the invariant needs; none: the fs_dax tracepoints suffice.
+    pub fn needs(self) -> &'static [HookGroup] {
+        use HookGroup::*;
         match self {
             Invariant::LockReleased
             | Invariant::SingleHolder
             | Invariant::PmdCoversRange
-            | Invariant::WritebackWhole => Some(HookGroup::EntryState),
-            Invariant::WaiterWoken => Some(HookGroup::WaitWake),
-            Invariant::PmdFaultDone | Invariant::FallbackServed => None,
+            | Invariant::WritebackWhole => &[EntryState],
+            Invariant::WaiterWoken => &[WaitWake],
+            Invariant::PmdFaultDone | Invariant::FallbackServed => &[],
+            Invariant::TruncateEmptiesRange => &[EntryState, Truncation],
+            Invariant::PteConflictReal => &[EntryState, Truncation, FallbackProbes],
         }
     }
 
     /// Checkable with these hook groups attached.
     pub fn checkable(self, groups: &[HookGroup]) -> bool {
-        self.needs().is_none_or(|group| group.given_by(groups))
+        self.needs().iter().all(|group| group.given_by(groups))
     }
 }
 

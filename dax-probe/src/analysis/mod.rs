@@ -39,11 +39,11 @@ use dax_probe_common::{
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::{
-    event::{Comm, Entry, Event, Fault, File, What},
+    event::{Comm, Event, Fault, File, What},
     kernel::PMD_PAGES,
     stream::{Begin, HookGroup, Sink, Summary},
 };
-use entries::EntryTracker;
+use entries::{Change, EntryTracker};
 use fallback::Reason;
 use faults::{FaultTracker, Finished, Size};
 use invariants::Findings;
@@ -119,6 +119,15 @@ pub struct EntryLife {
     pub written_back_pmd: u64,
     pub written_back_pte: u64,
     pub written_back_other: u64,
+    /// Truncates and hole punches of files with entries seen
+    /// (`truncate_inode_pages_range`), and the entries nobody held that
+    /// were deleted (by them, by eviction, by invalidation): real PMD
+    /// entries, zero-page entries of either size, real PTE entries. Seen
+    /// by the truncation and entry hooks only.
+    pub truncates: u64,
+    pub deleted_pmd: u64,
+    pub deleted_zero_page: u64,
+    pub deleted_pte: u64,
 }
 
 impl EntryLife {
@@ -136,11 +145,14 @@ impl EntryLife {
         }
     }
 
-    fn downgraded(&mut self, pmd: Entry) {
-        if pmd.is_zero_page() {
-            self.downgraded_zero_page += 1;
-        } else {
-            self.downgraded_empty += 1;
+    fn changed(&mut self, change: Change) {
+        match change {
+            Change::Downgraded(pmd) if pmd.is_zero_page() => self.downgraded_zero_page += 1,
+            Change::Downgraded(_) => self.downgraded_empty += 1,
+            Change::Deleted(entry) if entry.is_zero_page() => self.deleted_zero_page += 1,
+            Change::Deleted(entry) if entry.is_pmd() => self.deleted_pmd += 1,
+            Change::Deleted(_) => self.deleted_pte += 1,
+            Change::Truncated => self.truncates += 1,
         }
     }
 }
@@ -250,8 +262,8 @@ impl Analysis {
             self.stats.hook_events[hook] += 1;
         }
         self.stats.entry_life.observe(&event.what);
-        if let Some(pmd) = self.entries.push(event, &mut self.findings) {
-            self.stats.entry_life.downgraded(pmd);
+        if let Some(change) = self.entries.push(event, &mut self.findings) {
+            self.stats.entry_life.changed(change);
         }
         if let Some(finished) = self.faults.push(event, &mut self.findings) {
             self.stats.finished(event.time_ns, finished);

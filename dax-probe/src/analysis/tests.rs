@@ -20,7 +20,8 @@ const PMD: u64 = 0x100;
 /// `events` through `analysis` with every hook attached, one nanosecond
 /// apart, the stream not yet finished.
 fn observed(mut analysis: Analysis, events: &[Event]) -> Analysis {
-    let hooks = vec![HookGroup::EntryState, HookGroup::WaitWake, HookGroup::FallbackProbes];
+    let hooks =
+        vec![HookGroup::EntryState, HookGroup::WaitWake, HookGroup::FallbackProbes, HookGroup::Truncation];
     analysis.begin(&Begin { hooks, ..Begin::default() });
     for (time, event) in events.iter().enumerate() {
         analysis.observe(&Event { time_ns: time as u64, ..*event });
@@ -242,6 +243,71 @@ fn writeback_whole() {
     assert_eq!(broken(&short), [Invariant::WritebackWhole]);
     // A writeback whose lock came before the trace began is not judged.
     assert!(broken(&[written_back(2, 7, 3)]).is_empty());
+}
+
+/// A PMD entry at 0 and a PTE entry at 515 made and released, then a
+/// truncate of the whole file as 7.2 does it: the layout break deletes
+/// each (unlocked, with a WAKE_ALL), then the page cache is truncated.
+fn truncate_whole_file() -> Vec<Event> {
+    let pte = pte_entry(3);
+    vec![
+        lock(1, 0, Entry(0), pmd_entry(false)),
+        unlock(1, 0, pmd_entry(false)),
+        wake(1, 0, pmd_entry(false), Next),
+        lock(1, 515, Entry(0), pte),
+        unlock(1, 515, pte),
+        wake(1, 515, pte, Next),
+        wake(2, 0, pmd_entry(false), All),
+        wake(2, 515, pte, All),
+        truncated(2, 0, u64::MAX),
+    ]
+}
+
+#[test]
+fn truncate_empties_range() {
+    let analysis = run(&truncate_whole_file());
+    assert!(analysis.findings().kept().is_empty(), "{:?}", analysis.findings().kept());
+    let life = &analysis.stats.entry_life;
+    assert_eq!((life.truncates, life.deleted_pmd, life.deleted_pte), (1, 1, 1));
+    // The PTE entry's delete is missing: it survived the truncate.
+    let mut survivor = truncate_whole_file();
+    survivor.remove(7);
+    assert_eq!(broken(&survivor), [Invariant::TruncateEmptiesRange]);
+    // Pages 1 to 1023 (bytes 1 to 4 MiB - 1, the first page partial): the
+    // PTE entry is inside, the PMD entry at 0 is not wholly, and stays.
+    let mut partial = survivor.clone();
+    *partial.last_mut().unwrap() = truncated(2, 1, (4 << 20) - 1);
+    assert_eq!(broken(&partial), [Invariant::TruncateEmptiesRange]);
+    partial.remove(6);
+    assert_eq!(broken(&partial), [Invariant::TruncateEmptiesRange], "the PMD entry is not judged");
+    // Without the truncation hooks nothing is judged.
+    let mut analysis = Analysis::default();
+    analysis.begin(&Begin { hooks: vec![HookGroup::EntryState], ..Begin::default() });
+    survivor.iter().for_each(|event| analysis.observe(event));
+    assert!(analysis.findings().kept().is_empty());
+}
+
+#[test]
+fn pte_conflict_real() {
+    // After the truncate, a PMD fault at index 700 falls back for PTE
+    // entries: range 512..1023 holds none.
+    let mut events = truncate_whole_file();
+    events.push(grab_fallback(3, 700));
+    assert_eq!(broken(&events), [Invariant::PteConflictReal]);
+    // A PTE entry made in the range since: a real conflict.
+    let mut made = truncate_whole_file();
+    made.extend([lock(4, 600, Entry(0), pte_entry(8)), unlock(4, 600, pte_entry(8)), grab_fallback(3, 700)]);
+    assert!(broken(&made).is_empty(), "{:?}", broken(&made));
+    // ... and deleted again by a later truncate: the range is empty again.
+    made.extend([wake(2, 600, pte_entry(8), All), truncated(2, 0, u64::MAX), grab_fallback(3, 700)]);
+    assert_eq!(broken(&made), [Invariant::PteConflictReal]);
+    // A range no truncate emptied whole (pages 513.. only) is not judged,
+    // nor one the trace never saw truncated.
+    let mut partial = truncate_whole_file();
+    *partial.last_mut().unwrap() = truncated(2, (513 << 12) - 1, u64::MAX);
+    partial.push(grab_fallback(3, 700));
+    assert!(broken(&partial).is_empty(), "{:?}", broken(&partial));
+    assert!(broken(&[grab_fallback(3, 700)]).is_empty());
 }
 
 #[test]

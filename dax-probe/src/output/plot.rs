@@ -3,6 +3,8 @@
 //! share of PMD faults that got 2 MiB as a line on the right axis. Below:
 //! how long PMD and PTE faults took (log scale), each as a share of its
 //! own faults, so that 128 PMD faults show next to 65 536 PTE faults.
+//! At the foot: the notes the caller gives, the report's lines on holes,
+//! downgrades, writeback and truncates (`report::entry_life_lines`).
 
 use std::{path::Path, sync::Once};
 
@@ -49,13 +51,17 @@ pub const PTE_LATENCY_LABEL: &str = "PTE faults";
 pub fn title(analysis: &Analysis, fallback: &str) -> String {
     let begin = analysis.recording();
     let what = if begin.command.is_empty() { fallback } else { &begin.command };
-    let what: String = what.chars().take(90).collect();
+    // A command written over several lines reads as one.
+    let what: String = what.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(90).collect();
     format!("dax-probe: {what} (kernel {})", begin.kernel)
 }
 
-/// Draws the plot of `stats` into `path` (`.png` or `.svg`). The file
-/// appears only once complete.
-pub fn draw(path: &Path, stats: &Stats, title: &str) -> Result<()> {
+/// Height of one line of notes at the foot.
+const NOTE_HEIGHT: u32 = 22;
+
+/// Draws the plot of `stats` into `path` (`.png` or `.svg`), `notes` one
+/// line each at its foot. The file appears only once complete.
+pub fn draw(path: &Path, stats: &Stats, title: &str, notes: &[String]) -> Result<()> {
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     if !matches!(extension, "png" | "svg") {
         bail!("cannot plot to {}: the file must end in .png or .svg", path.display());
@@ -64,8 +70,8 @@ pub fn draw(path: &Path, stats: &Stats, title: &str) -> Result<()> {
     // The backends pick the encoding by the extension, so it stays last.
     let partial = path.with_extension(format!("partial.{extension}"));
     let drawn = match extension {
-        "svg" => draw_on(SVGBackend::new(&partial, (WIDTH, HEIGHT)).into_drawing_area(), stats, title),
-        _ => draw_on(BitMapBackend::new(&partial, (WIDTH, HEIGHT)).into_drawing_area(), stats, title),
+        "svg" => draw_on(SVGBackend::new(&partial, (WIDTH, HEIGHT)).into_drawing_area(), stats, title, notes),
+        _ => draw_on(BitMapBackend::new(&partial, (WIDTH, HEIGHT)).into_drawing_area(), stats, title, notes),
     };
     if let Err(error) = drawn {
         let _ = std::fs::remove_file(&partial);
@@ -87,12 +93,23 @@ fn plotting<T, E: std::fmt::Debug>(result: Result<T, E>) -> Result<T> {
     result.map_err(|error| anyhow!("{error:?}"))
 }
 
-fn draw_on<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, stats: &Stats, title: &str) -> Result<()> {
+fn draw_on<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    stats: &Stats,
+    title: &str,
+    notes: &[String],
+) -> Result<()> {
     plotting(root.fill(&WHITE))?;
-    let root = plotting(root.titled(title, (FONT, 24)))?;
-    let (top, bottom) = root.split_vertically(HEIGHT * 11 / 20);
+    let titled = plotting(root.titled(title, (FONT, 24)))?;
+    let foot = NOTE_HEIGHT * (notes.len() as u32 + u32::from(!notes.is_empty()));
+    let (charts, foot_area) = titled.split_vertically(titled.dim_in_pixel().1.saturating_sub(foot));
+    let (top, bottom) = charts.split_vertically(HEIGHT * 11 / 20);
     fallbacks_over_time(&top, stats)?;
     latency_distribution(&bottom, stats)?;
+    for (i, note) in notes.iter().enumerate() {
+        let at = (40, (NOTE_HEIGHT / 2 + i as u32 * NOTE_HEIGHT) as i32);
+        plotting(foot_area.draw(&Text::new(note.as_str(), at, (FONT, 16))))?;
+    }
     plotting(root.present())
 }
 
@@ -311,13 +328,15 @@ mod tests {
         let stats = stats();
         assert_eq!(stats.timeline.buckets.len(), 2);
         let path = scratch("plot.svg");
-        draw(&path, &stats, "test").unwrap();
+        let notes = ["holes: 2 MiB zero-page loads 2 (fell back 0)".to_owned()];
+        draw(&path, &stats, "test", &notes).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
         for label in [
             "address-colour (1)",
             PMD_SHARE_LABEL,
             "PMD faults (5, median ≤ 50 µs)",
             "PTE faults (1, median ≤ 5 µs)",
+            "holes: 2 MiB zero-page loads 2 (fell back 0)",
         ] {
             assert!(svg.contains(label), "the legend names {label:?}");
         }
@@ -335,7 +354,7 @@ mod tests {
     #[test]
     fn the_png_is_a_png() {
         let path = scratch("plot.png");
-        draw(&path, &stats(), "test").unwrap();
+        draw(&path, &stats(), "test", &[]).unwrap();
         let png = std::fs::read(&path).unwrap();
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
         assert!(png.len() > 10_000, "{} bytes", png.len());
@@ -344,7 +363,7 @@ mod tests {
 
     #[test]
     fn other_extensions_are_refused() {
-        let error = draw(&scratch("plot.jpg"), &stats(), "test").unwrap_err();
+        let error = draw(&scratch("plot.jpg"), &stats(), "test", &[]).unwrap_err();
         assert!(error.to_string().contains("must end in .png or .svg"), "{error}");
     }
 }

@@ -159,12 +159,27 @@ pub fn entry_life_lines(analysis: &Analysis) -> Vec<String> {
             "written back: PMD entries {} (2 MiB each), PTE entries {}, other sizes {}",
             life.written_back_pmd, life.written_back_pte, life.written_back_other
         ),
+        format!("truncates and hole punches: {}", deletes_text(analysis)),
     ]
+}
+
+/// "N, deleting PMD entries N, ..." or why they were not seen.
+fn deletes_text(analysis: &Analysis) -> String {
+    let life = &analysis.stats.entry_life;
+    let begin = analysis.recording();
+    if !begin.gives(HookGroup::Truncation) || !begin.gives(HookGroup::EntryState) {
+        return "not seen (needs the truncation and entry-state hooks)".to_owned();
+    }
+    format!(
+        "{}; entries deleted unlocked (truncate, punch, eviction): PMD {}, PTE {}, zero-page {}",
+        life.truncates, life.deleted_pmd, life.deleted_pte, life.deleted_zero_page
+    )
 }
 
 fn entry_life_json(analysis: &Analysis) -> Value {
     let life = &analysis.stats.entry_life;
     let seen = analysis.recording().gives(HookGroup::EntryState);
+    let deletes_seen = seen && analysis.recording().gives(HookGroup::Truncation);
     json!({
         "pmd_hole_loads": life.pmd_hole_loads,
         "pmd_hole_fallbacks": life.pmd_hole_fallbacks,
@@ -174,6 +189,10 @@ fn entry_life_json(analysis: &Analysis) -> Value {
         "written_back_pmd": life.written_back_pmd,
         "written_back_pte": life.written_back_pte,
         "written_back_other": life.written_back_other,
+        "truncates": deletes_seen.then_some(life.truncates),
+        "deleted_pmd": deletes_seen.then_some(life.deleted_pmd),
+        "deleted_pte": deletes_seen.then_some(life.deleted_pte),
+        "deleted_zero_page": deletes_seen.then_some(life.deleted_zero_page),
     })
 }
 

@@ -19,6 +19,7 @@
 //! | `grab_fallback` | native | fexit `grab_mapping_entry` returning `VM_FAULT_FALLBACK` | The only fallback of `grab_mapping_entry`: a smaller entry in the PMD range. |
 //! | `direct_access_failed` | native | fexit `dax_iomap_direct_access` != 0 | Short extent, unaligned pfn or device error. |
 //! | `pmd_fault_iter` | native | fentry `dax_fault_iter` with `pmd` | Reached only when the extent is at least 2 MiB. |
+//! | `truncated` | native | fexit `truncate_inode_pages_range` | Truncate, hole punch and eviction all end here, for DAX files too (exported: a real function everywhere); at its return no entry wholly inside the range is left (it deletes any the file system's layout break left, with a warning, "so truncate_pagecache() doesn't loop forever"), and the caller still holds the invalidate lock that keeps faults out. The mapping's `i_pages`, the XArray the entry events name, is found at byte 8 of `struct address_space`, checked in BTF before attaching. |
 //! | all of the above, for `/dev/daxref` | native | kprobe `daxref_trace` (reference module) | The module calls its one probe point where fs/dax.c has each tracepoint or hooked function, under the same locks, with the fields in our order. |
 //!
 //! `xas_store` itself would be one hook for every entry change, but it has
@@ -104,6 +105,8 @@ const WAKE_ENTRY_KPROBE: Hook =
     hook("dax_wake_entry_kprobe", Attach::KProbe, "dax_wake_entry", &[Kind::EntryWake]);
 const WAKE_UP_CALLS: Hook = hook("wake_up_call", Attach::CallsOf, "__wake_up", &[Kind::EntryWake]);
 const WOKEN: Hook = hook("finish_wait_enter", Attach::FEntry, "finish_wait", &[Kind::EntryWoken]);
+const TRUNCATED: Hook =
+    hook("truncate_inode_pages_range_exit", Attach::FExit, "truncate_inode_pages_range", &[Kind::Truncated]);
 
 /// The call of `xas_store` in the inlined way, and its twin for functions
 /// where a delete's wake-up may go unseen (see `attach_call_sites`).
@@ -239,6 +242,19 @@ pub const GROUPS: &[Group] = &[
                 ],
             },
         ],
+    },
+    // Exported, so a real function on every kernel; its callers (the file
+    // systems' truncate and punch, eviction) hold the file's invalidate
+    // lock, so no fault makes an entry in the range until they drop it.
+    Group {
+        group: HookGroup::Truncation,
+        ways: &[Way {
+            name: NATIVE,
+            // `mapping->i_pages`, which the program finds at a fixed offset.
+            needs: &[],
+            probes_calls: &[],
+            hooks: &[TRUNCATED],
+        }],
     },
     // The reference module (reference-module/), when it is loaded: every
     // event of /dev/daxref comes through its one probe point.
@@ -418,6 +434,9 @@ fn try_way(
     if way.hooks.iter().any(|hook| hook.program == WAKE_ENTER.program) {
         wakes_all_in_dax_wake_entry(kernel)?;
     }
+    if way.hooks.iter().any(|hook| hook.program == TRUNCATED.program) {
+        i_pages_first_after_host()?;
+    }
     let mut links = Links::default();
     let attached = attach_way(ebpf, kernel, way, loaded, &mut links);
     match attached {
@@ -499,6 +518,15 @@ fn wakes_all_in_dax_wake_entry(kernel: &Kernel) -> Result<()> {
         "dax_wake_entry is inlined into {}",
         elsewhere.into_iter().collect::<Vec<_>>().join(" ")
     );
+    Ok(())
+}
+
+/// The truncation program finds a mapping's `i_pages`, the XArray every
+/// entry event names, at the offset it had from 4.20 to 7.2: right after
+/// `host`. A kernel that moved it is refused, not misread.
+fn i_pages_first_after_host() -> Result<()> {
+    let offset = crate::source::btf::Btf::kernel()?.member_offset("address_space", "i_pages")?;
+    anyhow::ensure!(offset == 8, "struct address_space keeps i_pages at byte {offset}, not 8");
     Ok(())
 }
 
