@@ -54,7 +54,7 @@ module! {
         },
         hold_us: u32 {
             default: 0,
-            description: "Microseconds a 2 MiB fault or a punch holds its entry lock before going on (slow media; more contention in the lab)",
+            description: "Microseconds a 2 MiB fault holds its entry lock before going on (slow media; more contention in the lab)",
         },
         unaligned_range: u32 {
             default: 0xffff_ffff,

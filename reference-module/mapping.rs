@@ -322,26 +322,43 @@ impl Mapping {
     }
 
     /// Deletes the entry covering `index` once nobody holds it, and wakes
-    /// everybody who waited for it: a punch hole (`__dax_invalidate_entry`).
-    /// `unmap` runs while the entry is locked, so that no fault maps the
-    /// old page between the unmap and the delete.
+    /// everybody who waited for it: a punch hole, `__dax_invalidate_entry`.
+    /// Like fs/dax.c it never locks the entry: it waits while a fault holds
+    /// it, then, under the array's lock, removes it and wakes all (a delete
+    /// by the entry's own holder is only ever a downgrade, which the
+    /// checker holds to). `unmap` runs after: a fault between the delete
+    /// and the unmap makes a new entry for the same pfn, whose mapping the
+    /// unmap then drops, so the next access faults again. (fs/dax.c has
+    /// the file system's invalidate lock to keep faults out instead.)
     pub(crate) fn delete(&self, index: usize, unmap: impl FnOnce(usize, usize)) {
-        let Ok(locked) = self.grab(index, false) else {
+        let mut timeouts = 0;
+        loop {
+            let mut xa = self.entries.lock();
+            let Found::At(start, entry) = self.find(&xa, index, false) else {
+                return;
+            };
+            if entry.is_locked() {
+                if !self.wait(xa, index, start, entry) {
+                    timeouts += 1;
+                    if timeouts == Bug::WAIT_TIMEOUTS {
+                        return;
+                    }
+                }
+                continue;
+            }
+            let mode = if self.bug.is(Bug::WakeOneOnDelete) {
+                WakeMode::Next
+            } else {
+                WakeMode::All
+            };
+            drop(xa.remove(start));
+            // Still under the array's lock, as fs/dax.c wakes after a
+            // delete: a fault that then finds the slot empty comes after
+            // this wake-up.
+            self.wake(index, entry, mode);
+            drop(xa);
+            unmap(start, if entry.is_pmd() { PMD_PAGES } else { 1 });
             return;
-        };
-        let pages = if locked.entry.is_pmd() { PMD_PAGES } else { 1 };
-        unmap(locked.start, pages);
-        self.hold();
-        let mode = if self.bug.is(Bug::WakeOneOnDelete) {
-            WakeMode::Next
-        } else {
-            WakeMode::All
-        };
-        let mut xa = self.entries.lock();
-        drop(xa.remove(locked.start));
-        // Still under the array's lock, as fs/dax.c wakes after a delete: a
-        // fault that then finds the slot empty comes after this wake-up.
-        self.wake(index, locked.entry.unlocked(), mode);
-        drop(xa);
+        }
     }
 }

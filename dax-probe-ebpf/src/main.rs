@@ -640,21 +640,44 @@ pub fn dax_fault_iter_enter(ctx: FEntryContext) -> u32 {
     0
 }
 
-/// `offsetof(struct address_space, i_pages)`: `host` comes first, from the
-/// XArray's arrival (4.20) to 7.2; user space checks it in the running
-/// kernel's BTF before it attaches (`source/hooks.rs`).
+/// `offsetof(struct address_space, i_pages)`, after `host`: the same from
+/// the XArray's arrival (4.20) to 7.2; user space checks both in the
+/// running kernel's BTF before it attaches (`source/hooks.rs`).
 const I_PAGES_OFFSET: u64 = 8;
 
-/// truncate_inode_pages_range(mapping, lstart, lend) returned: the page
-/// cache of bytes `lstart..=lend` is gone, DAX entries included (truncate,
-/// hole punch, eviction). Every file's truncates come through here, DAX or
-/// not: user space keeps those of mappings it knows.
+/// `offsetof(struct inode, i_flags)` in the running kernel (from its BTF);
+/// user space writes it before loading.
+#[no_mangle]
+static INODE_FLAGS: u32 = 0;
+
+/// `S_DAX` (include/linux/fs.h), the same from 4.x to 7.2.
+const S_DAX: u32 = 1 << 13;
+
+/// truncate_inode_pages_range(mapping, lstart, lend) of a DAX file
+/// returned: the page cache of bytes `lstart..=lend` is gone, DAX entries
+/// included (truncate, hole punch, eviction). Other files' truncates, which
+/// come through here too, send nothing.
 #[fexit(function = "truncate_inode_pages_range")]
 pub fn truncate_inode_pages_range_exit(ctx: FExitContext) -> u32 {
     if returning_at_once() {
         return 0;
     }
     let mapping: u64 = ctx.arg(0);
+    // SAFETY: plain global, written by user space before loading.
+    let flags_at = u64::from(unsafe { core::ptr::read_volatile(&INODE_FLAGS) });
+    // SAFETY: bpf_probe_read_kernel checks each address and fails cleanly;
+    // `host` is `struct address_space`'s first member.
+    let flags = unsafe { bpf_probe_read_kernel(mapping as *const u64) }
+        .and_then(|host| unsafe { bpf_probe_read_kernel((host + flags_at) as *const u32) });
+    match flags {
+        Ok(flags) if flags & S_DAX != 0 => {}
+        Ok(_) => return 0,
+        // Unknown whether it was a DAX file's: counted, so no verdict rests on it.
+        Err(_) => {
+            count_lost();
+            return 0;
+        }
+    }
     let first: u64 = ctx.arg(1);
     let last: u64 = ctx.arg(2);
     submit_hook(

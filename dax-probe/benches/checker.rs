@@ -87,7 +87,14 @@ fn fallback_range(trace: &mut Trace, tid: u32, mapping: u64, range: u64, first: 
             trace.lock(tid, at, empty_pmd(), empty_pmd());
             trace.push(tid, What::EntryWake { at, entry: empty_pmd(), mode: WakeMode::All });
         }
-        trace.lock(tid, at, if first { Entry(0) } else { pte }, pte);
+        if first {
+            // grab_mapping_entry creates it empty, dax_insert_entry fills it in.
+            let empty = Entry(dax_entry(0, false, false).0 | entry::EMPTY);
+            trace.lock(tid, at, Entry(0), empty);
+            trace.lock(tid, at, Entry(empty.0 | entry::LOCKED), pte);
+        } else {
+            trace.lock(tid, at, pte, pte);
+        }
         trace.unlock_and_wake(tid, at, pte);
         trace.push(tid, What::PteFaultDone(vma.done(address, VM_FAULT_NOPAGE)));
     }

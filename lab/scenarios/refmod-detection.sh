@@ -5,7 +5,7 @@
 # Every case runs the same stress on /dev/daxref, recorded by dax-probe: one
 # process maps it aligned (2 MiB faults), another 4 KiB off (4 KiB faults on
 # the same pages), three threads each, 80 rounds, while a thread punches the
-# touched pages out; each 2 MiB fault and punch holds its entry lock 2 ms
+# touched pages out; each 2 MiB fault holds its entry lock 2 ms
 # (hold_us), so that waits are common. Range 0 is backed off 2 MiB alignment, so its 2 MiB
 # faults take the direct-access fallback (where bug 5 leaks its lock).
 . /lab/lib.sh

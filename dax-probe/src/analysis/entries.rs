@@ -39,6 +39,11 @@
 //!   retry entry; "fs/dax: Fix pmd vs pte conflict detection" made it test
 //!   the entry before its order).
 //!
+//! Not judged: the size of an entry its holder replaces in place. fs/dax.c
+//! keeps it (the fault grabbed the entry at its own size) but for a file
+//! with shared extents, where `dax_insert_entry` replaces any entry
+//! (`IOMAP_F_SHARED`), which the trace cannot tell.
+//!
 //! The rules, each judged in one place:
 //!
 //! | invariant | rule | judged at |
@@ -59,6 +64,8 @@
 //! | waiter-woken | the same for a downgrade: PTE entries inside a zero-page or empty PMD entry whose delete no WAKE_ALL told | [`EntryTracker::inserted`] |
 //! | waiter-woken | no waiter is asleep at the end on an entry nobody holds and that is owed no wake-up (one whose entry is held, or whose wake-up was sent or is owed, is open at the cut) | [`EntryTracker::finish`] |
 //! | writeback-whole | `dax_writeback_one` flushes exactly the pages of the entry its thread just released: 512 from its 2 MiB-aligned start for a PMD entry, its one page for a PTE entry | [`EntryTracker::written_back`] |
+//! | entry-transitions | an entry is created empty: `grab_mapping_entry` stores `DAX_EMPTY` (locked) where there is none, and what it maps comes with its holder's replace (`dax_insert_entry`) | [`EntryTracker::locked`] |
+//! | entry-transitions | a delete by the entry's own holder is a downgrade, of a zero-page or empty PMD entry (`grab_mapping_entry`'s `pmd_downgrade`, the only `xas_store(NULL)` under an entry lock from 6.1 to 7.2); every other delete (truncate, punch, invalidation) waits for the entry to be unlocked and never locks it. So a real PMD entry is never replaced by PTE entries while it is present (nor, by pmd-covers-range, joined by them) | [`EntryTracker::wake`] |
 //! | truncate-empties-range | when a truncate or punch returns, no entry the trace saw lies wholly inside its pages (a survivor is reported once and forgotten) | [`EntryTracker::truncated`] |
 //! | pte-conflict-real | no PMD fault falls back for PTE entries in a 2 MiB range that a truncate emptied and that no entry was made in since (the trace sees every entry made; it cannot know a range is empty otherwise, so no other range is judged) | [`EntryTracker::fell_back`] |
 
@@ -179,7 +186,7 @@ impl EntryTracker {
         match event.what {
             What::EntryLock { at, old, new } => self.locked(event, at, old, new, findings),
             What::EntryUnlock { at, entry } => self.unlocked(event, at.key(entry), findings),
-            What::EntryWake { at, entry, mode } => return self.wake(event, at.key(entry), mode),
+            What::EntryWake { at, entry, mode } => return self.wake(event, at.key(entry), mode, findings),
             What::EntryWait { key, entry, .. } => self.waits(event, key, entry, findings),
             What::EntryWoken { .. } => self.woken(event, findings),
             What::WritebackOne(writeback) => self.written_back(event, &writeback, findings),
@@ -247,6 +254,10 @@ impl EntryTracker {
             self.deleted(key);
         }
         if !self.entries.contains_key(&key) {
+            if !old.is_value() && !new.is_empty() {
+                let what = format!("a {new} entry was created: fs/dax.c creates only empty ones");
+                findings.report(Invariant::EntryTransitions, Some(key), &what, vec![*event]);
+            }
             self.inserted(event, key, new, findings);
         }
         if old.is_locked() {
@@ -411,8 +422,9 @@ impl EntryTracker {
     /// writeback's unlocking store, WAKE_ALL after a delete. A WAKE_ALL by
     /// anybody else follows the delete of an unlocked entry.
     /// Returns the delete it tells: a downgrade where the holder deleted a
-    /// zero-page or empty PMD entry.
-    fn wake(&mut self, event: &Event, key: Key, mode: WakeMode) -> Option<Change> {
+    /// zero-page or empty PMD entry; entry-transitions where the holder
+    /// deleted any other.
+    fn wake(&mut self, event: &Event, key: Key, mode: WakeMode, findings: &mut Findings) -> Option<Change> {
         let all = mode == WakeMode::All;
         if let Some(queue) = self.queues.get_mut(&key) {
             queue.wakes = if all { queue.asleep } else { (queue.wakes + 1).min(queue.asleep) };
@@ -436,6 +448,12 @@ impl EntryTracker {
         } else if gone.is_pmd() && (gone.is_zero_page() || gone.is_empty()) {
             Some(Change::Downgraded(gone))
         } else {
+            let what = format!(
+                "its holder deleted a {gone} entry: fs/dax.c deletes a locked entry only to downgrade a \
+                 zero-page or empty PMD entry"
+            );
+            let events = holder.into_iter().chain([*event]).collect();
+            findings.report(Invariant::EntryTransitions, Some(key), &what, events);
             None
         }
     }

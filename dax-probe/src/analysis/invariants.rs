@@ -37,6 +37,10 @@ pub enum Invariant {
     /// range of the entry it locked, from the entry's first page (aligned
     /// down to 2 MiB for a PMD entry) for all of its pages.
     WritebackWhole,
+    /// An entry changes only in the ways fs/dax.c changes it: created empty,
+    /// deleted by its own holder only to downgrade a zero-page or empty PMD
+    /// entry.
+    EntryTransitions,
     /// A truncate or hole punch leaves no entry wholly inside its range.
     TruncateEmptiesRange,
     /// A PMD fault falls back for PTE entries in its range only where there
@@ -47,7 +51,7 @@ pub enum Invariant {
 }
 
 impl Invariant {
-    pub const ALL: [Invariant; 9] = [
+    pub const ALL: [Invariant; 10] = [
         Invariant::LockReleased,
         Invariant::SingleHolder,
         Invariant::PmdCoversRange,
@@ -55,6 +59,7 @@ impl Invariant {
         Invariant::PmdFaultDone,
         Invariant::FallbackServed,
         Invariant::WritebackWhole,
+        Invariant::EntryTransitions,
         Invariant::TruncateEmptiesRange,
         Invariant::PteConflictReal,
     ];
@@ -68,6 +73,7 @@ impl Invariant {
             Invariant::PmdFaultDone => "pmd-fault-done",
             Invariant::FallbackServed => "fallback-served",
             Invariant::WritebackWhole => "writeback-whole",
+            Invariant::EntryTransitions => "entry-transitions",
             Invariant::TruncateEmptiesRange => "truncate-empties-range",
             Invariant::PteConflictReal => "pte-conflict-real",
         }
@@ -80,7 +86,8 @@ impl Invariant {
             Invariant::LockReleased
             | Invariant::SingleHolder
             | Invariant::PmdCoversRange
-            | Invariant::WritebackWhole => &[EntryState],
+            | Invariant::WritebackWhole
+            | Invariant::EntryTransitions => &[EntryState],
             Invariant::WaiterWoken => &[WaitWake],
             Invariant::PmdFaultDone | Invariant::FallbackServed => &[],
             Invariant::TruncateEmptiesRange => &[EntryState, Truncation],

@@ -2,8 +2,9 @@
 //!
 //! Each event goes, in stream order, to
 //! - the entry tracker ([`entries`]): holders and wait queues of DAX
-//!   entries; it owns lock-released, single-holder, pmd-covers-range and
-//!   waiter-woken;
+//!   entries, and the ranges truncates emptied; it owns lock-released,
+//!   single-holder, pmd-covers-range, waiter-woken, writeback-whole,
+//!   entry-transitions, truncate-empties-range and pte-conflict-real;
 //! - the fault tracker ([`faults`]): each fault's start paired with its
 //!   done, every fallback's reason ([`fallback`]); it owns pmd-fault-done
 //!   and fallback-served;

@@ -9,7 +9,7 @@ use crate::{
         Entry,
         WakeMode::{self, All, Next},
     },
-    kernel::entry::{EMPTY, ZERO_PAGE},
+    kernel::entry::{EMPTY, LOCKED, PMD as PMD_FLAG, ZERO_PAGE},
     testing::*,
 };
 use dax_probe_common::Kind;
@@ -23,10 +23,30 @@ fn observed(mut analysis: Analysis, events: &[Event]) -> Analysis {
     let hooks =
         vec![HookGroup::EntryState, HookGroup::WaitWake, HookGroup::FallbackProbes, HookGroup::Truncation];
     analysis.begin(&Begin { hooks, ..Begin::default() });
-    for (time, event) in events.iter().enumerate() {
+    for (time, event) in as_created(events).iter().enumerate() {
         analysis.observe(&Event { time_ns: time as u64, ..*event });
     }
     analysis
+}
+
+/// The streams name the entry a fault ends up with where it creates one;
+/// fs/dax.c stores two: `grab_mapping_entry`'s empty entry, then
+/// `dax_insert_entry`'s replace by its holder. Played here as it does.
+fn as_created(events: &[Event]) -> Vec<Event> {
+    let mut played = Vec::with_capacity(events.len());
+    for event in events {
+        if let What::EntryLock { at, old, new } = event.what {
+            if !old.is_value() && !new.is_empty() {
+                let size = if new.is_pmd() { PMD_FLAG } else { 0 };
+                let empty = Entry(1 | EMPTY | size | LOCKED);
+                played.push(Event { what: What::EntryLock { at, old, new: empty }, ..*event });
+                played.push(Event { what: What::EntryLock { at, old: empty, new }, ..*event });
+                continue;
+            }
+        }
+        played.push(*event);
+    }
+    played
 }
 
 fn run(events: &[Event]) -> Analysis {
@@ -283,7 +303,7 @@ fn truncate_empties_range() {
     // Without the truncation hooks nothing is judged.
     let mut analysis = Analysis::default();
     analysis.begin(&Begin { hooks: vec![HookGroup::EntryState], ..Begin::default() });
-    survivor.iter().for_each(|event| analysis.observe(event));
+    as_created(&survivor).iter().for_each(|event| analysis.observe(event));
     assert!(analysis.findings().kept().is_empty());
 }
 
@@ -345,18 +365,20 @@ fn waiter_woken() {
         [Invariant::WaiterWoken, Invariant::WaiterWoken],
         "owed wake, woken without"
     );
-    // A delete woke one of two waiters (WAKE_NEXT where WAKE_ALL is due).
+    // A delete (a downgrade: its holder deletes a zero-page PMD entry) woke
+    // one of two waiters (WAKE_NEXT where WAKE_ALL is due).
+    let zero_pmd = Entry(dax_entry(0, true, false).0 | ZERO_PAGE);
     let events = [
-        lock(1, 0, Entry(0), pmd_entry(false)),
-        wait(2, 0, 0, pmd_entry(true)),
-        wait(3, 0, 0, pmd_entry(true)),
-        wake(1, 0, pmd_entry(false), Next),
+        lock(1, 0, Entry(0), zero_pmd),
+        wait(2, 0, 0, Entry(zero_pmd.0 | LOCKED)),
+        wait(3, 0, 0, Entry(zero_pmd.0 | LOCKED)),
+        wake(1, 0, zero_pmd, Next),
         woken(2, 0),
         woken(3, 0),
     ];
     assert_eq!(broken(&events), [Invariant::WaiterWoken]);
     let mut all = events.to_vec();
-    all[3] = wake(1, 0, pmd_entry(false), All);
+    all[3] = wake(1, 0, zero_pmd, All);
     // A delete that woke one: the entry is created anew with no WAKE_ALL seen.
     let events = [
         lock(1, 0, Entry(0), pte_entry(1)),
@@ -447,6 +469,26 @@ fn a_fallback_retried_under_mmap_lock_is_served_by_the_retry() {
         fault(Kind::PmdFaultDone, 1, A + (2 << 20), PMD),
     ];
     assert_eq!(broken(&events), [Invariant::FallbackServed]);
+}
+
+#[test]
+fn entry_transitions() {
+    // Created as what it maps, not empty.
+    let mut analysis = Analysis::default();
+    analysis.begin(&Begin { hooks: vec![HookGroup::EntryState], ..Begin::default() });
+    analysis.observe(&lock(1, 0, Entry(0), pmd_entry(false)));
+    let named: Vec<_> = analysis.findings().kept().iter().map(|v| v.invariant).collect();
+    assert_eq!(named, [Invariant::EntryTransitions]);
+    // Its holder deletes a real PMD entry (a punch that locks, as the
+    // reference module's did): only zero-page and empty ones are deleted so.
+    let real = downgrade(pmd_entry(false), All);
+    assert_eq!(broken(&real), [Invariant::EntryTransitions]);
+    let real_pte = [lock(1, 3, Entry(0), pte_entry(7)), wake(1, 3, pte_entry(7), All)];
+    assert_eq!(broken(&real_pte), [Invariant::EntryTransitions]);
+    // A delete by nobody's holder (truncate) is not one.
+    let truncated =
+        [lock(1, 3, Entry(0), pte_entry(7)), unlock(1, 3, pte_entry(7)), wake(2, 3, pte_entry(7), All)];
+    assert!(broken(&truncated).is_empty(), "{:?}", broken(&truncated));
 }
 
 #[test]

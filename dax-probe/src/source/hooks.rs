@@ -19,7 +19,7 @@
 //! | `grab_fallback` | native | fexit `grab_mapping_entry` returning `VM_FAULT_FALLBACK` | The only fallback of `grab_mapping_entry`: a smaller entry in the PMD range. |
 //! | `direct_access_failed` | native | fexit `dax_iomap_direct_access` != 0 | Short extent, unaligned pfn or device error. |
 //! | `pmd_fault_iter` | native | fentry `dax_fault_iter` with `pmd` | Reached only when the extent is at least 2 MiB. |
-//! | `truncated` | native | fexit `truncate_inode_pages_range` | Truncate, hole punch and eviction all end here, for DAX files too (exported: a real function everywhere); at its return no entry wholly inside the range is left (it deletes any the file system's layout break left, with a warning, "so truncate_pagecache() doesn't loop forever"), and the caller still holds the invalidate lock that keeps faults out. The mapping's `i_pages`, the XArray the entry events name, is found at byte 8 of `struct address_space`, checked in BTF before attaching. |
+//! | `truncated` | native | fexit `truncate_inode_pages_range` of a DAX file (`S_DAX` in its inode's `i_flags`) | Truncate, hole punch and eviction all end here, for DAX files too (exported: a real function everywhere); at its return no entry wholly inside the range is left (it deletes any the file system's layout break left, with a warning, "so truncate_pagecache() doesn't loop forever"), and the caller still holds the invalidate lock that keeps faults out. The mapping's `host` and `i_pages` (the XArray the entry events name) are found at bytes 0 and 8 of `struct address_space`, checked in BTF before attaching, and `i_flags` where BTF says. |
 //! | all of the above, for `/dev/daxref` | native | kprobe `daxref_trace` (reference module) | The module calls its one probe point where fs/dax.c has each tracepoint or hooked function, under the same locks, with the fields in our order. |
 //!
 //! `xas_store` itself would be one hook for every entry change, but it has
@@ -311,6 +311,9 @@ pub struct Kernel {
     btf: Btf,
     /// Functions with an ftrace site (fentry and fexit need one).
     traceable: BTreeSet<String>,
+    /// Where the truncation program finds a mapping's inode flags
+    /// (`offsetof(struct inode, i_flags)`), or why it cannot.
+    inode_flags: Result<u32, String>,
 }
 
 impl Kernel {
@@ -328,7 +331,15 @@ impl Kernel {
             .lines()
             .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
             .collect();
-        Ok(Kernel { symbols, btf, traceable })
+        let inode_flags = inode_flags_offset().map_err(|error| format!("{error:#}"));
+        Ok(Kernel { symbols, btf, traceable, inode_flags })
+    }
+
+    /// `offsetof(struct inode, i_flags)` for the truncation program; 0
+    /// where the kernel's layout is not the one it reads (the truncation
+    /// group is then refused).
+    pub fn inode_flags(&self) -> u32 {
+        *self.inode_flags.as_ref().unwrap_or(&0)
     }
 
     /// The address of a function, for programs that compare with it.
@@ -435,7 +446,7 @@ fn try_way(
         wakes_all_in_dax_wake_entry(kernel)?;
     }
     if way.hooks.iter().any(|hook| hook.program == TRUNCATED.program) {
-        i_pages_first_after_host()?;
+        kernel.inode_flags.as_ref().map_err(|why| anyhow::anyhow!("{why}"))?;
     }
     let mut links = Links::default();
     let attached = attach_way(ebpf, kernel, way, loaded, &mut links);
@@ -521,13 +532,20 @@ fn wakes_all_in_dax_wake_entry(kernel: &Kernel) -> Result<()> {
     Ok(())
 }
 
-/// The truncation program finds a mapping's `i_pages`, the XArray every
-/// entry event names, at the offset it had from 4.20 to 7.2: right after
-/// `host`. A kernel that moved it is refused, not misread.
-fn i_pages_first_after_host() -> Result<()> {
-    let offset = crate::source::btf::Btf::kernel()?.member_offset("address_space", "i_pages")?;
-    anyhow::ensure!(offset == 8, "struct address_space keeps i_pages at byte {offset}, not 8");
-    Ok(())
+/// The truncation program reads a mapping's `host` and `i_pages` (the
+/// XArray every entry event names) at the offsets they had from 4.20 to
+/// 7.2, first and right after, and the inode's `i_flags` where this
+/// kernel's BTF puts them: returns that offset. A kernel that moved the
+/// others is refused, not misread.
+fn inode_flags_offset() -> Result<u32> {
+    let btf = crate::source::btf::Btf::kernel()?;
+    let host = btf.member_offset("address_space", "host")?;
+    let i_pages = btf.member_offset("address_space", "i_pages")?;
+    anyhow::ensure!(
+        (host, i_pages) == (0, 8),
+        "struct address_space keeps host at byte {host} and i_pages at byte {i_pages}, not 0 and 8"
+    );
+    btf.member_offset("inode", "i_flags")
 }
 
 /// The call-site hooks `calls`: every direct call of each one's function in

@@ -201,8 +201,12 @@ fn load(kernel: &hooks::Kernel, stage: Stage) -> Result<Ebpf> {
     // 0 where fs/dax.c has no such function: the waits hook then sees nothing.
     let wake_func = kernel.address("wake_exceptional_entry_func").unwrap_or(0);
     let stage = stage.in_kernel();
+    let inode_flags = kernel.inode_flags();
     let mut loader = EbpfLoader::new();
-    loader.override_global("DAX_WAKE_FUNC", &wake_func, true).override_global("STAGE", &stage, true);
+    loader
+        .override_global("DAX_WAKE_FUNC", &wake_func, true)
+        .override_global("STAGE", &stage, true)
+        .override_global("INODE_FLAGS", &inode_flags, true);
     load_object(&mut loader)
 }
 
