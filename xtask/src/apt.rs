@@ -71,8 +71,11 @@ impl Archive {
             name: format!("Debian {suite} ({mirror})"),
         };
         println!("apt: refreshing the private index of {}", archive.name);
-        cmd::output(archive.apt("apt-get").args(["-q", "update"]))
-            .with_context(|| format!("cannot read the index of {}", archive.name))?;
+        // Lab runs at once share the index: a second one waits for the
+        // first one's refresh (apt-get would fail on its lists lock).
+        let mut update = Command::new("flock");
+        update.arg(dir.join("refresh.lock")).arg("apt-get").args(&archive.options).args(["-q", "update"]);
+        cmd::output(&mut update).with_context(|| format!("cannot read the index of {}", archive.name))?;
         Ok(archive)
     }
 
