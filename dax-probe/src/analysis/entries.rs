@@ -71,7 +71,7 @@
 
 use std::collections::BTreeSet;
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::{
     analysis::{
@@ -96,7 +96,7 @@ pub enum Change {
     /// An entry nobody held deleted: truncate, hole punch, eviction,
     /// invalidation.
     Deleted(Entry),
-    /// A truncate or hole punch of a file whose entries the trace saw returned.
+    /// A truncate or hole punch of a DAX file returned (the hook sends no other).
     Truncated,
 }
 
@@ -165,8 +165,6 @@ pub struct EntryTracker {
     releasing: HashMap<u32, (Key, Entry)>,
     /// The keys of `entries` in order, for the entries of a truncated range.
     places: BTreeSet<Key>,
-    /// Mappings the trace saw an entry of: DAX files.
-    dax_mappings: HashSet<u64>,
     /// Per mapping, the 2 MiB ranges truncates emptied, oldest first.
     emptied: HashMap<u64, Vec<Emptied>>,
     /// Truncates that emptied a 2 MiB range, so far.
@@ -302,7 +300,6 @@ impl EntryTracker {
         }
         self.entries.insert(key, new);
         self.places.insert(key);
-        self.dax_mappings.insert(key.mapping);
         if self.emptied_range(range).is_some() {
             self.made_in.insert(range, self.truncates);
         }
@@ -494,7 +491,7 @@ impl EntryTracker {
                 mapping,
             );
         }
-        self.dax_mappings.contains(&mapping).then_some(Change::Truncated)
+        Some(Change::Truncated)
     }
 
     fn note_emptied(&mut self, emptied: Emptied, mapping: u64) {

@@ -120,7 +120,7 @@ pub struct EntryLife {
     pub written_back_pmd: u64,
     pub written_back_pte: u64,
     pub written_back_other: u64,
-    /// Truncates and hole punches of files with entries seen
+    /// Truncates and hole punches of DAX files
     /// (`truncate_inode_pages_range`), and the entries nobody held that
     /// were deleted (by them, by eviction, by invalidation): real PMD
     /// entries, zero-page entries of either size, real PTE entries. Seen
