@@ -19,7 +19,9 @@
 //! | `grab_fallback` | native | fexit `grab_mapping_entry` returning `VM_FAULT_FALLBACK` | The only fallback of `grab_mapping_entry`: a smaller entry in the PMD range. |
 //! | `direct_access_failed` | native | fexit `dax_iomap_direct_access` != 0 | Short extent, unaligned pfn or device error. |
 //! | `pmd_fault_iter` | native | fentry `dax_fault_iter` with `pmd` | Reached only when the extent is at least 2 MiB. |
-//! | `truncated` | native | fexit `truncate_inode_pages_range` of a DAX file (`S_DAX` in its inode's `i_flags`) | Truncate, hole punch and eviction all end here, for DAX files too (exported: a real function everywhere); at its return no entry wholly inside the range is left (it deletes any the file system's layout break left, with a warning, "so truncate_pagecache() doesn't loop forever"), and the caller still holds the invalidate lock that keeps faults out. The mapping's `host` and `i_pages` (the XArray the entry events name) are found at bytes 0 and 8 of `struct address_space`, checked in BTF before attaching, and `i_flags` where BTF says. |
+//! | `grab_fallback`, `pmd_fault_iter` | inlined | kprobes at `dax_iomap_pmd_fault`'s calls of `grab_mapping_entry` (with its `xa_state`; the return's kprobe reads rax) and of `dax_fault_iter` (its arguments in their registers), nowhere else | A PTE fault's `grab_mapping_entry` never falls back (order 0: no entry is smaller) and its `dax_fault_iter` is no event: kprobes there cost every PTE fault three traps for nothing (on Debian's 7.2, 0.08 s of programs alone in the seed's job). The way is refused where the PMD fault's calls cannot be probed. |
+//! | `direct_access_failed` | inlined | kprobes at every call of `dax_iomap_direct_access` and after it | Its callers serve both sizes. |
+//! | `truncated` | native | fexit `truncate_inode_pages_range` of a DAX file (`S_DAX` in its inode's `i_flags`), by two programs | Truncate, hole punch and eviction all end here, for DAX files too (exported: a real function everywhere); at its return no entry wholly inside the range is left (it deletes any the file system's layout break left, with a warning, "so truncate_pagecache() doesn't loop forever"), and the caller still holds the invalidate lock that keeps faults out. The kernel skips a tracing program on a CPU where a preempted task is still inside it (once in the soak's 3 096 truncates on Debian's 7.2), so two programs, both telling it: user space keeps one of the twins (`live.rs`), a skip of one is made up by the other, and the fewer of their skips is counted lost (a truncate both skipped costs each one). (A kprobe on the function, with or without a kretprobe, crashed the lab's kernel at its first truncate.) The mapping's `host` and `i_pages` (the XArray the entry events name) are found at bytes 0 and 8 of `struct address_space`, checked in BTF before attaching, and `i_flags` where BTF says. |
 //! | all of the above, for `/dev/daxref` | native | kprobe `daxref_trace` (reference module) | The module calls its one probe point where fs/dax.c has each tracepoint or hooked function, under the same locks, with the fields in our order. |
 //!
 //! `xas_store` itself would be one hook for every entry change, but it has
@@ -83,6 +85,10 @@ pub struct Way {
     /// Where the kernel inlined the callee there, its events would go
     /// unseen while the group reads as attached.
     pub probes_calls: &'static [(&'static str, &'static str)],
+    /// (caller, callee): a callee whose calls are probed in that caller
+    /// only (and its cold parts), where alone its events can happen: a
+    /// kprobe elsewhere would cost every other fault a trap for nothing.
+    pub calls_only_in: &'static [(&'static str, &'static str)],
 }
 
 /// The ways of one [`HookGroup`], best first.
@@ -105,8 +111,17 @@ const WAKE_ENTRY_KPROBE: Hook =
     hook("dax_wake_entry_kprobe", Attach::KProbe, "dax_wake_entry", &[Kind::EntryWake]);
 const WAKE_UP_CALLS: Hook = hook("wake_up_call", Attach::CallsOf, "__wake_up", &[Kind::EntryWake]);
 const WOKEN: Hook = hook("finish_wait_enter", Attach::FEntry, "finish_wait", &[Kind::EntryWoken]);
-const TRUNCATED: Hook =
-    hook("truncate_inode_pages_range_exit", Attach::FExit, "truncate_inode_pages_range", &[Kind::Truncated]);
+/// The truncate of a DAX file, told at its return by two programs, for a
+/// run the kernel skips in one (see `truncate_done`).
+const TRUNCATE_DONE: [Hook; 2] = [
+    hook(TRUNCATE_DONE_PROGRAMS[0], Attach::FExit, "truncate_inode_pages_range", &[Kind::Truncated]),
+    hook(TRUNCATE_DONE_PROGRAMS[1], Attach::FExit, "truncate_inode_pages_range", &[Kind::Truncated]),
+];
+
+/// The programs at the truncate's return: a run the kernel skips in one is
+/// made by the other, so a truncate is lost only where both were skipped
+/// (user space counts the fewer of their misses as lost).
+pub const TRUNCATE_DONE_PROGRAMS: [&str; 2] = ["truncate_done", "truncate_done_2"];
 
 /// The call of `xas_store` in the inlined way, and its twin for functions
 /// where a delete's wake-up may go unseen (see `attach_call_sites`).
@@ -126,6 +141,7 @@ pub const GROUPS: &[Group] = &[
                 name: NATIVE,
                 needs: &[],
                 probes_calls: &[],
+                calls_only_in: &[],
                 hooks: &[
                     hook("dax_lock_entry_exit", Attach::FExit, "dax_lock_entry", &[Kind::EntryLock]),
                     UNLOCK,
@@ -136,6 +152,7 @@ pub const GROUPS: &[Group] = &[
                 name: INLINED,
                 needs: &["xas_store", "__wake_up"],
                 probes_calls: &[],
+                calls_only_in: &[],
                 hooks: &[
                     hook(STORE_CALL, Attach::CallsOf, "xas_store", &[]),
                     hook("lock_entry_call", Attach::CallsOf, "dax_lock_entry", &[]),
@@ -160,6 +177,7 @@ pub const GROUPS: &[Group] = &[
                 // The waiters' `func`, which tells a waiter's key from a waker's.
                 needs: &["wake_exceptional_entry_func"],
                 probes_calls: &[],
+                calls_only_in: &[],
                 hooks: &[
                     WAKE_ENTER,
                     hook(
@@ -176,6 +194,7 @@ pub const GROUPS: &[Group] = &[
                 // The waiters' `func`, which tells DAX waiters from others.
                 needs: &["wake_exceptional_entry_func", "__wake_up"],
                 probes_calls: &[],
+                calls_only_in: &[],
                 hooks: &[
                     WAKE_ENTRY_KPROBE,
                     WAKE_UP_CALLS,
@@ -198,6 +217,7 @@ pub const GROUPS: &[Group] = &[
                 name: NATIVE,
                 needs: &[],
                 probes_calls: &[],
+                calls_only_in: &[],
                 hooks: &[
                     hook(
                         "grab_mapping_entry_exit",
@@ -221,7 +241,14 @@ pub const GROUPS: &[Group] = &[
                 // range and a short extent or unaligned pfn.
                 probes_calls: &[
                     ("dax_iomap_pmd_fault", "grab_mapping_entry"),
+                    ("dax_iomap_pmd_fault", "dax_fault_iter"),
                     ("dax_fault_iter", "dax_iomap_direct_access"),
+                ],
+                // A PTE fault's grab never falls back (no entry is smaller
+                // than a page), and only a PMD fault's iteration is an event.
+                calls_only_in: &[
+                    ("dax_iomap_pmd_fault", "grab_mapping_entry"),
+                    ("dax_iomap_pmd_fault", "dax_fault_iter"),
                 ],
                 hooks: &[
                     hook("grab_mapping_entry_call", Attach::CallsOf, "grab_mapping_entry", &[]),
@@ -238,7 +265,7 @@ pub const GROUPS: &[Group] = &[
                         "dax_iomap_direct_access",
                         &[Kind::DirectAccessFailed],
                     ),
-                    hook("dax_fault_iter_kprobe", Attach::KProbe, "dax_fault_iter", &[Kind::PmdFaultIter]),
+                    hook("dax_fault_iter_call", Attach::CallsOf, "dax_fault_iter", &[Kind::PmdFaultIter]),
                 ],
             },
         ],
@@ -253,7 +280,8 @@ pub const GROUPS: &[Group] = &[
             // `mapping->i_pages`, which the program finds at a fixed offset.
             needs: &[],
             probes_calls: &[],
-            hooks: &[TRUNCATED],
+            calls_only_in: &[],
+            hooks: &TRUNCATE_DONE,
         }],
     },
     // The reference module (reference-module/), when it is loaded: every
@@ -264,6 +292,7 @@ pub const GROUPS: &[Group] = &[
             name: NATIVE,
             needs: &[],
             probes_calls: &[],
+            calls_only_in: &[],
             hooks: &[hook("daxref_trace", Attach::KProbe, "daxref_trace", &Kind::ALL)],
         }],
     },
@@ -445,7 +474,7 @@ fn try_way(
     if way.hooks.iter().any(|hook| hook.program == WAKE_ENTER.program) {
         wakes_all_in_dax_wake_entry(kernel)?;
     }
-    if way.hooks.iter().any(|hook| hook.program == TRUNCATED.program) {
+    if way.hooks.iter().any(|hook| hook.program == TRUNCATE_DONE[0].program) {
         kernel.inode_flags.as_ref().map_err(|why| anyhow::anyhow!("{why}"))?;
     }
     let mut links = Links::default();
@@ -560,17 +589,12 @@ fn attach_call_sites(
     links: &mut Links,
 ) -> Result<Vec<String>> {
     let callees: Vec<&Symbol> = calls.iter().filter_map(|hook| kernel.symbols.get(hook.function)).collect();
-    let functions: Vec<&Symbol> = kernel
-        .symbols
-        .fs_dax_code()
-        .into_iter()
-        .filter(|function| !callees.iter().any(|callee| callee.address == function.address))
-        .collect();
+    let functions = kernel.symbols.fs_dax_code();
     anyhow::ensure!(!functions.is_empty(), "fs/dax.c's functions are not in this kernel's symbols");
     let mut kcore = Kcore::open()?;
     let sites: Vec<_> = kernel_text::call_sites(&mut kcore, &functions, &callees)?
         .into_iter()
-        .filter(|site| !told_at_entry(way, &site.function, &site.callee))
+        .filter(|site| probed_there(way, &site.function, &site.callee))
         .collect();
     // A tail call returns elsewhere, and has given up the frame its
     // arguments may point into: refused before anything is attached.
@@ -643,6 +667,38 @@ fn attach_call_sites(
         );
     }
     Ok(attached)
+}
+
+/// Whether a call of `callee` inside `function` gets kprobes: not where
+/// the way keeps the callee's calls to other callers, nor where another
+/// probe tells its events already ([`told_at_entry`], [`told_at_calls`]).
+fn probed_there(way: &Way, function: &str, callee: &str) -> bool {
+    let callers: Vec<&str> =
+        way.calls_only_in.iter().filter(|(_, c)| *c == callee).map(|(caller, _)| *caller).collect();
+    let in_caller = |caller: &&str| {
+        function.strip_prefix(caller).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    };
+    (callers.is_empty() || callers.iter().any(in_caller))
+        && !told_at_entry(way, function, callee)
+        && !told_at_calls(way, function, callee)
+}
+
+/// Whether a call of `callee` inside `function` is told by the probes on
+/// the calls of `function` itself: the `xas_store` inside a real
+/// `dax_lock_entry`, whose callers' probes give its lock. Probed twice, the
+/// event would come twice; a call whose events those probes do not give
+/// (`dax_iomap_direct_access` in `dax_fault_iter`) is probed still.
+fn told_at_calls(way: &Way, function: &str, callee: &str) -> bool {
+    let gives = |name: &str| -> BTreeSet<Kind> {
+        way.hooks
+            .iter()
+            .filter(|hook| {
+                matches!(hook.attach, Attach::CallsOf | Attach::ReturnsFrom) && hook.function == name
+            })
+            .flat_map(|hook| hook.gives.iter().copied())
+            .collect()
+    };
+    !gives(function).is_disjoint(&gives(callee))
 }
 
 /// Whether a call of `callee` inside `function` is left to an entry probe
@@ -754,9 +810,29 @@ mod tests {
     }
 
     /// The entry kprobe of `dax_wake_entry` tells its own `__wake_up`; the
-    /// entry kprobe of `dax_fault_iter` tells no direct-access failure, so
+    /// probes of `dax_fault_iter`'s calls tell no direct-access failure, so
     /// its call of `dax_iomap_direct_access` is probed (on Debian's 6.1 and
-    /// 6.12, leaving it out hid every unaligned-pfn fallback).
+    /// 6.12, leaving it out once hid every unaligned-pfn fallback); the
+    /// `xas_store` inside a real `dax_lock_entry` is told at its callers;
+    /// the PMD fault's grab and iteration are probed, the PTE fault's not.
+    #[test]
+    fn call_sites_probed_are_those_no_other_probe_tells() {
+        let inlined = |group: HookGroup| {
+            let group = GROUPS.iter().find(|g| g.group == group).expect("a group");
+            group.ways.iter().find(|way| way.name == INLINED).expect("an inlined way")
+        };
+        let fallback = inlined(HookGroup::FallbackProbes);
+        assert!(probed_there(fallback, "dax_fault_iter", "dax_iomap_direct_access"));
+        assert!(probed_there(fallback, "dax_iomap_pmd_fault", "grab_mapping_entry"));
+        assert!(probed_there(fallback, "dax_iomap_pmd_fault.cold", "dax_fault_iter"));
+        assert!(!probed_there(fallback, "dax_iomap_pte_fault", "grab_mapping_entry"));
+        assert!(!probed_there(fallback, "dax_iomap_pte_fault", "dax_fault_iter"));
+        assert!(!probed_there(fallback, "dax_iomap_pmd_fault_x", "dax_fault_iter"));
+        let entry_state = inlined(HookGroup::EntryState);
+        assert!(!probed_there(entry_state, "dax_lock_entry", "xas_store"));
+        assert!(probed_there(entry_state, "grab_mapping_entry", "xas_store"));
+    }
+
     #[test]
     fn call_sites_left_to_an_entry_probe_are_those_it_tells() {
         let inlined = |group: HookGroup| {

@@ -10,7 +10,7 @@ use aya::{
     programs::TracePoint,
     Ebpf, EbpfLoader,
 };
-use dax_probe_common::{Layout, Record, RAW_TRACEPOINT};
+use dax_probe_common::{Arg, Kind, Layout, Record, RAW_TRACEPOINT};
 use tokio::io::{unix::AsyncFd, Interest};
 
 use crate::{
@@ -150,22 +150,23 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     let mut read = tokio::time::interval(READ_EVERY);
     read.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut events = 0;
+    let mut twins = Twins::default();
     let status = loop {
         tokio::select! {
             _ = tick.tick() => {
                 if command.lost_every_second {
                     sink.lost(dropped(&ebpf)?);
                 }
-                events += drain(ring.get_mut(), &tracepoints.layout, sink, command.stage)?;
+                events += drain(ring.get_mut(), &tracepoints.layout, &mut twins, sink, command.stage)?;
                 if sink.tick(monotonic_ns()) {
                     eprintln!("dax-probe: stopping: a waiter will never wake (a lost wake-up), so the command cannot end by itself");
                     break None;
                 }
             }
-            _ = read.tick() => events += drain(ring.get_mut(), &tracepoints.layout, sink, command.stage)?,
+            _ = read.tick() => events += drain(ring.get_mut(), &tracepoints.layout, &mut twins, sink, command.stage)?,
             readable = ring.readable_mut() => {
                 let mut guard = readable?;
-                events += drain(guard.get_inner_mut(), &tracepoints.layout, sink, command.stage)?;
+                events += drain(guard.get_inner_mut(), &tracepoints.layout, &mut twins, sink, command.stage)?;
                 guard.clear_ready();
             }
             status = wait(&mut child) => break Some(status?),
@@ -176,7 +177,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
         }
     };
     // Everything the workload caused was submitted before it exited.
-    events += drain(ring.get_mut(), &tracepoints.layout, sink, command.stage)?;
+    events += drain(ring.get_mut(), &tracepoints.layout, &mut twins, sink, command.stage)?;
     logger.flush();
     let summary = Summary { events, lost: dropped(&ebpf)?, loss_unknown: false };
     if summary.lost > 0 {
@@ -254,6 +255,7 @@ pub(super) async fn wait(child: &mut Option<tokio::process::Child>) -> std::io::
 fn drain(
     ring: &mut RingBuf<aya::maps::MapData>,
     layout: &Layout,
+    twins: &mut Twins,
     sink: &mut impl Sink,
     stage: Stage,
 ) -> Result<u64> {
@@ -278,10 +280,44 @@ fn drain(
             record.kind &= !RAW_TRACEPOINT;
             record.fields = layout.fields(record.kind as usize, &bytes[offset_of!(Record, fields)..]);
         }
+        if twins.is_twin(&record) {
+            continue;
+        }
         sink.push(&Event::decode(&record)?)?;
         events += 1;
     }
     Ok(events)
+}
+
+/// Both programs at a truncate's return tell it (`truncate_done` in the
+/// eBPF programs), each with its number: of two records adjacent on their
+/// thread, one from each program, for the same range, the second is the
+/// first's twin. Another record of the thread between them, or the same
+/// program twice, and they are two truncates. (Two truncates taken for
+/// twins need each program skipped once, which the lost count holds.)
+#[derive(Default)]
+struct Twins {
+    /// Threads whose last record is a truncate: its program and its range.
+    last: rustc_hash::FxHashMap<u32, (u64, [u64; 3])>,
+}
+
+impl Twins {
+    /// Whether `record` is its thread's last record's twin.
+    fn is_twin(&mut self, record: &Record) -> bool {
+        let last = if self.last.is_empty() { None } else { self.last.remove(&record.tid) };
+        if record.kind != Kind::Truncated as u32 {
+            return false;
+        }
+        let program = record.fields[Arg::Ret as usize];
+        let range = [Arg::Mapping, Arg::Pos, Arg::LastPos].map(|arg| record.fields[arg as usize]);
+        match last {
+            Some((other, last_range)) if other != program && last_range == range => true,
+            _ => {
+                self.last.insert(record.tid, (program, range));
+                false
+            }
+        }
+    }
 }
 
 /// Every event that did not reach the ring buffer: dropped by the
@@ -302,9 +338,24 @@ pub(super) fn recursion_misses(ebpf: &Ebpf) -> u64 {
     misses_by_program(ebpf).iter().map(|(_, misses)| misses).sum()
 }
 
-/// Runs each loaded program missed.
+/// Events lost to runs the kernel skipped, per program. The two programs
+/// at a truncate's return stand in for each other: a truncate is lost only
+/// where both were skipped, so each such loss costs both a miss, and the
+/// fewer of their misses bounds those losses from above (`truncate_done`).
 fn misses_by_program(ebpf: &Ebpf) -> Vec<(String, u64)> {
-    cost::program_infos(ebpf).map(|(name, info)| (name.to_owned(), info.recursion_misses)).collect()
+    let mut misses = Vec::new();
+    let mut truncate_done = Vec::new();
+    for (name, info) in cost::program_infos(ebpf) {
+        if hooks::TRUNCATE_DONE_PROGRAMS.contains(&name) {
+            truncate_done.push(info.recursion_misses);
+        } else {
+            misses.push((name.to_owned(), info.recursion_misses));
+        }
+    }
+    if let Some(both) = truncate_done.into_iter().min() {
+        misses.push(("truncate_done (both)".to_owned(), both));
+    }
+    misses
 }
 
 /// Where the events were lost: "dropped by the programs N; runs skipped: PROGRAM N ...".
@@ -350,6 +401,7 @@ pub fn kernel_release() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget};
 
     /// The programs write their records in place, word by word: a zeroed
@@ -374,5 +426,35 @@ mod tests {
             .map(|section| section.name().unwrap_or("?").to_owned())
             .collect();
         assert!(callers.is_empty(), "these programs call memset: {callers:?}");
+    }
+
+    /// A truncate record of thread `tid` from program `program` (0 or 1), of `first..`.
+    fn truncate(tid: u32, program: u64, first: u64) -> Record {
+        let mut fields = [0; dax_probe_common::FIELD_COUNT];
+        fields[Arg::Mapping as usize] = 0xffff_8880_0100_0008;
+        fields[Arg::Pos as usize] = first;
+        fields[Arg::LastPos as usize] = u64::MAX;
+        fields[Arg::Ret as usize] = program;
+        Record { time_ns: 0, tgid: tid, tid, kind: Kind::Truncated as u32, cpu: 0, comm: [0; 16], fields }
+    }
+
+    #[test]
+    fn of_two_truncate_records_from_both_programs_one_is_kept() {
+        let kept = |records: &[Record]| {
+            let mut twins = Twins::default();
+            records.iter().filter(|record| !twins.is_twin(record)).count()
+        };
+        // One truncate, told by both programs, in either order.
+        assert_eq!(kept(&[truncate(7, 0, 0), truncate(7, 1, 0)]), 1);
+        assert_eq!(kept(&[truncate(7, 1, 0), truncate(7, 0, 0)]), 1);
+        // Two truncates, each told by both; and a thread's own between them.
+        assert_eq!(kept(&[truncate(7, 0, 0), truncate(7, 1, 0), truncate(7, 0, 0), truncate(7, 1, 0)]), 2);
+        assert_eq!(kept(&[truncate(7, 0, 0), truncate(8, 1, 0), truncate(8, 0, 0), truncate(7, 1, 0)]), 2);
+        // One program skipped: the same program twice is two truncates.
+        assert_eq!(kept(&[truncate(7, 0, 0), truncate(7, 0, 0)]), 2);
+        // Another range, or another record of the thread between: two.
+        assert_eq!(kept(&[truncate(7, 0, 0), truncate(7, 1, 4096)]), 2);
+        let other = Record { kind: Kind::EntryWake as u32, ..truncate(7, 0, 0) };
+        assert_eq!(kept(&[truncate(7, 0, 0), other, truncate(7, 1, 0)]), 3);
     }
 }
