@@ -273,21 +273,6 @@ fn read_xas(xas: *const XaState) -> (u64, u64) {
     }
 }
 
-/// grab_mapping_entry returned: a VM_FAULT_FALLBACK means a smaller (PTE)
-/// entry sits in the PMD range.
-#[fexit(function = "grab_mapping_entry")]
-pub fn grab_mapping_entry_exit(ctx: FExitContext) -> u32 {
-    if returning_at_once() {
-        return 0;
-    }
-    let ret: u64 = ctx.ret().unwrap_or(0);
-    if ret == entry::INTERNAL_FALLBACK {
-        let (xa, index) = read_xas(ctx.arg(0));
-        submit_hook(&ctx, Kind::GrabFallback, &[(Arg::Mapping, xa), (Arg::Index, index), (Arg::Ret, ret)]);
-    }
-    0
-}
-
 /// dax_lock_entry(xas, entry) returned the entry it replaced: every lock,
 /// insert and replace of a DAX entry. Callers hold the xa_lock, and fexit
 /// runs before they drop it, so one mapping's events reach the ring buffer
@@ -621,21 +606,6 @@ pub fn dax_iomap_direct_access_exit(ctx: FExitContext) -> u32 {
             Kind::DirectAccessFailed,
             &[(Arg::Pos, pos), (Arg::Size, size), (Arg::Ret, ret as i64 as u64)],
         );
-    }
-    0
-}
-
-/// dax_fault_iter(vmf, iter, pfnp, xas, entry, pmd) for a PMD: the fault had
-/// a 2 MiB extent; a fallback without this event had a shorter one.
-#[fentry(function = "dax_fault_iter")]
-pub fn dax_fault_iter_enter(ctx: FEntryContext) -> u32 {
-    if returning_at_once() {
-        return 0;
-    }
-    let pmd: u64 = ctx.arg::<u64>(5) & 0xff;
-    if pmd != 0 {
-        let (xa, index) = read_xas(ctx.arg(3));
-        submit_hook(&ctx, Kind::PmdFaultIter, &[(Arg::Mapping, xa), (Arg::Index, index)]);
     }
     0
 }

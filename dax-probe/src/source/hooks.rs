@@ -16,10 +16,9 @@
 //! | `entry_wait` | native | fexit `dax_entry_waitqueue` of a waiter (its key sits right after a wait entry whose `func` is `wake_exceptional_entry_func`; `dax_wake_entry`'s key is a bare one in its frame) | Every waiter computes its key here, just before `prepare_to_wait`, its `func` already set (all three waiters of fs/dax.c, 4.x to 7.2); the event carries the key the kernel actually computed and the entry the waiter found locked, so a waiter hashed on the wrong index (23c84eb78375) shows. |
 //! | `entry_wait` | inlined | fentry `prepare_to_wait_exclusive` and `prepare_to_wait` of a wait entry whose `func` is `wake_exceptional_entry_func` | Only DAX waiters use that function; their key is written into the `wait_exceptional_entry_queue` right after the wait entry before the call, under the `xa_lock`. The entry the waiter found is not known this way: a waiter on a key nobody holds is judged by what is held in its 2 MiB range instead. |
 //! | `entry_woken` | both | fentry `finish_wait` of a thread with an `entry_wait` | Every DAX wait ends in `finish_wait` on the same thread. |
-//! | `grab_fallback` | native | fexit `grab_mapping_entry` returning `VM_FAULT_FALLBACK` | The only fallback of `grab_mapping_entry`: a smaller entry in the PMD range. |
+//! | `grab_fallback` | both | kprobes at `dax_iomap_pmd_fault`'s calls of `grab_mapping_entry` (its `xa_state`) and after them (rax: `VM_FAULT_FALLBACK`) | The only fallback of `grab_mapping_entry`: a smaller entry in the PMD range. A PTE fault's grab cannot fall back (order 0), so its calls are not probed. |
 //! | `direct_access_failed` | native | fexit `dax_iomap_direct_access` != 0 | Short extent, unaligned pfn or device error. |
-//! | `pmd_fault_iter` | native | fentry `dax_fault_iter` with `pmd` | Reached only when the extent is at least 2 MiB. |
-//! | `grab_fallback`, `pmd_fault_iter` | inlined | kprobes at `dax_iomap_pmd_fault`'s calls of `grab_mapping_entry` (with its `xa_state`; the return's kprobe reads rax) and of `dax_fault_iter` (its arguments in their registers), nowhere else | A PTE fault's `grab_mapping_entry` never falls back (order 0: no entry is smaller) and its `dax_fault_iter` is no event: kprobes there cost every PTE fault three traps for nothing (on Debian's 7.2, 0.08 s of programs alone in the seed's job). The way is refused where the PMD fault's calls cannot be probed. |
+//! | `pmd_fault_iter` | both | kprobe at `dax_iomap_pmd_fault`'s call of `dax_fault_iter` (its arguments in their registers) | Reached only when the extent is at least 2 MiB. Hooks on the two functions themselves cost every PTE fault for nothing: two trampolines (the native way's fexit and fentry before), or three traps (the inlined way's kprobes on every call before: on Debian's 7.2, 0.08 s of programs alone in the seed's job). Either way is refused where the PMD fault's calls cannot be probed. |
 //! | `direct_access_failed` | inlined | kprobes at every call of `dax_iomap_direct_access` and after it | Its callers serve both sizes. |
 //! | `truncated` | native | fexit `truncate_inode_pages_range` of a DAX file (`S_DAX` in its inode's `i_flags`), by two programs | Truncate, hole punch and eviction all end here, for DAX files too (exported: a real function everywhere); at its return no entry wholly inside the range is left (it deletes any the file system's layout break left, with a warning, "so truncate_pagecache() doesn't loop forever"), and the caller still holds the invalidate lock that keeps faults out. The kernel skips a tracing program on a CPU where a preempted task is still inside it (once in the soak's 3 096 truncates on Debian's 7.2), so two programs, both telling it: user space keeps one of the twins (`live.rs`), a skip of one is made up by the other, and the fewer of their skips is counted lost (a truncate both skipped costs each one). (A kprobe on the function, with or without a kretprobe, crashed the lab's kernel at its first truncate.) The mapping's `host` and `i_pages` (the XArray the entry events name) are found at bytes 0 and 8 of `struct address_space`, checked in BTF before attaching, and `i_flags` where BTF says. |
 //! | all of the above, for `/dev/daxref` | native | kprobe `daxref_trace` (reference module) | The module calls its one probe point where fs/dax.c has each tracepoint or hooked function, under the same locks, with the fields in our order. |
@@ -111,6 +110,19 @@ const WAKE_ENTRY_KPROBE: Hook =
     hook("dax_wake_entry_kprobe", Attach::KProbe, "dax_wake_entry", &[Kind::EntryWake]);
 const WAKE_UP_CALLS: Hook = hook("wake_up_call", Attach::CallsOf, "__wake_up", &[Kind::EntryWake]);
 const WOKEN: Hook = hook("finish_wait_enter", Attach::FEntry, "finish_wait", &[Kind::EntryWoken]);
+/// The fallback hooks of the PMD fault, at its own calls (`calls_only_in`),
+/// both ways: a PTE fault's `grab_mapping_entry` cannot fall back (order
+/// 0: no entry is smaller) and its `dax_fault_iter` is no event, so hooks
+/// on the functions would cost every PTE fault for nothing (fexit and
+/// fentry there: two trampolines; kprobes on every call: three traps).
+const PMD_FAULT_CALLS: [(&str, &str); 2] =
+    [("dax_iomap_pmd_fault", "grab_mapping_entry"), ("dax_iomap_pmd_fault", "dax_fault_iter")];
+const GRAB_CALL: Hook = hook("grab_mapping_entry_call", Attach::CallsOf, "grab_mapping_entry", &[]);
+const GRAB_RETURN: Hook =
+    hook("grab_mapping_entry_return", Attach::ReturnsFrom, "grab_mapping_entry", &[Kind::GrabFallback]);
+const FAULT_ITER_CALL: Hook =
+    hook("dax_fault_iter_call", Attach::CallsOf, "dax_fault_iter", &[Kind::PmdFaultIter]);
+
 /// The truncate of a DAX file, told at its return by two programs, for a
 /// run the kernel skips in one (see `truncate_done`).
 const TRUNCATE_DONE: [Hook; 2] = [
@@ -216,48 +228,34 @@ pub const GROUPS: &[Group] = &[
             Way {
                 name: NATIVE,
                 needs: &[],
-                probes_calls: &[],
-                calls_only_in: &[],
+                probes_calls: &PMD_FAULT_CALLS,
+                calls_only_in: &PMD_FAULT_CALLS,
                 hooks: &[
-                    hook(
-                        "grab_mapping_entry_exit",
-                        Attach::FExit,
-                        "grab_mapping_entry",
-                        &[Kind::GrabFallback],
-                    ),
+                    GRAB_CALL,
+                    GRAB_RETURN,
                     hook(
                         "dax_iomap_direct_access_exit",
                         Attach::FExit,
                         "dax_iomap_direct_access",
                         &[Kind::DirectAccessFailed],
                     ),
-                    hook("dax_fault_iter_enter", Attach::FEntry, "dax_fault_iter", &[Kind::PmdFaultIter]),
+                    FAULT_ITER_CALL,
                 ],
             },
             Way {
                 name: INLINED,
                 needs: &[],
-                // The PMD fault's own calls, which tell a PTE entry in the
-                // range and a short extent or unaligned pfn.
+                // The PMD fault's own calls, and the direct access of its
+                // iteration, which tells a short extent or unaligned pfn.
                 probes_calls: &[
-                    ("dax_iomap_pmd_fault", "grab_mapping_entry"),
-                    ("dax_iomap_pmd_fault", "dax_fault_iter"),
+                    PMD_FAULT_CALLS[0],
+                    PMD_FAULT_CALLS[1],
                     ("dax_fault_iter", "dax_iomap_direct_access"),
                 ],
-                // A PTE fault's grab never falls back (no entry is smaller
-                // than a page), and only a PMD fault's iteration is an event.
-                calls_only_in: &[
-                    ("dax_iomap_pmd_fault", "grab_mapping_entry"),
-                    ("dax_iomap_pmd_fault", "dax_fault_iter"),
-                ],
+                calls_only_in: &PMD_FAULT_CALLS,
                 hooks: &[
-                    hook("grab_mapping_entry_call", Attach::CallsOf, "grab_mapping_entry", &[]),
-                    hook(
-                        "grab_mapping_entry_return",
-                        Attach::ReturnsFrom,
-                        "grab_mapping_entry",
-                        &[Kind::GrabFallback],
-                    ),
+                    GRAB_CALL,
+                    GRAB_RETURN,
                     hook("direct_access_call", Attach::CallsOf, "dax_iomap_direct_access", &[]),
                     hook(
                         "direct_access_return",
@@ -265,7 +263,7 @@ pub const GROUPS: &[Group] = &[
                         "dax_iomap_direct_access",
                         &[Kind::DirectAccessFailed],
                     ),
-                    hook("dax_fault_iter_call", Attach::CallsOf, "dax_fault_iter", &[Kind::PmdFaultIter]),
+                    FAULT_ITER_CALL,
                 ],
             },
         ],
@@ -330,7 +328,7 @@ pub struct Attached {
     pub groups: Vec<(HookGroup, &'static str)>,
     /// (group, why: each way's reason).
     pub missing: Vec<(HookGroup, String)>,
-    /// Call sites attached for the inlined way (function+offset), for the record.
+    /// Call sites probed (function+offset(callee)), for the record.
     pub call_sites: Vec<String>,
 }
 

@@ -115,7 +115,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     let ways: Vec<String> = attached.groups.iter().map(|(group, way)| format!("{group} ({way})")).collect();
     eprintln!("dax-probe: coverage: hooks attached: {}", ways.join(" "));
     if !attached.call_sites.is_empty() {
-        eprintln!("dax-probe: coverage: entry stores probed at: {}", attached.call_sites.join(" "));
+        eprintln!("dax-probe: coverage: calls probed at: {}", attached.call_sites.join(" "));
     }
     for (group, why) in &attached.missing {
         eprintln!("dax-probe: coverage: hooks {group} not attached: {why}");
