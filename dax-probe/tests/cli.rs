@@ -62,7 +62,7 @@ fn a_trace_with_lost_events_is_inconclusive_not_pass() {
     assert_eq!(code, 3, "{stdout}");
     assert_eq!(
         stdout.lines().last(),
-        Some("verdict: inconclusive (0 violations, 1 lost events, 2 events; 2 of 9 invariants checked)")
+        Some("verdict: inconclusive (0 violations, 1 lost events, 2 events; 2 of 10 invariants checked)")
     );
 }
 
@@ -224,7 +224,7 @@ fn text_that_cannot_say_what_it_lost_is_inconclusive() {
     assert_eq!(code, 3, "{stdout}{stderr}");
     assert!(
         stdout.trim_end().ends_with(
-            "lost events unknown (the trace does not count them), 2 events; 2 of 9 invariants checked)"
+            "lost events unknown (the trace does not count them), 2 events; 2 of 10 invariants checked)"
         ),
         "{stdout}"
     );

@@ -85,7 +85,7 @@ for text in /outbox/tracefs.txt /outbox/trace-cmd.txt; do
 	dax-probe check "$text" > "$text.check" || true
 	cat "$text.check"
 	lab_expect "check of $text says what it cannot show" grep -q '^coverage: imported from .*cannot show entry locks' "$text.check"
-	lab_expect "check of $text passes on the invariants it can check" grep -q '^verdict: pass (.*2 of 9 invariants checked)' "$text.check"
+	lab_expect "check of $text passes on the invariants it can check" grep -q '^verdict: pass (.*2 of 10 invariants checked)' "$text.check"
 	dax-probe report --json "$text" > "$text.json"
 	lab_expect "report --json of $text names where it came from" grep -q '"imported_from": "tr' "$text.json"
 	dax-probe plot "$text" -o "$text.svg"

@@ -1,4 +1,4 @@
-# Hole punch and truncate on XFS and on ext4: the entries they delete are counted (a real PMD entry, three PTE entries, two zero-page PMD entries), no entry of a punched or truncated range survives it (truncate-empties-range), PMD faults in an emptied range do not fall back for PTE entries (pte-conflict-real), check passes over all nine invariants.
+# Hole punch and truncate on XFS and on ext4: the entries they delete are counted (a real PMD entry, three PTE entries, two zero-page PMD entries), no entry of a punched or truncated range survives it (truncate-empties-range), PMD faults in an emptied range do not fall back for PTE entries (pte-conflict-real), check passes over all ten invariants.
 # kernels: custom debian-6.1 debian-6.12 debian-7.2
 # timeout: 600
 #
