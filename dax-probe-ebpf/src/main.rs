@@ -689,11 +689,28 @@ fn truncate_told(ctx: &FExitContext, program: u64) {
     );
 }
 
-/// A call of dax_fault_iter(vmf, iter, pfnp, xas, entry, pmd) by the PMD
-/// fault, its arguments in their registers: a kprobe (see
-/// `dax_waiter_queued` for why) at the call, where PTE faults never come.
+/// dax_fault_iter(vmf, iter, pfnp, xas, entry, pmd) for a PMD: the fault had
+/// a 2 MiB extent; a fallback without this event had a shorter one. On the
+/// function, not at the PMD fault's call of it: the counting mode probes
+/// that call, and a kprobe there rewrites the call (a jump to its
+/// optimized probe), so a stream beside it would find no call to probe.
+#[fentry(function = "dax_fault_iter")]
+pub fn dax_fault_iter_enter(ctx: FEntryContext) -> u32 {
+    if returning_at_once() {
+        return 0;
+    }
+    let pmd: u64 = ctx.arg::<u64>(5) & 0xff;
+    if pmd != 0 {
+        let (xa, index) = read_xas(ctx.arg(3));
+        submit_hook(&ctx, Kind::PmdFaultIter, &[(Arg::Mapping, xa), (Arg::Index, index)]);
+    }
+    0
+}
+
+/// dax_fault_iter(vmf, iter, pfnp, xas, entry, pmd) for a PMD, as a kprobe
+/// (see `dax_waiter_queued` for why).
 #[kprobe]
-pub fn dax_fault_iter_call(ctx: ProbeContext) -> u32 {
+pub fn dax_fault_iter_kprobe(ctx: ProbeContext) -> u32 {
     if returning_at_once() {
         return 0;
     }

@@ -16,9 +16,10 @@
 //! | `entry_wait` | native | fexit `dax_entry_waitqueue` of a waiter (its key sits right after a wait entry whose `func` is `wake_exceptional_entry_func`; `dax_wake_entry`'s key is a bare one in its frame) | Every waiter computes its key here, just before `prepare_to_wait`, its `func` already set (all three waiters of fs/dax.c, 4.x to 7.2); the event carries the key the kernel actually computed and the entry the waiter found locked, so a waiter hashed on the wrong index (23c84eb78375) shows. |
 //! | `entry_wait` | inlined | fentry `prepare_to_wait_exclusive` and `prepare_to_wait` of a wait entry whose `func` is `wake_exceptional_entry_func` | Only DAX waiters use that function; their key is written into the `wait_exceptional_entry_queue` right after the wait entry before the call, under the `xa_lock`. The entry the waiter found is not known this way: a waiter on a key nobody holds is judged by what is held in its 2 MiB range instead. |
 //! | `entry_woken` | both | fentry `finish_wait` of a thread with an `entry_wait` | Every DAX wait ends in `finish_wait` on the same thread. |
-//! | `grab_fallback` | both | kprobes at `dax_iomap_pmd_fault`'s calls of `grab_mapping_entry` (its `xa_state`) and after them (rax: `VM_FAULT_FALLBACK`) | The only fallback of `grab_mapping_entry`: a smaller entry in the PMD range. A PTE fault's grab cannot fall back (order 0), so its calls are not probed. |
+//! | `grab_fallback` | both | kprobes at `dax_iomap_pmd_fault`'s calls of `grab_mapping_entry` (its `xa_state`) and after them (rax: `VM_FAULT_FALLBACK`) | The only fallback of `grab_mapping_entry`: a smaller entry in the PMD range. A PTE fault's grab cannot fall back (order 0), so its calls are not probed: hooks on the function cost every PTE fault a trampoline (the native way's fexit before) or two traps (the inlined way's kprobes on every call before: on Debian's 7.2, 0.07 s of programs alone in the seed's job). Either way is refused where the PMD fault's call cannot be probed. |
 //! | `direct_access_failed` | native | fexit `dax_iomap_direct_access` != 0 | Short extent, unaligned pfn or device error. |
-//! | `pmd_fault_iter` | both | kprobe at `dax_iomap_pmd_fault`'s call of `dax_fault_iter` (its arguments in their registers) | Reached only when the extent is at least 2 MiB. Hooks on the two functions themselves cost every PTE fault for nothing: two trampolines (the native way's fexit and fentry before), or three traps (the inlined way's kprobes on every call before: on Debian's 7.2, 0.08 s of programs alone in the seed's job). Either way is refused where the PMD fault's calls cannot be probed. |
+//! | `pmd_fault_iter` | native | fentry `dax_fault_iter` with `pmd` | Reached only when the extent is at least 2 MiB. On the function, though every PTE fault runs it: the counting mode probes the PMD fault's call of it, and a kprobe rewrites the call it sits on, which a stream next to it could then not find. |
+//! | `pmd_fault_iter` | inlined | kprobe `dax_fault_iter` with `pmd` | The same, where fentry would be preempted (see `dax_waiter_queued`). |
 //! | `direct_access_failed` | inlined | kprobes at every call of `dax_iomap_direct_access` and after it | Its callers serve both sizes. |
 //! | `truncated` | native | fexit `truncate_inode_pages_range` of a DAX file (`S_DAX` in its inode's `i_flags`), by two programs | Truncate, hole punch and eviction all end here, for DAX files too (exported: a real function everywhere); at its return no entry wholly inside the range is left (it deletes any the file system's layout break left, with a warning, "so truncate_pagecache() doesn't loop forever"), and the caller still holds the invalidate lock that keeps faults out. The kernel skips a tracing program on a CPU where a preempted task is still inside it (once in the soak's 3 096 truncates on Debian's 7.2), so two programs, both telling it: user space keeps one of the twins (`live.rs`), a skip of one is made up by the other, and the fewer of their skips is counted lost (a truncate both skipped costs each one). (A kprobe on the function, with or without a kretprobe, crashed the lab's kernel at its first truncate.) The mapping's `host` and `i_pages` (the XArray the entry events name) are found at bytes 0 and 8 of `struct address_space`, checked in BTF before attaching, and `i_flags` where BTF says. |
 //! | all of the above, for `/dev/daxref` | native | kprobe `daxref_trace` (reference module) | The module calls its one probe point where fs/dax.c has each tracepoint or hooked function, under the same locks, with the fields in our order. |
@@ -110,18 +111,15 @@ const WAKE_ENTRY_KPROBE: Hook =
     hook("dax_wake_entry_kprobe", Attach::KProbe, "dax_wake_entry", &[Kind::EntryWake]);
 const WAKE_UP_CALLS: Hook = hook("wake_up_call", Attach::CallsOf, "__wake_up", &[Kind::EntryWake]);
 const WOKEN: Hook = hook("finish_wait_enter", Attach::FEntry, "finish_wait", &[Kind::EntryWoken]);
-/// The fallback hooks of the PMD fault, at its own calls (`calls_only_in`),
-/// both ways: a PTE fault's `grab_mapping_entry` cannot fall back (order
-/// 0: no entry is smaller) and its `dax_fault_iter` is no event, so hooks
-/// on the functions would cost every PTE fault for nothing (fexit and
-/// fentry there: two trampolines; kprobes on every call: three traps).
-const PMD_FAULT_CALLS: [(&str, &str); 2] =
-    [("dax_iomap_pmd_fault", "grab_mapping_entry"), ("dax_iomap_pmd_fault", "dax_fault_iter")];
+/// The PMD fault's grab, at its own call (`calls_only_in`), both ways: a
+/// PTE fault's `grab_mapping_entry` cannot fall back (order 0: no entry is
+/// smaller), so hooks on the function would cost every PTE fault for
+/// nothing (fexit: a trampoline; kprobes on every call: two traps).
+/// (`dax_fault_iter` is hooked on the function: see its program.)
+const PMD_FAULT_GRAB: (&str, &str) = ("dax_iomap_pmd_fault", "grab_mapping_entry");
 const GRAB_CALL: Hook = hook("grab_mapping_entry_call", Attach::CallsOf, "grab_mapping_entry", &[]);
 const GRAB_RETURN: Hook =
     hook("grab_mapping_entry_return", Attach::ReturnsFrom, "grab_mapping_entry", &[Kind::GrabFallback]);
-const FAULT_ITER_CALL: Hook =
-    hook("dax_fault_iter_call", Attach::CallsOf, "dax_fault_iter", &[Kind::PmdFaultIter]);
 
 /// The truncate of a DAX file, told at its return by two programs, for a
 /// run the kernel skips in one (see `truncate_done`).
@@ -228,8 +226,8 @@ pub const GROUPS: &[Group] = &[
             Way {
                 name: NATIVE,
                 needs: &[],
-                probes_calls: &PMD_FAULT_CALLS,
-                calls_only_in: &PMD_FAULT_CALLS,
+                probes_calls: &[PMD_FAULT_GRAB],
+                calls_only_in: &[PMD_FAULT_GRAB],
                 hooks: &[
                     GRAB_CALL,
                     GRAB_RETURN,
@@ -239,7 +237,7 @@ pub const GROUPS: &[Group] = &[
                         "dax_iomap_direct_access",
                         &[Kind::DirectAccessFailed],
                     ),
-                    FAULT_ITER_CALL,
+                    hook("dax_fault_iter_enter", Attach::FEntry, "dax_fault_iter", &[Kind::PmdFaultIter]),
                 ],
             },
             Way {
@@ -247,12 +245,8 @@ pub const GROUPS: &[Group] = &[
                 needs: &[],
                 // The PMD fault's own calls, and the direct access of its
                 // iteration, which tells a short extent or unaligned pfn.
-                probes_calls: &[
-                    PMD_FAULT_CALLS[0],
-                    PMD_FAULT_CALLS[1],
-                    ("dax_fault_iter", "dax_iomap_direct_access"),
-                ],
-                calls_only_in: &PMD_FAULT_CALLS,
+                probes_calls: &[PMD_FAULT_GRAB, ("dax_fault_iter", "dax_iomap_direct_access")],
+                calls_only_in: &[PMD_FAULT_GRAB],
                 hooks: &[
                     GRAB_CALL,
                     GRAB_RETURN,
@@ -263,7 +257,7 @@ pub const GROUPS: &[Group] = &[
                         "dax_iomap_direct_access",
                         &[Kind::DirectAccessFailed],
                     ),
-                    FAULT_ITER_CALL,
+                    hook("dax_fault_iter_kprobe", Attach::KProbe, "dax_fault_iter", &[Kind::PmdFaultIter]),
                 ],
             },
         ],
@@ -812,7 +806,7 @@ mod tests {
     /// its call of `dax_iomap_direct_access` is probed (on Debian's 6.1 and
     /// 6.12, leaving it out once hid every unaligned-pfn fallback); the
     /// `xas_store` inside a real `dax_lock_entry` is told at its callers;
-    /// the PMD fault's grab and iteration are probed, the PTE fault's not.
+    /// the PMD fault's grab is probed, the PTE fault's not.
     #[test]
     fn call_sites_probed_are_those_no_other_probe_tells() {
         let inlined = |group: HookGroup| {
@@ -822,10 +816,9 @@ mod tests {
         let fallback = inlined(HookGroup::FallbackProbes);
         assert!(probed_there(fallback, "dax_fault_iter", "dax_iomap_direct_access"));
         assert!(probed_there(fallback, "dax_iomap_pmd_fault", "grab_mapping_entry"));
-        assert!(probed_there(fallback, "dax_iomap_pmd_fault.cold", "dax_fault_iter"));
+        assert!(probed_there(fallback, "dax_iomap_pmd_fault.cold", "grab_mapping_entry"));
         assert!(!probed_there(fallback, "dax_iomap_pte_fault", "grab_mapping_entry"));
-        assert!(!probed_there(fallback, "dax_iomap_pte_fault", "dax_fault_iter"));
-        assert!(!probed_there(fallback, "dax_iomap_pmd_fault_x", "dax_fault_iter"));
+        assert!(!probed_there(fallback, "dax_iomap_pmd_fault_x", "grab_mapping_entry"));
         let entry_state = inlined(HookGroup::EntryState);
         assert!(!probed_there(entry_state, "dax_lock_entry", "xas_store"));
         assert!(probed_there(entry_state, "grab_mapping_entry", "xas_store"));
