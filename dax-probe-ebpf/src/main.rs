@@ -692,8 +692,9 @@ fn truncate_told(ctx: &FExitContext, program: u64) {
 /// dax_fault_iter(vmf, iter, pfnp, xas, entry, pmd) for a PMD: the fault had
 /// a 2 MiB extent; a fallback without this event had a shorter one. On the
 /// function, not at the PMD fault's call of it: the counting mode probes
-/// that call, and a kprobe there rewrites the call (a jump to its
-/// optimized probe), so a stream beside it would find no call to probe.
+/// that call, and a kprobe rewrites the instruction it sits on, so a stream
+/// beside it found no call there to probe ("dax_iomap_pmd_fault has no
+/// call of dax_fault_iter that could be probed", count-mode, every kernel).
 #[fentry(function = "dax_fault_iter")]
 pub fn dax_fault_iter_enter(ctx: FEntryContext) -> u32 {
     if returning_at_once() {
