@@ -15,7 +15,7 @@ const BEGIN: &str = "<!-- coverage tables: written by `cargo xtask test` -->";
 const END: &str = "<!-- end of coverage tables -->";
 
 /// The invariants and reasons, in dax-probe's order.
-const INVARIANTS: [&str; 9] = [
+const INVARIANTS: [&str; 10] = [
     "lock-released",
     "single-holder",
     "pmd-covers-range",
@@ -23,6 +23,7 @@ const INVARIANTS: [&str; 9] = [
     "pmd-fault-done",
     "fallback-served",
     "writeback-whole",
+    "entry-transitions",
     "truncate-empties-range",
     "pte-conflict-real",
 ];
