@@ -96,8 +96,6 @@ pub enum Change {
     /// An entry nobody held deleted: truncate, hole punch, eviction,
     /// invalidation.
     Deleted(Entry),
-    /// A truncate or hole punch of a DAX file returned (the hook sends no other).
-    Truncated,
 }
 
 /// 2 MiB ranges `start..end` of one mapping that a truncate emptied.
@@ -188,7 +186,7 @@ impl EntryTracker {
             What::EntryWait { key, entry, .. } => self.waits(event, key, entry, findings),
             What::EntryWoken { .. } => self.woken(event, findings),
             What::WritebackOne(writeback) => self.written_back(event, &writeback, findings),
-            What::Truncated(truncation) => return self.truncated(event, truncation, findings),
+            What::Truncated(truncation) => self.truncated(event, truncation, findings),
             What::GrabFallback { at } => self.fell_back(event, at, findings),
             _ => {}
         }
@@ -460,12 +458,7 @@ impl EntryTracker {
     /// forgotten (the kernel deleted it with a warning, or never will).
     /// From here each 2 MiB range wholly inside is empty until an entry is
     /// made in it, which pte-conflict-real judges by.
-    fn truncated(
-        &mut self,
-        event: &Event,
-        truncation: Truncation,
-        findings: &mut Findings,
-    ) -> Option<Change> {
+    fn truncated(&mut self, event: &Event, truncation: Truncation, findings: &mut Findings) {
         let (start, end) = truncation.pages();
         let mapping = truncation.mapping;
         let survivors: Vec<(Key, Entry)> = self
@@ -491,7 +484,6 @@ impl EntryTracker {
                 mapping,
             );
         }
-        Some(Change::Truncated)
     }
 
     fn note_emptied(&mut self, emptied: Emptied, mapping: u64) {
@@ -509,13 +501,15 @@ impl EntryTracker {
 
     /// The truncate that emptied the 2 MiB range `range`, if no entry was made in it since.
     fn emptied_range(&self, range: Key) -> Option<&Emptied> {
-        let made = self.made_in.get(&range).copied().unwrap_or(0);
-        self.emptied
+        // Most mappings were never truncated: that lookup first.
+        let emptied = self
+            .emptied
             .get(&range.mapping)?
             .iter()
             .rev()
-            .find(|emptied| emptied.start <= range.start && range.start < emptied.end)
-            .filter(|emptied| emptied.number > made)
+            .find(|emptied| emptied.start <= range.start && range.start < emptied.end)?;
+        let made = self.made_in.get(&range).copied().unwrap_or(0);
+        (emptied.number > made).then_some(emptied)
     }
 
     /// pte-conflict-real, as `grab_mapping_entry` falls back for a PMD fault

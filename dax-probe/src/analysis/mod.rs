@@ -137,6 +137,8 @@ impl EntryLife {
             What::PmdLoadHole(_) => self.pmd_hole_loads += 1,
             What::PmdLoadHoleFallback(_) => self.pmd_hole_fallbacks += 1,
             What::LoadHole(_) => self.pte_hole_loads += 1,
+            // The hook sends DAX files' truncates only.
+            What::Truncated(_) => self.truncates += 1,
             What::WritebackOne(writeback) => match writeback.pglen {
                 PMD_PAGES => self.written_back_pmd += 1,
                 1 => self.written_back_pte += 1,
@@ -153,7 +155,6 @@ impl EntryLife {
             Change::Deleted(entry) if entry.is_zero_page() => self.deleted_zero_page += 1,
             Change::Deleted(entry) if entry.is_pmd() => self.deleted_pmd += 1,
             Change::Deleted(_) => self.deleted_pte += 1,
-            Change::Truncated => self.truncates += 1,
         }
     }
 }
