@@ -274,7 +274,16 @@ impl Layout {
         };
         for (value, slot) in fields.iter_mut().zip(slots) {
             let (offset, size) = (usize::from(slot.offset), usize::from(slot.size));
-            if let Some(field) = bytes.get(offset..offset + size).filter(|_| size <= 8) {
+            if size == 0 || size > 8 {
+                continue;
+            }
+            // One 8-byte load, masked to the field's size, where the record
+            // has 8 bytes from the field on (a copy of `size` bytes is a
+            // memcpy call per field, every tracepoint event).
+            let mask = u64::MAX >> (64 - 8 * size);
+            if let Some(word) = bytes.get(offset..offset + 8) {
+                *value = u64::from_le_bytes(word.try_into().expect("8 bytes")) & mask;
+            } else if let Some(field) = bytes.get(offset..offset + size) {
                 let mut word = [0u8; 8];
                 word[..size].copy_from_slice(field);
                 *value = u64::from_le_bytes(word);

@@ -38,9 +38,10 @@ use dax_probe_common::{
 use crate::returning_at_once;
 
 /// Member offsets of the running kernel's structures, from its BTF; user
-/// space writes them before loading.
+/// space writes them before loading (the stream's fault programs read them
+/// too).
 #[no_mangle]
-static OFFSETS: Offsets = Offsets {
+pub(crate) static OFFSETS: Offsets = Offsets {
     vmf_vma: 0,
     vmf_pgoff: 0,
     vmf_address: 0,
@@ -62,7 +63,7 @@ static FALLBACK_PROBES: u8 = 0;
 #[no_mangle]
 static BREAKDOWN: u8 = 0;
 
-fn global<T: Copy>(value: &T) -> T {
+pub(crate) fn global<T: Copy>(value: &T) -> T {
     // SAFETY: a plain global; the volatile read keeps the compiler from
     // folding in the value user space may overwrite.
     unsafe { read_volatile(value) }

@@ -18,19 +18,24 @@
 mod count;
 
 use aya_ebpf::{
-    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    bindings::{BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_kernel,
         generated,
     },
-    macros::{fentry, fexit, kprobe, map, tracepoint},
+    macros::{btf_tracepoint, fentry, fexit, kprobe, map, tracepoint},
     maps::{Array, HashMap, PerCpuArray, RingBuf},
-    programs::{FEntryContext, FExitContext, ProbeContext, TracePointContext},
+    programs::{BtfTracePointContext, FEntryContext, FExitContext, ProbeContext, TracePointContext},
     EbpfContext,
 };
 use aya_log_ebpf::warn;
-use core::ptr::write_volatile;
-use dax_probe_common::{entry, Arg, Kind, Record, FIELD_COUNT, KIND_COUNT, RAW_TRACEPOINT, RECORD_BYTES};
+use core::{
+    intrinsics::{atomic_xadd, AtomicOrdering},
+    ptr::write_volatile,
+};
+use dax_probe_common::{
+    entry, Arg, Field, Kind, Record, FIELD_COUNT, KIND_COUNT, RAW_TRACEPOINT, RECORD_BYTES,
+};
 
 /// The address of `wake_exceptional_entry_func` (fs/dax.c), the `func` of
 /// every DAX waiter's `wait_queue_entry`; user space writes it before loading.
@@ -126,10 +131,13 @@ struct XaStateNode {
 /// `xa_is_err(xas->xa_node)`: internal entries from `xa_mk_internal(-MAX_ERRNO)` up.
 const XA_ERROR_FLOOR: u64 = ((-4095i64 as u64) << 2) | 2;
 
-/// `xa_is_err()`: the xa_state holds an error (a failed store).
+/// `xa_is_err()`: the xa_state holds an error (a failed store). Every
+/// value from XA_ERROR_FLOOR up is one: the top 16 KiB of the address
+/// space, where no node lives, so the comparison alone tells it (the
+/// verifier allows no bitwise test of the pointer a typed load gives).
 #[inline(always)]
 fn xa_is_err(node: u64) -> bool {
-    node & 3 == 2 && node >= XA_ERROR_FLOOR
+    node >= XA_ERROR_FLOOR
 }
 
 /// `struct wait_queue_entry` (include/linux/wait.h): `flags`, `private`,
@@ -165,6 +173,100 @@ tracepoint_programs! {
     dax_writeback_range = 9,
     dax_writeback_range_done = 10,
     dax_writeback_one = 11,
+}
+
+/// The fault tracepoints as BTF-typed tracepoints (`tp_btf`): the program
+/// gets the tracepoint's arguments and reads the record's fields itself,
+/// where the kernel's BTF puts them (`count::OFFSETS`), so the kernel never
+/// builds the record tracefs would; a classic tracepoint program runs after
+/// the kernel has built it, which cost more than the rest of the event on
+/// a PTE fault. The fields are the ones `TP_fast_assign` writes
+/// (include/trace/events/fs_dax.h, the same from 6.1 to 7.2), in the words
+/// a raw record taken apart would give: `dev`, `flags` and `result` are
+/// 4-byte fields, zero-extended; a PTE fault's record has no `vm_start`,
+/// `vm_end` or `max_pgoff`. The arguments: `dax_pmd_fault_class (inode,
+/// vmf, max_pgoff, result)`, `dax_pte_fault_class (inode, vmf, result)`.
+macro_rules! fault_programs {
+    ($($name:ident = $tracepoint:literal => $kind:expr, $pmd:expr;)*) => {$(
+        #[btf_tracepoint(function = $tracepoint)]
+        pub fn $name(ctx: BtfTracePointContext) -> u32 {
+            if !returning_at_once() {
+                fault_event(&ctx, $kind, $pmd);
+            }
+            0
+        }
+    )*};
+}
+
+fault_programs! {
+    btf_dax_pmd_fault = "dax_pmd_fault" => Kind::PmdFault, true;
+    btf_dax_pmd_fault_done = "dax_pmd_fault_done" => Kind::PmdFaultDone, true;
+    btf_dax_pte_fault = "dax_pte_fault" => Kind::PteFault, false;
+    btf_dax_pte_fault_done = "dax_pte_fault_done" => Kind::PteFaultDone, false;
+}
+
+#[inline(always)]
+fn fault_event(ctx: &BtfTracePointContext, kind: Kind, pmd: bool) {
+    let inode: *const u8 = ctx.arg(0);
+    let vmf: *const u8 = ctx.arg(1);
+    let (max_pgoff, result) =
+        if pmd { (ctx.arg::<u64>(2), ctx.arg::<u64>(3)) } else { (0, ctx.arg::<u64>(2)) };
+    submit_with(ctx, kind as u32, |fields| {
+        let offsets = count::global(&count::OFFSETS);
+        // SAFETY: the arguments are the tracepoint's typed pointers and the
+        // offsets their members' (read-only globals: constants to the
+        // verifier, which checks every load against the kernel's BTF and
+        // turns the loads through `vma` and `i_sb` into faulting-safe ones).
+        let (vma, sb, address, pgoff, flags, ino) = unsafe {
+            (
+                member::<*const u8>(vmf, offsets.vmf_vma),
+                member::<*const u8>(inode, offsets.inode_sb),
+                member::<u64>(vmf, offsets.vmf_address),
+                member::<u64>(vmf, offsets.vmf_pgoff),
+                member::<u32>(vmf, offsets.vmf_flags),
+                member::<u64>(inode, offsets.inode_ino),
+            )
+        };
+        // SAFETY: as above, through the pointers the kernel's BTF types.
+        let (vm_flags, dev) =
+            unsafe { (member::<u64>(vma, offsets.vma_flags), member::<u32>(sb, offsets.sb_dev)) };
+        let (vm_start, vm_end) = match pmd {
+            // SAFETY: as above.
+            true => unsafe { (member::<u64>(vma, offsets.vma_start), member::<u64>(vma, offsets.vma_end)) },
+            false => (0, 0),
+        };
+        let values = [
+            (Field::Dev, u64::from(dev)),
+            (Field::Ino, ino),
+            (Field::VmStart, vm_start),
+            (Field::VmEnd, vm_end),
+            (Field::VmFlags, vm_flags),
+            (Field::Address, address),
+            (Field::Pgoff, pgoff),
+            (Field::MaxPgoff, max_pgoff),
+            (Field::FaultFlags, u64::from(flags)),
+            (Field::Result, result & 0xffff_ffff),
+        ];
+        for i in 0..FIELD_COUNT {
+            let value = values.iter().find(|(field, _)| *field as usize == i).map_or(0, |(_, value)| *value);
+            // SAFETY: `fields` points at the slot's FIELD_COUNT words.
+            unsafe { write_volatile(fields.add(i), value) };
+        }
+        true
+    });
+}
+
+/// The member of type `T` at byte `offset` of the kernel object at `at`,
+/// loaded directly (no helper call).
+///
+/// # Safety
+/// `at` is a pointer a BTF-typed program got from the kernel (an argument,
+/// or a member loaded this way), and `offset` that of a member of type `T`
+/// in its type; the verifier refuses the program otherwise.
+#[inline(always)]
+unsafe fn member<T: Copy>(at: *const u8, offset: u32) -> T {
+    // SAFETY: as the caller promises.
+    unsafe { core::ptr::read_volatile(at.add(offset as usize).cast::<T>()) }
 }
 
 /// A tracepoint's record goes out as the kernel wrote it: one copy of its
@@ -273,6 +375,25 @@ fn read_xas(xas: *const XaState) -> (u64, u64) {
     }
 }
 
+/// `xas->xa`, `xas->xa_index` and `xas->xa_node` of an `xa_state` a
+/// fentry or fexit program got as an argument: three direct loads, which
+/// the verifier checks against `struct xa_state` in the kernel's BTF (a
+/// helper call to read it cost about 130 ns of guest time).
+///
+/// # Safety
+/// `xas` is a BTF-typed program's `struct xa_state *` argument.
+#[inline(always)]
+unsafe fn typed_xas(xas: *const XaStateNode) -> (u64, u64, u64) {
+    // SAFETY: as the caller promises; the verifier makes the loads safe.
+    unsafe {
+        (
+            core::ptr::read_volatile(&raw const (*xas).xa),
+            core::ptr::read_volatile(&raw const (*xas).xa_index),
+            core::ptr::read_volatile(&raw const (*xas).xa_node),
+        )
+    }
+}
+
 /// dax_lock_entry(xas, entry) returned the entry it replaced: every lock,
 /// insert and replace of a DAX entry. Callers hold the xa_lock, and fexit
 /// runs before they drop it, so one mapping's events reach the ring buffer
@@ -284,16 +405,11 @@ pub fn dax_lock_entry_exit(ctx: FExitContext) -> u32 {
     if returning_at_once() {
         return 0;
     }
-    let xas: *const XaStateNode = ctx.arg(0);
-    // SAFETY: bpf_probe_read_kernel checks the address and fails cleanly.
-    let Ok(xas) = (unsafe { bpf_probe_read_kernel(xas) }) else {
-        count_lost();
-        return 0;
-    };
-    if xa_is_err(xas.xa_node) {
+    // SAFETY: the function's first argument, `struct xa_state *xas`.
+    let (xa, index, node) = unsafe { typed_xas(ctx.arg(0)) };
+    if xa_is_err(node) {
         return 0;
     }
-    let (xa, index) = (xas.xa, xas.xa_index);
     let entry: u64 = ctx.arg(1);
     let old: u64 = ctx.ret().unwrap_or(0);
     submit_hook(
@@ -312,9 +428,11 @@ pub fn dax_unlock_entry_enter(ctx: FEntryContext) -> u32 {
     if returning_at_once() {
         return 0;
     }
-    let (xa, index) = read_xas(ctx.arg(0));
+    // SAFETY: the function's first argument, `struct xa_state *xas`.
+    let (xa, index, _) = unsafe { typed_xas(ctx.arg(0)) };
     let entry: u64 = ctx.arg(1);
     submit_hook(&ctx, Kind::EntryUnlock, &[(Arg::Mapping, xa), (Arg::Index, index), (Arg::Entry, entry)]);
+    note_unlock(xa, index);
     0
 }
 
@@ -324,9 +442,13 @@ pub fn dax_wake_entry_enter(ctx: FEntryContext) -> u32 {
     if returning_at_once() {
         return 0;
     }
-    let (xa, index) = read_xas(ctx.arg(0));
+    // SAFETY: the function's first argument, `struct xa_state *xas`.
+    let (xa, index, _) = unsafe { typed_xas(ctx.arg(0)) };
     let entry: u64 = ctx.arg(1);
     let mode: u64 = ctx.arg::<u32>(2) as u64;
+    if wakes_nobody(xa, index, mode) {
+        return 0;
+    }
     submit_hook(
         &ctx,
         Kind::EntryWake,
@@ -355,7 +477,8 @@ pub fn dax_entry_waitqueue_exit(ctx: FExitContext) -> u32 {
     let Ok(key) = (unsafe { bpf_probe_read_kernel(key_at as *const WaitKey) }) else {
         return 0;
     };
-    let (_, index) = read_xas(ctx.arg(0));
+    // SAFETY: the function's first argument, `struct xa_state *xas`.
+    let (_, index, _) = unsafe { typed_xas(ctx.arg(0)) };
     let entry: u64 = ctx.arg(1);
     note_waiter(tid, key);
     submit_hook(
@@ -387,10 +510,14 @@ pub fn finish_wait_enter(ctx: FEntryContext) -> u32 {
     0
 }
 
-/// A thread queues on `key`: remembered for its return.
+/// A thread queues on `key`: remembered for its return. A thread may
+/// queue again before it is back (`wait_entry_unlocked_exclusive` loops):
+/// it is counted in [`ASLEEP`] once.
 #[inline(always)]
 fn note_waiter(tid: u32, key: WaitKey) {
-    if WAITING.insert(tid, key, 0).is_err() {
+    if WAITING.insert(tid, key, BPF_NOEXIST as u64).is_ok() {
+        add_asleep(1);
+    } else if WAITING.insert(tid, key, 0).is_err() {
         count_lost();
     }
 }
@@ -400,9 +527,77 @@ fn waiter_back(ctx: &impl EbpfContext) {
     let tid = current_tid();
     // SAFETY: the value is a plain copy, read before removing the key.
     let Some(key) = (unsafe { WAITING.get(tid) }).copied() else { return };
-    let _ = WAITING.remove(tid);
+    if WAITING.remove(tid).is_ok() {
+        add_asleep(u64::MAX);
+    }
     submit_hook(ctx, Kind::EntryWoken, &[(Arg::Mapping, key.xa), (Arg::KeyStart, key.entry_start)]);
 }
+
+/// Threads in [`WAITING`]: queued on a DAX entry since the programs were
+/// armed, and not back yet. A waiter is counted before it drops the
+/// `xa_lock` it queued under, so a waker that stores under that lock after
+/// it sees it counted.
+#[map]
+static ASLEEP: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Adds `n` (wrapping: `u64::MAX` takes one away) to [`ASLEEP`].
+#[inline(always)]
+fn add_asleep(n: u64) {
+    if let Some(asleep) = ASLEEP.get_ptr_mut(0) {
+        // SAFETY: the map's one u64, live for the program's run and aligned;
+        // BPF's atomic add, as programs on both CPUs change it.
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(asleep, n) };
+    }
+}
+
+/// The last unlock told on each CPU: its thread and entry (see
+/// [`wakes_nobody`]).
+#[map]
+static LAST_UNLOCK: PerCpuArray<Unlock> = PerCpuArray::with_max_entries(1, 0);
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Unlock {
+    tid: u64,
+    xa: u64,
+    index: u64,
+}
+
+/// An unlock was told: the wake-up its thread makes next may need no event.
+#[inline(always)]
+fn note_unlock(xa: u64, index: u64) {
+    if let Some(last) = LAST_UNLOCK.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot; a program is not preempted by another on
+        // the same CPU.
+        unsafe { *last = Unlock { tid: u64::from(current_tid()), xa, index } };
+    }
+}
+
+/// Whether a wake-up tells nothing: a WAKE_NEXT by the thread whose unlock
+/// of the same entry was the last told on this CPU, while no waiter known
+/// to the programs is asleep. It wakes nobody (`__wake_up` on a queue with
+/// no waiter of that key), and the unlock already ended the lock; the
+/// analysis reads such a wake-up as nothing (the inlined way never sees
+/// one: an inlined `dax_wake_entry` calls `__wake_up` only for a queue with
+/// waiters). A thread that moved to another CPU in between, or another
+/// unlock on this CPU since, and the event goes out. A fault's unlock is
+/// followed by its wake-up, so this saves one event of the five a PTE fault
+/// sends.
+#[inline(always)]
+fn wakes_nobody(xa: u64, index: u64, mode: u64) -> bool {
+    let Some(last) = LAST_UNLOCK.get_ptr_mut(0) else { return false };
+    // SAFETY: as in `note_unlock`. Every wake-up clears the slot: only the
+    // wake-up right after the unlock may be taken for its own.
+    let after_its_unlock = unsafe {
+        let told = (*last).tid == u64::from(current_tid()) && (*last).xa == xa && (*last).index == index;
+        (*last).tid = 0;
+        told
+    };
+    after_its_unlock && mode == WAKE_NEXT && ASLEEP.get(0).is_some_and(|asleep| *asleep == 0)
+}
+
+/// `enum dax_wake_mode`'s WAKE_NEXT (fs/dax.c).
+const WAKE_NEXT: u64 = 1;
 
 /// A store about to happen in fs/dax.c where `dax_lock_entry` or
 /// `dax_unlock_entry` may be inlined: a call of `xas_store(xas, entry)`.
@@ -498,6 +693,7 @@ pub fn entry_store_return(ctx: ProbeContext) -> u32 {
         submit_hook(&ctx, Kind::EntryLock, &[at[0], at[1], at[2], (Arg::OldEntry, old)]);
     } else {
         submit_hook(&ctx, Kind::EntryUnlock, &at);
+        note_unlock(xas.xa, xas.xa_index);
     }
     0
 }
@@ -543,6 +739,9 @@ pub fn dax_wake_entry_kprobe(ctx: ProbeContext) -> u32 {
     };
     let (xa, index) = read_xas(xas as *const XaState);
     let mode = mode & 0xffff_ffff;
+    if wakes_nobody(xa, index, mode) {
+        return 0;
+    }
     submit_hook(
         &ctx,
         Kind::EntryWake,
@@ -702,7 +901,8 @@ pub fn dax_fault_iter_enter(ctx: FEntryContext) -> u32 {
     }
     let pmd: u64 = ctx.arg::<u64>(5) & 0xff;
     if pmd != 0 {
-        let (xa, index) = read_xas(ctx.arg(3));
+        // SAFETY: the function's fourth argument, `struct xa_state *xas`.
+        let (xa, index, _) = unsafe { typed_xas(ctx.arg(3)) };
         submit_hook(&ctx, Kind::PmdFaultIter, &[(Arg::Mapping, xa), (Arg::Index, index)]);
     }
     0

@@ -61,11 +61,15 @@ watch() {
 		lab_fio_seed dax-probe record --no-bpf-stats --stage "$way" -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
 		set -- $(probe_events)
 		events=$1 lost=$2
+		sed -n "s/^dax-probe: probe cost: /overhead: $layout round $round: $way: /p" /tmp/probe.err
 		;;
 	stream)
 		lab_fio_seed dax-probe record --no-bpf-stats -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
 		set -- $(probe_events)
 		events=$1 lost=$2
+		# What dax-probe itself ran (guest time is instructions here): the
+		# part of the stream's cost that is user space and its system calls.
+		sed -n "s/^dax-probe: probe cost: /overhead: $layout round $round: $way: /p" /tmp/probe.err
 		;;
 	stats)
 		lab_fio_seed dax-probe record --program-costs -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err

@@ -182,6 +182,19 @@ lab_probe_matches_tracefs() {
 	lost=$(lab_json lost /outbox/report.json)
 	lab_expect "dax-probe lost no event (lost: $lost)" test "$lost" = 0
 	lab_expect "dax-probe's counts equal tracefs' line for line" diff /outbox/fs_dax.counts /outbox/dax-probe.counts
+	# The records' fields, not only their kinds: the same faults of the same
+	# files (device and inode), from the probe's records and from tracefs'
+	# text of the same run.
+	lab_report_files "$trace" > /outbox/files.dax-probe
+	lab_report_files "$LAB_TRACE" > /outbox/files.tracefs
+	cat /outbox/files.dax-probe
+	lab_expect "dax-probe's files and their faults equal tracefs'" diff /outbox/files.tracefs /outbox/files.dax-probe
+}
+
+# The per-file lines (device, inode, faults by size and result) of
+# `dax-probe report` on a trace or on tracefs text.
+lab_report_files() {
+	dax-probe report "$1" | awk '/^per file \(/ { on = 1; next } /^[^ ]/ { on = 0 } on'
 }
 
 # Runs `dax-probe check` on a trace (text and JSON kept in the outbox) and

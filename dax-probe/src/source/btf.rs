@@ -1,5 +1,5 @@
 //! Where a kernel structure's members sit, read from the running kernel's
-//! BTF (`/sys/kernel/btf/vmlinux`): the counting mode's programs read a few
+//! BTF (`/sys/kernel/btf/vmlinux`): the fault tracepoints' programs read a few
 //! members of `struct vm_fault`, `struct vm_area_struct` and `struct inode`,
 //! whose offsets differ between kernel versions and configurations.
 //!
@@ -11,6 +11,7 @@
 //! file is an error, never a panic.
 
 use anyhow::{bail, ensure, Context, Result};
+use dax_probe_common::count::Offsets;
 
 const MAGIC: u16 = 0xeb9f;
 
@@ -163,6 +164,23 @@ impl Btf {
         }
         None
     }
+}
+
+/// The members the fault tracepoints' BTF-typed programs read (the
+/// counting mode's and the stream's), from the kernel's BTF.
+pub fn fault_offsets(btf: &Btf) -> Result<Offsets> {
+    Ok(Offsets {
+        vmf_vma: btf.member_offset("vm_fault", "vma")?,
+        vmf_pgoff: btf.member_offset("vm_fault", "pgoff")?,
+        vmf_address: btf.member_offset("vm_fault", "address")?,
+        vmf_flags: btf.member_offset("vm_fault", "flags")?,
+        vma_start: btf.member_offset("vm_area_struct", "vm_start")?,
+        vma_end: btf.member_offset("vm_area_struct", "vm_end")?,
+        vma_flags: btf.member_offset("vm_area_struct", "vm_flags")?,
+        inode_ino: btf.member_offset("inode", "i_ino")?,
+        inode_sb: btf.member_offset("inode", "i_sb")?,
+        sb_dev: btf.member_offset("super_block", "s_dev")?,
+    })
 }
 
 #[cfg(test)]

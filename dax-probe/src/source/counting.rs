@@ -17,7 +17,7 @@ use aya::{
 };
 use aya_obj::btf::BtfKind;
 use dax_probe_common::{
-    count::{FileTally, Offsets, ProcessTally, Tally, Totals},
+    count::{FileTally, ProcessTally, Tally, Totals},
     TRACEPOINTS,
 };
 
@@ -176,7 +176,7 @@ pub async fn run(
     let mut meter = Meter::start(command.bpf_stats);
     let tracepoints = tracefs::fs_dax()?;
     let kernel_btf = Btf::from_sys_fs().context("cannot read the kernel's BTF (counting needs it)")?;
-    let offsets = offsets(&btf::Btf::kernel()?)?;
+    let offsets = btf::fault_offsets(&btf::Btf::kernel()?)?;
     let sites = pmd_call_sites();
     let functions_missing = FALLBACK_FUNCTIONS
         .iter()
@@ -342,22 +342,6 @@ fn say_coverage(coverage: &Coverage) {
         if coverage.breakdown { "on" } else { "off" },
     );
     eprintln!("dax-probe: counting: fallback hooks {}", coverage.reason_hooks);
-}
-
-/// The members the programs read, from the kernel's BTF.
-fn offsets(btf: &btf::Btf) -> Result<Offsets> {
-    Ok(Offsets {
-        vmf_vma: btf.member_offset("vm_fault", "vma")?,
-        vmf_pgoff: btf.member_offset("vm_fault", "pgoff")?,
-        vmf_address: btf.member_offset("vm_fault", "address")?,
-        vmf_flags: btf.member_offset("vm_fault", "flags")?,
-        vma_start: btf.member_offset("vm_area_struct", "vm_start")?,
-        vma_end: btf.member_offset("vm_area_struct", "vm_end")?,
-        vma_flags: btf.member_offset("vm_area_struct", "vm_flags")?,
-        inode_ino: btf.member_offset("inode", "i_ino")?,
-        inode_sb: btf.member_offset("inode", "i_sb")?,
-        sb_dev: btf.member_offset("super_block", "s_dev")?,
-    })
 }
 
 /// The counts so far: the CPUs' totals summed, the breakdowns busiest first.

@@ -12,7 +12,7 @@
 //! | `entry_lock` | native | fexit `dax_lock_entry` | Every lock, insert and replace of a DAX entry stores a locked value through this function (grab, insert, writeback, `dax_lock_folio`); the return value is the entry it replaced, so the event says whether a lock was taken (old unlocked), an entry created (old NULL) or replaced by its holder (old locked). Callers hold the mapping's `xa_lock` and fexit runs before they drop it: one mapping's events reach the ring buffer in lock order. A store that failed (`xas` in an error state: no memory for a node, retried after `xas_nomem`) changed nothing and gives no event. |
 //! | `entry_lock` | inlined | kprobes on every direct call of `xas_store` in fs/dax.c's code (and of `dax_lock_entry` where it is a real function), and on the instruction after it | An inlined `dax_lock_entry` is that call with a locked value, an inlined `dax_unlock_entry` one with an unlocked value; a store of NULL is a delete, which fs/dax.c always follows with a `WAKE_ALL` of the entry. In a function with its own inlined copy of `dax_wake_entry` that wake-up reaches `__wake_up` only when the queue has waiters, so there the delete's `WAKE_ALL` is told at the store's return instead (`entry_delete_call`): unseen, the entry read as still there, and the soak on Debian's 7.2 gave 110 642 false violations in 60 s. The call's kprobe sees the `xa_state` and the value, the return's sees the replaced entry in rax while the caller still holds the `xa_lock`: the same event, in the same order, as the native way. A store that failed (`xas` in an error state) changed nothing and gives no event. The call sites are found in the running kernel's code (`kernel_text.rs`); the kernel refuses a kprobe that is not on an instruction. |
 //! | `entry_unlock` | both | fentry `dax_unlock_entry` | The release of faults and `dax_unlock_mapping_entry`; fentry runs before it takes the `xa_lock`, so the event precedes the next lock. Writeback releases with a store and a `WAKE_NEXT` by the holder, and deletes (PMD downgrade, invalidation) with a store of NULL and a `WAKE_ALL`: the analysis reads those from `entry_wake`, which is why this group includes the wake hooks. A real function on every kernel seen. |
-//! | `entry_wake` | both | fentry `dax_wake_entry` | The only way waiters of an entry are woken (unlock, writeback, delete, passing a wake on); the key is `(xa, index aligned to the entry's order)`, as `dax_entry_waitqueue` computes it. A wake by the entry's holder ends its lock (`WAKE_NEXT`: writeback; `WAKE_ALL`: the entry was deleted); a `WAKE_ALL` by anybody else follows a delete of an unlocked entry (invalidation). A real function on every kernel seen. |
+//! | `entry_wake` | both | fentry `dax_wake_entry` | The only way waiters of an entry are woken (unlock, writeback, delete, passing a wake on); the key is `(xa, index aligned to the entry's order)`, as `dax_entry_waitqueue` computes it. A wake by the entry's holder ends its lock (`WAKE_NEXT`: writeback; `WAKE_ALL`: the entry was deleted); a `WAKE_ALL` by anybody else follows a delete of an unlocked entry (invalidation). A `WAKE_NEXT` right after its thread's own unlock of the entry (on the same CPU), while no waiter the programs saw queue is asleep, sends no event: it wakes nobody and ends nothing the unlock did not (the inlined way never sees one either: an inlined copy calls `__wake_up` only for a queue with waiters). A real function on every kernel seen. |
 //! | `entry_wait` | native | fexit `dax_entry_waitqueue` of a waiter (its key sits right after a wait entry whose `func` is `wake_exceptional_entry_func`; `dax_wake_entry`'s key is a bare one in its frame) | Every waiter computes its key here, just before `prepare_to_wait`, its `func` already set (all three waiters of fs/dax.c, 4.x to 7.2); the event carries the key the kernel actually computed and the entry the waiter found locked, so a waiter hashed on the wrong index (23c84eb78375) shows. |
 //! | `entry_wait` | inlined | fentry `prepare_to_wait_exclusive` and `prepare_to_wait` of a wait entry whose `func` is `wake_exceptional_entry_func` | Only DAX waiters use that function; their key is written into the `wait_exceptional_entry_queue` right after the wait entry before the call, under the `xa_lock`. The entry the waiter found is not known this way: a waiter on a key nobody holds is judged by what is held in its 2 MiB range instead. |
 //! | `entry_woken` | both | fentry `finish_wait` of a thread with an `entry_wait` | Every DAX wait ends in `finish_wait` on the same thread. |
@@ -42,10 +42,13 @@ use aya::{
     Btf, Ebpf,
 };
 use aya_obj::btf::BtfKind;
-use dax_probe_common::Kind;
+use dax_probe_common::{count::Offsets, Kind};
 
 use crate::{
-    source::kernel_text::{self, not_an_instruction, Kcore, Symbol, Symbols},
+    source::{
+        btf,
+        kernel_text::{self, not_an_instruction, Kcore, Symbol, Symbols},
+    },
     stream::HookGroup,
 };
 
@@ -335,6 +338,8 @@ pub struct Kernel {
     /// Where the truncation program finds a mapping's inode flags
     /// (`offsetof(struct inode, i_flags)`), or why it cannot.
     inode_flags: Result<u32, String>,
+    /// Where the fault tracepoints' programs read the record's fields.
+    fault_offsets: Result<Offsets, String>,
 }
 
 impl Kernel {
@@ -352,8 +357,24 @@ impl Kernel {
             .lines()
             .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
             .collect();
-        let inode_flags = inode_flags_offset().map_err(|error| format!("{error:#}"));
-        Ok(Kernel { symbols, btf, traceable, inode_flags })
+        let members = btf::Btf::kernel();
+        let members = members.as_ref().map_err(|error| format!("{error:#}"));
+        let inode_flags =
+            members.clone().and_then(|btf| inode_flags_offset(btf).map_err(|error| format!("{error:#}")));
+        let fault_offsets =
+            members.and_then(|btf| btf::fault_offsets(btf).map_err(|error| format!("{error:#}")));
+        Ok(Kernel { symbols, btf, traceable, inode_flags, fault_offsets })
+    }
+
+    /// Where the fault tracepoints' BTF-typed programs read their fields,
+    /// or why they cannot (the classic tracepoints serve then).
+    pub fn fault_offsets(&self) -> Result<Offsets, &str> {
+        self.fault_offsets.as_ref().copied().map_err(String::as_str)
+    }
+
+    /// The kernel's BTF, as aya loads BTF-typed programs with it.
+    pub fn btf(&self) -> &Btf {
+        &self.btf
     }
 
     /// `offsetof(struct inode, i_flags)` for the truncation program; 0
@@ -558,8 +579,7 @@ fn wakes_all_in_dax_wake_entry(kernel: &Kernel) -> Result<()> {
 /// 7.2, first and right after, and the inode's `i_flags` where this
 /// kernel's BTF puts them: returns that offset. A kernel that moved the
 /// others is refused, not misread.
-fn inode_flags_offset() -> Result<u32> {
-    let btf = crate::source::btf::Btf::kernel()?;
+fn inode_flags_offset(btf: &btf::Btf) -> Result<u32> {
     let host = btf.member_offset("address_space", "host")?;
     let i_pages = btf.member_offset("address_space", "i_pages")?;
     anyhow::ensure!(

@@ -149,6 +149,19 @@ print fmt: \"dev %d:%d ino %#llx ...\"
     }
 
     #[test]
+    fn a_field_in_the_last_bytes_of_a_record_is_read_whole() {
+        let mut layout = dax_probe_common::Layout::EMPTY;
+        layout.slots[0][Field::Result as usize] = Slot { offset: RECORD_BYTES as u16 - 4, size: 4 };
+        layout.slots[0][Field::Dev as usize] = Slot { offset: RECORD_BYTES as u16 - 10, size: 2 };
+        let mut bytes = [0xffu8; RECORD_BYTES];
+        bytes[RECORD_BYTES - 4..].copy_from_slice(&0x800u32.to_le_bytes());
+        bytes[RECORD_BYTES - 10..RECORD_BYTES - 8].copy_from_slice(&0x0103u16.to_le_bytes());
+        let fields = layout.fields(0, &bytes);
+        assert_eq!(fields[Field::Result as usize], 0x800);
+        assert_eq!(fields[Field::Dev as usize], 0x0103, "masked to its 2 bytes");
+    }
+
+    #[test]
     fn knows_older_field_names() {
         let line = "\tfield:struct page * zero_page;\toffset:32;\tsize:8;\tsigned:0;";
         let (name, slot) = parse_field(line).unwrap();
