@@ -18,7 +18,7 @@
 mod count;
 
 use aya_ebpf::{
-    bindings::{BPF_NOEXIST, BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_kernel,
         generated,
@@ -29,10 +29,7 @@ use aya_ebpf::{
     EbpfContext,
 };
 use aya_log_ebpf::warn;
-use core::{
-    intrinsics::{atomic_xadd, AtomicOrdering},
-    ptr::write_volatile,
-};
+use core::ptr::write_volatile;
 use dax_probe_common::{
     entry, Arg, Field, Kind, Record, FIELD_COUNT, KIND_COUNT, RAW_TRACEPOINT, RECORD_BYTES,
 };
@@ -432,7 +429,6 @@ pub fn dax_unlock_entry_enter(ctx: FEntryContext) -> u32 {
     let (xa, index, _) = unsafe { typed_xas(ctx.arg(0)) };
     let entry: u64 = ctx.arg(1);
     submit_hook(&ctx, Kind::EntryUnlock, &[(Arg::Mapping, xa), (Arg::Index, index), (Arg::Entry, entry)]);
-    note_unlock(xa, index);
     0
 }
 
@@ -446,9 +442,6 @@ pub fn dax_wake_entry_enter(ctx: FEntryContext) -> u32 {
     let (xa, index, _) = unsafe { typed_xas(ctx.arg(0)) };
     let entry: u64 = ctx.arg(1);
     let mode: u64 = ctx.arg::<u32>(2) as u64;
-    if wakes_nobody(xa, index, mode) {
-        return 0;
-    }
     submit_hook(
         &ctx,
         Kind::EntryWake,
@@ -510,14 +503,10 @@ pub fn finish_wait_enter(ctx: FEntryContext) -> u32 {
     0
 }
 
-/// A thread queues on `key`: remembered for its return. A thread may
-/// queue again before it is back (`wait_entry_unlocked_exclusive` loops):
-/// it is counted in [`ASLEEP`] once.
+/// A thread queues on `key`: remembered for its return.
 #[inline(always)]
 fn note_waiter(tid: u32, key: WaitKey) {
-    if WAITING.insert(tid, key, BPF_NOEXIST as u64).is_ok() {
-        add_asleep(1);
-    } else if WAITING.insert(tid, key, 0).is_err() {
+    if WAITING.insert(tid, key, 0).is_err() {
         count_lost();
     }
 }
@@ -527,77 +516,9 @@ fn waiter_back(ctx: &impl EbpfContext) {
     let tid = current_tid();
     // SAFETY: the value is a plain copy, read before removing the key.
     let Some(key) = (unsafe { WAITING.get(tid) }).copied() else { return };
-    if WAITING.remove(tid).is_ok() {
-        add_asleep(u64::MAX);
-    }
+    let _ = WAITING.remove(tid);
     submit_hook(ctx, Kind::EntryWoken, &[(Arg::Mapping, key.xa), (Arg::KeyStart, key.entry_start)]);
 }
-
-/// Threads in [`WAITING`]: queued on a DAX entry since the programs were
-/// armed, and not back yet. A waiter is counted before it drops the
-/// `xa_lock` it queued under, so a waker that stores under that lock after
-/// it sees it counted.
-#[map]
-static ASLEEP: Array<u64> = Array::with_max_entries(1, 0);
-
-/// Adds `n` (wrapping: `u64::MAX` takes one away) to [`ASLEEP`].
-#[inline(always)]
-fn add_asleep(n: u64) {
-    if let Some(asleep) = ASLEEP.get_ptr_mut(0) {
-        // SAFETY: the map's one u64, live for the program's run and aligned;
-        // BPF's atomic add, as programs on both CPUs change it.
-        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(asleep, n) };
-    }
-}
-
-/// The last unlock told on each CPU: its thread and entry (see
-/// [`wakes_nobody`]).
-#[map]
-static LAST_UNLOCK: PerCpuArray<Unlock> = PerCpuArray::with_max_entries(1, 0);
-
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct Unlock {
-    tid: u64,
-    xa: u64,
-    index: u64,
-}
-
-/// An unlock was told: the wake-up its thread makes next may need no event.
-#[inline(always)]
-fn note_unlock(xa: u64, index: u64) {
-    if let Some(last) = LAST_UNLOCK.get_ptr_mut(0) {
-        // SAFETY: this CPU's slot; a program is not preempted by another on
-        // the same CPU.
-        unsafe { *last = Unlock { tid: u64::from(current_tid()), xa, index } };
-    }
-}
-
-/// Whether a wake-up tells nothing: a WAKE_NEXT by the thread whose unlock
-/// of the same entry was the last told on this CPU, while no waiter known
-/// to the programs is asleep. It wakes nobody (`__wake_up` on a queue with
-/// no waiter of that key), and the unlock already ended the lock; the
-/// analysis reads such a wake-up as nothing (the inlined way never sees
-/// one: an inlined `dax_wake_entry` calls `__wake_up` only for a queue with
-/// waiters). A thread that moved to another CPU in between, or another
-/// unlock on this CPU since, and the event goes out. A fault's unlock is
-/// followed by its wake-up, so this saves one event of the five a PTE fault
-/// sends.
-#[inline(always)]
-fn wakes_nobody(xa: u64, index: u64, mode: u64) -> bool {
-    let Some(last) = LAST_UNLOCK.get_ptr_mut(0) else { return false };
-    // SAFETY: as in `note_unlock`. Every wake-up clears the slot: only the
-    // wake-up right after the unlock may be taken for its own.
-    let after_its_unlock = unsafe {
-        let told = (*last).tid == u64::from(current_tid()) && (*last).xa == xa && (*last).index == index;
-        (*last).tid = 0;
-        told
-    };
-    after_its_unlock && mode == WAKE_NEXT && ASLEEP.get(0).is_some_and(|asleep| *asleep == 0)
-}
-
-/// `enum dax_wake_mode`'s WAKE_NEXT (fs/dax.c).
-const WAKE_NEXT: u64 = 1;
 
 /// A store about to happen in fs/dax.c where `dax_lock_entry` or
 /// `dax_unlock_entry` may be inlined: a call of `xas_store(xas, entry)`.
@@ -693,7 +614,6 @@ pub fn entry_store_return(ctx: ProbeContext) -> u32 {
         submit_hook(&ctx, Kind::EntryLock, &[at[0], at[1], at[2], (Arg::OldEntry, old)]);
     } else {
         submit_hook(&ctx, Kind::EntryUnlock, &at);
-        note_unlock(xas.xa, xas.xa_index);
     }
     0
 }
@@ -739,9 +659,6 @@ pub fn dax_wake_entry_kprobe(ctx: ProbeContext) -> u32 {
     };
     let (xa, index) = read_xas(xas as *const XaState);
     let mode = mode & 0xffff_ffff;
-    if wakes_nobody(xa, index, mode) {
-        return 0;
-    }
     submit_hook(
         &ctx,
         Kind::EntryWake,

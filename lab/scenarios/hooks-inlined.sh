@@ -58,7 +58,7 @@ same() {
 	echo "result: $1: native $n, inlined $i"
 	lab_expect "both ways saw the same $1 events ($n, $i)" test "$n" = "$i" -a "$n" -ge "${2:-0}"
 }
-for event in entry_lock grab_fallback pmd_fault_iter pmd_nopage pmd_fallback pte \
+for event in entry_lock entry_wake grab_fallback pmd_fault_iter pmd_nopage pmd_fallback pte \
 	pte-entry-in-range address-colour; do
 	same $event 1
 done
@@ -74,12 +74,3 @@ written=$(dax-probe report --counts /outbox/steps-native.daxtrace | awk '$1 == "
 echo "result: entry_unlock: native $n, inlined $i, entries written back $written"
 lab_expect "the inlined way's unlocks are the native way's plus one per writeback ($n + $written = $i)" \
 	test "$((n + written))" = "$i" -a "$n" -gt 0 -a "${written:-0}" -gt 0
-# A WAKE_NEXT right after its thread's own unlock, with nobody asleep, sends
-# no event (it wakes nobody). The inlined way tells writeback's releasing
-# store as an unlock too, so its WAKE_NEXT after it goes unsent there, and
-# the native way, which reads the release from that wake-up, sends one more.
-n=$(lab_json entry_wake /outbox/report-steps-native.json)
-i=$(lab_json entry_wake /outbox/report-steps-inlined.json)
-echo "result: entry_wake: native $n, inlined $i, entries written back $written"
-lab_expect "the native way's wake-ups are the inlined way's plus one per writeback ($i + $written = $n)" \
-	test "$((i + written))" = "$n" -a "$i" -gt 0
