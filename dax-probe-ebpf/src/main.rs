@@ -244,11 +244,9 @@ fn fault_event(ctx: &BtfTracePointContext, kind: Kind, pmd: bool) {
             (Field::FaultFlags, u64::from(flags)),
             (Field::Result, result & 0xffff_ffff),
         ];
-        for i in 0..FIELD_COUNT {
-            let value = values.iter().find(|(field, _)| *field as usize == i).map_or(0, |(_, value)| *value);
-            // SAFETY: `fields` points at the slot's FIELD_COUNT words.
-            unsafe { write_volatile(fields.add(i), value) };
-        }
+        write_fields(fields, |i| {
+            values.iter().find(|(field, _)| *field as usize == i).map_or(0, |(_, value)| *value)
+        });
         true
     });
 }
@@ -284,12 +282,18 @@ fn record(ctx: &TracePointContext, tracepoint: usize) {
 #[inline(always)]
 fn submit(ctx: &impl EbpfContext, kind: u32, field: impl Fn(usize) -> u64) {
     submit_with(ctx, kind, |fields| {
-        for i in 0..FIELD_COUNT {
-            // SAFETY: `fields` points at the slot's FIELD_COUNT words.
-            unsafe { write_volatile(fields.add(i), field(i)) };
-        }
+        write_fields(fields, field);
         true
     });
+}
+
+/// Writes a reserved record's FIELD_COUNT words: `field(i)` at word i.
+#[inline(always)]
+fn write_fields(fields: *mut u64, field: impl Fn(usize) -> u64) {
+    for i in 0..FIELD_COUNT {
+        // SAFETY: `fields` points at the slot's FIELD_COUNT words.
+        unsafe { write_volatile(fields.add(i), field(i)) };
+    }
 }
 
 /// Reserves a record, writes its header in place and lets `fill` write its
@@ -372,22 +376,18 @@ fn read_xas(xas: *const XaState) -> (u64, u64) {
     }
 }
 
-/// `xas->xa`, `xas->xa_index` and `xas->xa_node` of an `xa_state` a
-/// fentry or fexit program got as an argument: three direct loads, which
-/// the verifier checks against `struct xa_state` in the kernel's BTF (a
-/// helper call to read it cost about 130 ns of guest time).
+/// `xas->xa` and `xas->xa_index` of an `xa_state` a fentry or fexit
+/// program got as an argument: direct loads, which the verifier checks
+/// against `struct xa_state` in the kernel's BTF (a helper call to read it
+/// cost about 130 ns of guest time).
 ///
 /// # Safety
 /// `xas` is a BTF-typed program's `struct xa_state *` argument.
 #[inline(always)]
-unsafe fn typed_xas(xas: *const XaStateNode) -> (u64, u64, u64) {
+unsafe fn typed_xas(xas: *const XaStateNode) -> (u64, u64) {
     // SAFETY: as the caller promises; the verifier makes the loads safe.
     unsafe {
-        (
-            core::ptr::read_volatile(&raw const (*xas).xa),
-            core::ptr::read_volatile(&raw const (*xas).xa_index),
-            core::ptr::read_volatile(&raw const (*xas).xa_node),
-        )
+        (core::ptr::read_volatile(&raw const (*xas).xa), core::ptr::read_volatile(&raw const (*xas).xa_index))
     }
 }
 
@@ -402,11 +402,14 @@ pub fn dax_lock_entry_exit(ctx: FExitContext) -> u32 {
     if returning_at_once() {
         return 0;
     }
-    // SAFETY: the function's first argument, `struct xa_state *xas`.
-    let (xa, index, node) = unsafe { typed_xas(ctx.arg(0)) };
-    if xa_is_err(node) {
+    let xas: *const XaStateNode = ctx.arg(0);
+    // SAFETY: the function's first argument, `struct xa_state *xas`; the
+    // verifier checks the load against its BTF.
+    if xa_is_err(unsafe { core::ptr::read_volatile(&raw const (*xas).xa_node) }) {
         return 0;
     }
+    // SAFETY: as above.
+    let (xa, index) = unsafe { typed_xas(xas) };
     let entry: u64 = ctx.arg(1);
     let old: u64 = ctx.ret().unwrap_or(0);
     submit_hook(
@@ -426,7 +429,7 @@ pub fn dax_unlock_entry_enter(ctx: FEntryContext) -> u32 {
         return 0;
     }
     // SAFETY: the function's first argument, `struct xa_state *xas`.
-    let (xa, index, _) = unsafe { typed_xas(ctx.arg(0)) };
+    let (xa, index) = unsafe { typed_xas(ctx.arg(0)) };
     let entry: u64 = ctx.arg(1);
     submit_hook(&ctx, Kind::EntryUnlock, &[(Arg::Mapping, xa), (Arg::Index, index), (Arg::Entry, entry)]);
     0
@@ -439,7 +442,7 @@ pub fn dax_wake_entry_enter(ctx: FEntryContext) -> u32 {
         return 0;
     }
     // SAFETY: the function's first argument, `struct xa_state *xas`.
-    let (xa, index, _) = unsafe { typed_xas(ctx.arg(0)) };
+    let (xa, index) = unsafe { typed_xas(ctx.arg(0)) };
     let entry: u64 = ctx.arg(1);
     let mode: u64 = ctx.arg::<u32>(2) as u64;
     submit_hook(
@@ -471,7 +474,7 @@ pub fn dax_entry_waitqueue_exit(ctx: FExitContext) -> u32 {
         return 0;
     };
     // SAFETY: the function's first argument, `struct xa_state *xas`.
-    let (_, index, _) = unsafe { typed_xas(ctx.arg(0)) };
+    let (_, index) = unsafe { typed_xas(ctx.arg(0)) };
     let entry: u64 = ctx.arg(1);
     note_waiter(tid, key);
     submit_hook(
@@ -819,7 +822,7 @@ pub fn dax_fault_iter_enter(ctx: FEntryContext) -> u32 {
     let pmd: u64 = ctx.arg::<u64>(5) & 0xff;
     if pmd != 0 {
         // SAFETY: the function's fourth argument, `struct xa_state *xas`.
-        let (xa, index, _) = unsafe { typed_xas(ctx.arg(3)) };
+        let (xa, index) = unsafe { typed_xas(ctx.arg(3)) };
         submit_hook(&ctx, Kind::PmdFaultIter, &[(Arg::Mapping, xa), (Arg::Index, index)]);
     }
     0
