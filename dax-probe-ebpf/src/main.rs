@@ -1,8 +1,8 @@
 //! eBPF programs of dax-probe: the fs_dax tracepoints of the running kernel,
 //! and fentry/fexit hooks on the DAX entry-lock and fallback paths.
 //!
-//! Every program ends in [`submit_with`]: reserve a [`Record`] in the ring
-//! buffer, stamp it (time, pid, cpu, comm) and fill its fields. Tracepoint
+//! Every program ends in [`submit_with`]: reserve a [`Record`] in its CPU's
+//! ring buffer ([`EVENTS`]), stamp it (time, pid, cpu, comm) and fill its fields. Tracepoint
 //! programs copy the kernel's record as it is (user space takes it apart with
 //! the layout it read in tracefs); hooks copy the hooked function's
 //! arguments. Anything that drops an event (a full ring buffer, a full
@@ -19,12 +19,13 @@ mod count;
 
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    btf_maps::{ArrayOfMaps, RingBuf},
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_kernel,
         generated,
     },
-    macros::{btf_tracepoint, fentry, fexit, kprobe, map, tracepoint},
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    macros::{btf_map, btf_tracepoint, fentry, fexit, kprobe, map, tracepoint},
+    maps::{Array, HashMap, PerCpuArray},
     programs::{BtfTracePointContext, FEntryContext, FExitContext, ProbeContext, TracePointContext},
     EbpfContext,
 };
@@ -64,16 +65,34 @@ pub(crate) fn returning_at_once() -> bool {
     stage() == 0 || ARMED.get(0).is_none_or(|armed| *armed == 0)
 }
 
-#[map]
-static EVENTS: RingBuf = RingBuf::with_byte_size(16 << 20, 0);
+/// The events: one ring buffer per CPU, each written only by the programs
+/// on its CPU (user space creates them, `source/rings.rs`, and merges them
+/// by stamp). One ring for all CPUs lost events on a nearly empty ring: a
+/// kprobe on x86 runs from an int3 trap, which the kernel enters as an NMI,
+/// and there `bpf_ringbuf_reserve` only tries the ring's lock, failing while
+/// another CPU holds it. A CPU's own ring is never locked by another CPU,
+/// nor by this one under the trap (reserving runs with interrupts off, and
+/// no kprobe sits in it).
+#[btf_map]
+static EVENTS: ArrayOfMaps<RingBuf<Record, 4096>, 1> = ArrayOfMaps::new();
+
+/// Each ring's size in bytes; user space writes it before loading.
+#[no_mangle]
+static RING_BYTES: u64 = 16 << 20;
 
 /// Unread bytes past which a submit wakes user space (a 16th of the ring);
 /// below it user space reads on its own timer (`source/live.rs`).
-const WAKE_AT_BYTES: u64 = 1 << 20;
+#[inline(always)]
+fn wake_at_bytes() -> u64 {
+    count::global(&RING_BYTES) / 16
+}
 
 /// Unread bytes past which every submit wakes user space (half the ring):
-/// a reader that slept through the wake-up at WAKE_AT_BYTES.
-const WAKE_EVERY_AT_BYTES: u64 = 8 << 20;
+/// a reader that slept through the wake-up at `wake_at_bytes`.
+#[inline(always)]
+fn wake_every_at_bytes() -> u64 {
+    count::global(&RING_BYTES) / 2
+}
 
 /// What one record takes in the ring: its 8-byte header and the record,
 /// rounded up to 8.
@@ -308,7 +327,14 @@ fn submit_with(ctx: &impl EbpfContext, kind: u32, fill: impl FnOnce(*mut u64) ->
     if stage() < 2 {
         return;
     }
-    let Some(mut slot) = EVENTS.reserve::<Record>(0) else {
+    // SAFETY: the helper takes no argument and only reads this CPU's id.
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    let Some(ring) = EVENTS.get(cpu) else {
+        // A CPU brought online after user space made the rings.
+        count_lost();
+        return;
+    };
+    let Some(mut slot) = ring.reserve(0) else {
         count_lost();
         warn!(ctx, "dax-probe: ring buffer full, event lost");
         return;
@@ -317,13 +343,16 @@ fn submit_with(ctx: &impl EbpfContext, kind: u32, fill: impl FnOnce(*mut u64) ->
     let pid_tgid = bpf_get_current_pid_tgid();
     // SAFETY: `record` points at the reserved, writable slot of one Record;
     // every store below is inside it. The helpers take no pointer but the
-    // comm's, which is 16 bytes long and filled whole (strscpy_pad).
+    // comm's, which is 16 bytes long and filled whole (strscpy_pad). The
+    // stamp is taken after the reservation: user space relies on it (a
+    // record it has not seen when it read a ring's producer position is
+    // stamped after that moment, `source/rings.rs`).
     let filled = unsafe {
         write_volatile(&raw mut (*record).time_ns, bpf_ktime_get_ns());
         write_volatile(&raw mut (*record).tgid, (pid_tgid >> 32) as u32);
         write_volatile(&raw mut (*record).tid, pid_tgid as u32);
         write_volatile(&raw mut (*record).kind, kind);
-        write_volatile(&raw mut (*record).cpu, bpf_get_smp_processor_id());
+        write_volatile(&raw mut (*record).cpu, cpu);
         generated::bpf_get_current_comm((&raw mut (*record).comm).cast(), 16);
         fill((&raw mut (*record).fields).cast())
     };
@@ -338,10 +367,17 @@ fn submit_with(ctx: &impl EbpfContext, kind: u32, fill: impl FnOnce(*mut u64) ->
     // until the reader has drained) cost fio 5 % of its throughput under
     // the stream (Debian's 7.2, icount). Past half the ring, every submit
     // wakes it.
-    let unread = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
-    let crossing = unread >= WAKE_AT_BYTES && unread < WAKE_AT_BYTES + SLOT_BYTES;
+    // SAFETY: `ring` is the ring buffer map the outer map's lookup gave.
+    let unread = unsafe {
+        generated::bpf_ringbuf_query(
+            (ring as *const RingBuf<Record, 4096>).cast_mut().cast(),
+            BPF_RB_AVAIL_DATA as u64,
+        )
+    };
+    let wake_at = wake_at_bytes();
+    let crossing = unread >= wake_at && unread < wake_at + SLOT_BYTES;
     let flags =
-        if crossing || unread >= WAKE_EVERY_AT_BYTES { BPF_RB_FORCE_WAKEUP } else { BPF_RB_NO_WAKEUP };
+        if crossing || unread >= wake_every_at_bytes() { BPF_RB_FORCE_WAKEUP } else { BPF_RB_NO_WAKEUP };
     slot.submit(flags as u64);
 }
 

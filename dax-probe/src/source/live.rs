@@ -2,22 +2,23 @@
 //! stream every event to a [`Sink`] (a trace file, the checker, the
 //! metrics), optionally while a command runs.
 
-use std::{mem::offset_of, os::fd::AsFd, process::ExitStatus};
+use std::{os::fd::AsFd, process::ExitStatus};
 
 use anyhow::{Context, Result};
 use aya::{
-    maps::{Array, PerCpuArray, RingBuf},
+    maps::{Array, PerCpuArray},
     programs::{BtfTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
-use dax_probe_common::{Arg, Kind, Layout, Record, RAW_TRACEPOINT};
-use tokio::io::{unix::AsyncFd, Interest};
+use dax_probe_common::{Arg, Kind, Layout, Record};
 
 use crate::{
     event::Event,
     source::{
         cost::{self, Cost, Meter},
-        hooks, mounts, tracefs,
+        hooks, mounts,
+        rings::{self, Rings},
+        tracefs,
     },
     stream::{Begin, HookGroup, Sink, Summary},
 };
@@ -92,7 +93,9 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     let mut meter = Meter::start(command.bpf_stats);
     let tracepoints = tracefs::fs_dax()?;
     let kernel = hooks::Kernel::read(&tracefs::root()?)?;
-    let mut ebpf = load(&kernel, command.stage)?;
+    let ring_bytes = rings::ring_bytes()?;
+    let mut ebpf = load(&kernel, command.stage, ring_bytes)?;
+    let mut rings = Rings::create(&mut ebpf, ring_bytes)?;
     // aya-log: the programs' own diagnostics (a lost event) go to stderr.
     let mut logger = aya_log::EbpfLogger::init_with_logger(&mut ebpf, StderrLog)
         .context("cannot read the eBPF programs' log")?;
@@ -135,37 +138,33 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     meter.attached();
     sink.begin(&begin);
 
-    let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("no EVENTS map")?)?;
-    // SAFETY: the RingBuf owns its map fd and keeps it open, unchanged, for
-    // as long as it lives, and the AsyncFd owns the RingBuf.
-    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-        .map_err(|error| anyhow::anyhow!("cannot poll the ring buffer: {error}"))?;
     let mut child = spawn(&command)?;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    // The programs wake us only when the ring buffer fills past a threshold
+    // The programs wake us only when a ring buffer fills past a threshold
     // (a wake-up per event cost the workload more than the event): the rest
     // is read on this timer.
     let mut read = tokio::time::interval(READ_EVERY);
     read.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut events = 0;
     let mut twins = Twins::default();
+    let layout = &tracepoints.layout;
+    let stage = command.stage;
+    let mut events = 0;
     let status = loop {
         tokio::select! {
             _ = tick.tick() => {
                 if command.lost_every_second {
                     sink.lost(dropped(&ebpf)?);
                 }
-                events += drain(ring.get_mut(), &tracepoints.layout, &mut twins, sink, command.stage)?;
+                events += drain(&mut rings, layout, &mut twins, sink, stage)?;
                 if sink.tick(monotonic_ns()) {
                     eprintln!("dax-probe: stopping: a waiter will never wake (a lost wake-up), so the command cannot end by itself");
                     break None;
                 }
             }
-            _ = read.tick() => events += drain(ring.get_mut(), &tracepoints.layout, &mut twins, sink, command.stage)?,
-            readable = ring.readable_mut() => {
-                let mut guard = readable?;
-                events += drain(guard.get_inner_mut(), &tracepoints.layout, &mut twins, sink, command.stage)?;
-                guard.clear_ready();
+            _ = read.tick() => events += drain(&mut rings, layout, &mut twins, sink, stage)?,
+            woken = rings.woken() => {
+                woken?;
+                events += drain(&mut rings, layout, &mut twins, sink, stage)?;
             }
             status = wait(&mut child) => break Some(status?),
             interrupted = tokio::signal::ctrl_c() => {
@@ -175,9 +174,18 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
         }
     };
     // Everything the workload caused was submitted before it exited.
-    events += drain(ring.get_mut(), &tracepoints.layout, &mut twins, sink, command.stage)?;
+    let whole = match stage {
+        Stage::Full => rings.finish(layout, &mut |record| push(record, &mut twins, sink, &mut events))?,
+        _ => {
+            events += rings.count();
+            true
+        }
+    };
+    if !whole {
+        eprintln!("dax-probe: a ring buffer record was still being written at the end: the events after it are unknowable");
+    }
     logger.flush();
-    let summary = Summary { events, lost: dropped(&ebpf)?, loss_unknown: false };
+    let summary = Summary { events, lost: dropped(&ebpf)?, loss_unknown: !whole };
     if summary.lost > 0 {
         eprintln!("dax-probe: lost events: {}", where_lost(&ebpf)?);
     }
@@ -186,7 +194,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
 }
 
 /// CLOCK_MONOTONIC, the clock of the events' stamps (`bpf_ktime_get_ns`).
-fn monotonic_ns() -> u64 {
+pub(super) fn monotonic_ns() -> u64 {
     let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes one timespec, which `now` is.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
@@ -253,7 +261,7 @@ fn attach_tracepoints<'a>(
 /// How often the ring buffer is read when the programs did not wake us.
 const READ_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
-fn load(kernel: &hooks::Kernel, stage: Stage) -> Result<Ebpf> {
+fn load(kernel: &hooks::Kernel, stage: Stage, ring_bytes: u64) -> Result<Ebpf> {
     // 0 where fs/dax.c has no such function: the waits hook then sees nothing.
     let wake_func = kernel.address("wake_exceptional_entry_func").unwrap_or(0);
     let stage = stage.in_kernel();
@@ -264,7 +272,9 @@ fn load(kernel: &hooks::Kernel, stage: Stage) -> Result<Ebpf> {
         .override_global("DAX_WAKE_FUNC", &wake_func, true)
         .override_global("STAGE", &stage, true)
         .override_global("INODE_FLAGS", &inode_flags, true)
-        .override_global("OFFSETS", &offsets, true);
+        .override_global("OFFSETS", &offsets, true)
+        .override_global("RING_BYTES", &ring_bytes, true)
+        .map_max_entries("EVENTS", rings::possible_cpus()?);
     load_object(&mut loader)
 }
 
@@ -307,43 +317,31 @@ pub(super) async fn wait(child: &mut Option<tokio::process::Child>) -> std::io::
     }
 }
 
-/// Decodes and pushes every record in the ring buffer; returns how many.
-/// A tracepoint's record comes raw, taken apart here with its `layout`.
+/// Pushes to `sink` every record the rings can give now; returns how many.
+/// Below [`Stage::Full`] (a benchmark) it only counts them.
 fn drain(
-    ring: &mut RingBuf<aya::maps::MapData>,
+    rings: &mut Rings,
     layout: &Layout,
     twins: &mut Twins,
     sink: &mut impl Sink,
     stage: Stage,
 ) -> Result<u64> {
     let mut events = 0;
-    if stage != Stage::Full {
-        while ring.next().is_some() {
-            events += 1;
-        }
-        return Ok(events);
-    }
-    while let Some(item) = ring.next() {
-        let bytes: &[u8] = &item;
-        anyhow::ensure!(
-            bytes.len() >= size_of::<Record>(),
-            "short ring buffer record ({} bytes)",
-            bytes.len()
-        );
-        // SAFETY: the programs submit whole Records (integers only, any bit
-        // pattern valid); read_unaligned needs no alignment.
-        let mut record = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<Record>()) };
-        if record.kind & RAW_TRACEPOINT != 0 {
-            record.kind &= !RAW_TRACEPOINT;
-            record.fields = layout.fields(record.kind as usize, &bytes[offset_of!(Record, fields)..]);
-        }
-        if twins.is_twin(&record) {
-            continue;
-        }
-        sink.push(&Event::decode(&record)?)?;
-        events += 1;
+    match stage {
+        Stage::Full => rings.read(layout, &mut |record| push(record, twins, sink, &mut events))?,
+        _ => events = rings.count(),
     }
     Ok(events)
+}
+
+/// One record to `sink` as an event, counted in `events`, unless it is a
+/// truncate's twin.
+fn push(record: &Record, twins: &mut Twins, sink: &mut impl Sink, events: &mut u64) -> Result<()> {
+    if !twins.is_twin(record) {
+        sink.push(&Event::decode(record)?)?;
+        *events += 1;
+    }
+    Ok(())
 }
 
 /// Both programs at a truncate's return tell it (`truncate_done` in the
