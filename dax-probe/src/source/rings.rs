@@ -19,10 +19,12 @@
 //! That knowledge comes from the programs stamping a record after reserving
 //! it (`submit_with` in the eBPF programs): a record not yet reserved when
 //! a ring's producer position was read is stamped after that moment. So
-//! when every ring has been read up to the producer position it had after
-//! a clock read `now`, every record stamped before `now` has been taken. A
-//! ring whose read stopped short of it (a record reserved and not yet
-//! committed: its program still runs) proves nothing, and records wait.
+//! once a ring has been read up to the producer position it had after a
+//! clock read `now`, every record of it stamped before `now` has been
+//! taken, and records stamped before the earliest such `now` of all rings
+//! may go. A read that stopped short of it (a record reserved and not yet
+//! committed: its program still runs) proves nothing new for that ring, and
+//! records wait.
 
 use std::{
     collections::VecDeque,
@@ -172,7 +174,8 @@ impl Rings {
 
     /// Moves every committed record into the merge; returns whether every
     /// ring was read up to the producer position it had after the clock
-    /// read (the merge then knows every record stamped before it).
+    /// read. A ring so read holds no record stamped before that read that
+    /// the merge lacks, now or later.
     fn take(&mut self, layout: &Layout) -> Result<bool> {
         let now = super::live::monotonic_ns();
         // The clock read comes before every position read below.
@@ -183,10 +186,11 @@ impl Rings {
             while let Some(item) = cpu.ring.next() {
                 self.merge.add(index, decode(&item, layout)?);
             }
-            complete &= !before(cpu.positions.consumer(), producer);
-        }
-        if complete {
-            self.merge.complete_until(now);
+            if before(cpu.positions.consumer(), producer) {
+                complete = false;
+            } else {
+                self.merge.ring_complete_until(index, now);
+            }
         }
         Ok(complete)
     }
@@ -220,16 +224,16 @@ fn decode(bytes: &[u8], layout: &Layout) -> Result<Record> {
 /// # Invariants
 ///
 /// - `queues[i]` holds ring `i`'s records in the ring's order.
-/// - Every record stamped before `until` that any ring will ever hold has
-///   been added.
+/// - Every record stamped before `sure[i]` that ring `i` will ever hold
+///   has been added; the merge pushes up to the least of them.
 pub(crate) struct Merge {
     queues: Vec<VecDeque<Record>>,
-    until: u64,
+    sure: Vec<u64>,
 }
 
 impl Merge {
     pub(crate) fn new(rings: usize) -> Merge {
-        Merge { queues: (0..rings).map(|_| VecDeque::new()).collect(), until: 0 }
+        Merge { queues: (0..rings).map(|_| VecDeque::new()).collect(), sure: vec![0; rings] }
     }
 
     /// Adds the next record of ring `ring`.
@@ -237,9 +241,22 @@ impl Merge {
         self.queues[ring].push_back(record);
     }
 
-    /// Says that every record stamped before `until` has been added.
+    /// Says that every record of ring `ring` stamped before `until` has been
+    /// added.
+    pub(crate) fn ring_complete_until(&mut self, ring: usize, until: u64) {
+        self.sure[ring] = self.sure[ring].max(until);
+    }
+
+    /// Says that of every ring.
     pub(crate) fn complete_until(&mut self, until: u64) {
-        self.until = self.until.max(until);
+        for ring in 0..self.sure.len() {
+            self.ring_complete_until(ring, until);
+        }
+    }
+
+    /// The stamp before which every record of every ring has been added.
+    fn until(&self) -> u64 {
+        self.sure.iter().copied().min().unwrap_or(0)
     }
 
     /// Pushes, earliest first, every queue's leading records stamped before
@@ -263,7 +280,8 @@ impl Merge {
     /// rings' leading records, or just before `until`.
     fn next_run(&self) -> Option<(usize, u64)> {
         let mut earliest: Option<(u64, usize)> = None;
-        let mut bound = self.until.checked_sub(1)?;
+        let until = self.until();
+        let mut bound = until.checked_sub(1)?;
         for (ring, queue) in self.queues.iter().enumerate() {
             let Some(time) = queue.front().map(|record| record.time_ns) else { continue };
             match earliest {
@@ -277,7 +295,7 @@ impl Merge {
             }
         }
         let (first, ring) = earliest?;
-        (first < self.until).then_some((ring, bound))
+        (first < until).then_some((ring, bound))
     }
 
     /// Records added and not yet pushed.
@@ -477,6 +495,21 @@ mod tests {
         out.extend(pushed(&mut merge));
         assert_eq!(out.len(), 2000);
         assert!(out.windows(2).all(|pair| pair[0].0 <= pair[1].0), "out of order");
+    }
+
+    #[test]
+    fn each_ring_vouches_for_itself() {
+        // Ring 1 was last read whole at 6, ring 0 at 10: only what came
+        // before 6 is sure of its place.
+        let mut merge = Merge::new(2);
+        merge.add(0, stamped(4, 0));
+        merge.add(0, stamped(8, 0));
+        merge.ring_complete_until(0, 10);
+        merge.ring_complete_until(1, 6);
+        assert_eq!(pushed(&mut merge), [(4, 0)]);
+        merge.add(1, stamped(7, 1));
+        merge.ring_complete_until(1, 9);
+        assert_eq!(pushed(&mut merge), [(7, 1), (8, 0)]);
     }
 
     #[test]
