@@ -31,6 +31,17 @@ probe_events() {
 	sed -n 's/^dax-probe: \([0-9]*\) events, \([0-9]*\) lost.*/\1 \2/p' /tmp/probe.err
 }
 
+# Where a record's lost events went (dropped by the programs, or runs the
+# kernel skipped, per program), and how many reservations failed: a loss
+# in one round is then diagnosable from the bench's own output.
+probe_losses() {
+	sed -n "s/^dax-probe: lost events: /overhead: $layout round $round: $way: lost events: /p" /tmp/probe.err
+	full=$(grep -c 'ring buffer full' /tmp/probe.err || true)
+	if [ "$full" -gt 0 ]; then
+		echo "overhead: $layout round $round: $way: $full ring buffer reservations failed"
+	fi
+}
+
 watch() {
 	way=$1
 	events=0 lost=0
@@ -61,12 +72,14 @@ watch() {
 		lab_fio_seed dax-probe record --no-bpf-stats --stage "$way" -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
 		set -- $(probe_events)
 		events=$1 lost=$2
+		probe_losses
 		sed -n "s/^dax-probe: probe cost: /overhead: $layout round $round: $way: /p" /tmp/probe.err
 		;;
 	stream)
 		lab_fio_seed dax-probe record --no-bpf-stats -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
 		set -- $(probe_events)
 		events=$1 lost=$2
+		probe_losses
 		# What dax-probe itself ran (guest time is instructions here): the
 		# part of the stream's cost that is user space and its system calls.
 		sed -n "s/^dax-probe: probe cost: /overhead: $layout round $round: $way: /p" /tmp/probe.err
@@ -75,6 +88,7 @@ watch() {
 		lab_fio_seed dax-probe record --program-costs -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
 		set -- $(probe_events)
 		events=$1 lost=$2
+		probe_losses
 		sed -n "s/^dax-probe: program /overhead: $layout round $round: program /p" /tmp/probe.err
 		bpf=$(sed -n 's/.*its eBPF programs at least \([0-9.]*\) s in \([0-9]*\) runs.*/bpf_s=\1 runs=\2/p' /tmp/probe.err)
 		;;
