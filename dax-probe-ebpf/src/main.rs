@@ -2,10 +2,10 @@
 //! and fentry/fexit hooks on the DAX entry-lock and fallback paths.
 //!
 //! Every program ends in [`submit_with`]: reserve a [`Record`] in its CPU's
-//! ring buffer ([`EVENTS`]), stamp it (time, pid, cpu, comm) and fill its fields. Tracepoint
-//! programs copy the kernel's record as it is (user space takes it apart with
-//! the layout it read in tracefs); hooks copy the hooked function's
-//! arguments. Anything that drops an event (a full ring buffer, a full
+//! ring buffer ([`EVENTS`]), stamp it (time, pid, cpu, comm) and fill its
+//! fields. Tracepoint programs copy the kernel's record as it is (user space
+//! takes it apart with the layout it read in tracefs); hooks copy the hooked
+//! function's arguments. Anything that drops an event (a full ring buffer, a full
 //! bookkeeping map, a failed copy) is counted in [`LOST`]: user space reports
 //! every lost event, so no verdict is ever built on a gap. Which hook gives
 //! which event, and why that is sound, is documented in
