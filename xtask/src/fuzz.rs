@@ -84,13 +84,7 @@ pub fn run(targets: &[String], budget: Budget) -> Result<Vec<Outcome>> {
                 .collect::<Result<_>>()?
         };
     let bin = build()?;
-    // All at once: a time budget is wall-clock time, so CI's fuzzing takes
-    // one budget, not one per target (each libFuzzer is one thread).
-    std::thread::scope(|scope| {
-        let runs: Vec<_> =
-            targets.into_iter().map(|target| scope.spawn(|| run_one(&bin, target, budget))).collect();
-        runs.into_iter().map(|run| run.join().expect("a fuzz run's thread panicked")).collect()
-    })
+    targets.into_iter().map(|target| run_one(&bin, target, budget)).collect()
 }
 
 fn run_one(bin: &Path, target: &'static str, budget: Budget) -> Result<Outcome> {
