@@ -53,7 +53,12 @@ pub(super) fn ring_bytes() -> Result<u64> {
 }
 
 fn online_cpus() -> Result<Vec<u32>> {
-    aya::util::online_cpus().map_err(|(path, error)| anyhow::anyhow!("cannot read {path}: {error}"))
+    aya::util::online_cpus().map_err(unreadable)
+}
+
+/// aya's error for a CPU list it could not read, as ours.
+fn unreadable((path, error): (&str, std::io::Error)) -> anyhow::Error {
+    anyhow::anyhow!("cannot read {path}: {error}")
 }
 
 /// Each ring's share of the budget among `cpus` rings.
@@ -65,9 +70,7 @@ fn share(cpus: usize) -> u64 {
 
 /// Slots of the programs' `EVENTS` map: one per possible CPU.
 pub(super) fn possible_cpus() -> Result<u32> {
-    let cpus =
-        aya::util::nr_cpus().map_err(|(path, error)| anyhow::anyhow!("cannot read {path}: {error}"))?;
-    Ok(cpus as u32)
+    Ok(aya::util::nr_cpus().map_err(unreadable)? as u32)
 }
 
 /// Every CPU's ring buffer, and what has been taken from them and not yet
