@@ -789,9 +789,10 @@ const S_DAX: u32 = 1 << 13;
 /// Debian's 7.2 one of the soak's 3 096 truncates met it), and the other
 /// tells what it could not. User space keeps one of two twins (adjacent on
 /// their thread, from both programs); a truncate is lost only where both
-/// were skipped, which it counts from their misses. (A kprobe on the
-/// function, with or without a kretprobe, crashed the lab's kernel at its
-/// first truncate.)
+/// were skipped, which it bounds from their misses, less the runs the other
+/// program made up for (`dax-probe/src/source/truncates.rs`). (A kprobe on
+/// the function, with or without a kretprobe, crashed the lab's kernel at
+/// its first truncate.)
 #[fexit(function = "truncate_inode_pages_range")]
 pub fn truncate_done(ctx: FExitContext) -> u32 {
     truncate_told(&ctx, 0);

@@ -48,6 +48,7 @@ use crate::{
     source::{
         btf,
         kernel_text::{self, not_an_instruction, Kcore, Symbol, Symbols},
+        truncates,
     },
     stream::HookGroup,
 };
@@ -127,14 +128,9 @@ const GRAB_RETURN: Hook =
 /// The truncate of a DAX file, told at its return by two programs, for a
 /// run the kernel skips in one (see `truncate_done`).
 const TRUNCATE_DONE: [Hook; 2] = [
-    hook(TRUNCATE_DONE_PROGRAMS[0], Attach::FExit, "truncate_inode_pages_range", &[Kind::Truncated]),
-    hook(TRUNCATE_DONE_PROGRAMS[1], Attach::FExit, "truncate_inode_pages_range", &[Kind::Truncated]),
+    hook(truncates::PROGRAMS[0], Attach::FExit, "truncate_inode_pages_range", &[Kind::Truncated]),
+    hook(truncates::PROGRAMS[1], Attach::FExit, "truncate_inode_pages_range", &[Kind::Truncated]),
 ];
-
-/// The programs at the truncate's return: a run the kernel skips in one is
-/// made by the other, so a truncate is lost only where both were skipped
-/// (user space counts the fewer of their misses as lost).
-pub const TRUNCATE_DONE_PROGRAMS: [&str; 2] = ["truncate_done", "truncate_done_2"];
 
 /// The call of `xas_store` in the inlined way, and its twin for functions
 /// where a delete's wake-up may go unseen (see `attach_call_sites`).

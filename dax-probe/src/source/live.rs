@@ -10,7 +10,7 @@ use aya::{
     programs::{BtfTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
-use dax_probe_common::{Arg, Kind, Layout, Record};
+use dax_probe_common::{Layout, Record};
 
 use crate::{
     event::Event,
@@ -19,6 +19,7 @@ use crate::{
         hooks, mounts,
         rings::{self, Rings},
         tracefs,
+        truncates::{self, Twins},
     },
     stream::{Begin, HookGroup, Sink, Summary},
 };
@@ -153,7 +154,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
         tokio::select! {
             _ = tick.tick() => {
                 if command.lost_every_second {
-                    sink.lost(dropped(&ebpf)?);
+                    sink.lost(dropped(&ebpf, &twins)?);
                 }
                 events += drain(&mut rings, layout, &mut twins, sink, stage)?;
                 if sink.tick(monotonic_ns()) {
@@ -181,13 +182,14 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
             true
         }
     };
+    twins.finish();
     if !whole {
         eprintln!("dax-probe: a ring buffer record was still being written at the end: the events after it are unknowable");
     }
     logger.flush();
-    let summary = Summary { events, lost: dropped(&ebpf)?, loss_unknown: !whole };
+    let summary = Summary { events, lost: dropped(&ebpf, &twins)?, loss_unknown: !whole };
     if summary.lost > 0 {
-        eprintln!("dax-probe: lost events: {}", where_lost(&ebpf)?);
+        eprintln!("dax-probe: lost events: {}", where_lost(&ebpf, &twins)?);
     }
     sink.finish(&summary)?;
     Ok(Session { begin, summary, status, cost: meter.finish(&ebpf) })
@@ -344,41 +346,11 @@ fn push(record: &Record, twins: &mut Twins, sink: &mut impl Sink, events: &mut u
     Ok(())
 }
 
-/// Both programs at a truncate's return tell it (`truncate_done` in the
-/// eBPF programs), each with its number: of two records adjacent on their
-/// thread, one from each program, for the same range, the second is the
-/// first's twin. Another record of the thread between them, or the same
-/// program twice, and they are two truncates. (Two truncates taken for
-/// twins need each program skipped once, which the lost count holds.)
-#[derive(Default)]
-struct Twins {
-    /// Threads whose last record is a truncate: its program and its range.
-    last: rustc_hash::FxHashMap<u32, (u64, [u64; 3])>,
-}
-
-impl Twins {
-    /// Whether `record` is its thread's last record's twin.
-    fn is_twin(&mut self, record: &Record) -> bool {
-        let last = if self.last.is_empty() { None } else { self.last.remove(&record.tid) };
-        if record.kind != Kind::Truncated as u32 {
-            return false;
-        }
-        let program = record.fields[Arg::Ret as usize];
-        let range = [Arg::Mapping, Arg::Pos, Arg::LastPos].map(|arg| record.fields[arg as usize]);
-        match last {
-            Some((other, last_range)) if other != program && last_range == range => true,
-            _ => {
-                self.last.insert(record.tid, (program, range));
-                false
-            }
-        }
-    }
-}
-
 /// Every event that did not reach the ring buffer: dropped by the
 /// programs, or never produced because the kernel skipped a program run.
-fn dropped(ebpf: &Ebpf) -> Result<u64> {
-    Ok(lost_events(ebpf)? + recursion_misses(ebpf))
+fn dropped(ebpf: &Ebpf, twins: &Twins) -> Result<u64> {
+    let skipped: u64 = misses_by_program(ebpf, twins).iter().map(|(_, misses)| misses).sum();
+    Ok(lost_events(ebpf)? + skipped)
 }
 
 fn lost_events(ebpf: &Ebpf) -> Result<u64> {
@@ -387,35 +359,33 @@ fn lost_events(ebpf: &Ebpf) -> Result<u64> {
 }
 
 /// Runs of the loaded programs the kernel skipped because one was already
-/// running on that CPU (`bpf_prog_info.recursion_misses`): each is an event
-/// that never reached the ring buffer.
+/// running on that CPU (`bpf_prog_info.recursion_misses`), all added up.
 pub(super) fn recursion_misses(ebpf: &Ebpf) -> u64 {
-    misses_by_program(ebpf).iter().map(|(_, misses)| misses).sum()
+    cost::program_infos(ebpf).map(|(_, info)| info.recursion_misses).sum()
 }
 
-/// Events lost to runs the kernel skipped, per program. The two programs
-/// at a truncate's return stand in for each other: a truncate is lost only
-/// where both were skipped, so each such loss costs both a miss, and the
-/// fewer of their misses bounds those losses from above (`truncate_done`).
-fn misses_by_program(ebpf: &Ebpf) -> Vec<(String, u64)> {
+/// Events lost to runs the kernel skipped, per program: each skipped run is
+/// an event that never reached the ring buffer, but for the two programs at
+/// a truncate's return, which stand in for each other ([`Twins::lost`]).
+fn misses_by_program(ebpf: &Ebpf, twins: &Twins) -> Vec<(String, u64)> {
     let mut misses = Vec::new();
-    let mut truncate_done = Vec::new();
+    let mut truncate_done = [0; 2];
     for (name, info) in cost::program_infos(ebpf) {
-        if hooks::TRUNCATE_DONE_PROGRAMS.contains(&name) {
-            truncate_done.push(info.recursion_misses);
-        } else {
-            misses.push((name.to_owned(), info.recursion_misses));
+        match truncates::PROGRAMS.iter().position(|program| *program == name) {
+            Some(number) => truncate_done[number] = info.recursion_misses,
+            None => misses.push((name.to_owned(), info.recursion_misses)),
         }
     }
-    if let Some(both) = truncate_done.into_iter().min() {
-        misses.push(("truncate_done (both)".to_owned(), both));
-    }
+    misses.push((
+        format!("truncate_done (both; skipped {} and {})", truncate_done[0], truncate_done[1]),
+        twins.lost(truncate_done),
+    ));
     misses
 }
 
 /// Where the events were lost: "dropped by the programs N; runs skipped: PROGRAM N ...".
-fn where_lost(ebpf: &Ebpf) -> Result<String> {
-    let skipped: Vec<String> = misses_by_program(ebpf)
+fn where_lost(ebpf: &Ebpf, twins: &Twins) -> Result<String> {
+    let skipped: Vec<String> = misses_by_program(ebpf, twins)
         .into_iter()
         .filter(|(_, misses)| *misses > 0)
         .map(|(name, misses)| format!("{name} {misses}"))
@@ -456,7 +426,6 @@ pub fn kernel_release() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget};
 
     /// The programs write their records in place, word by word: a zeroed
@@ -481,35 +450,5 @@ mod tests {
             .map(|section| section.name().unwrap_or("?").to_owned())
             .collect();
         assert!(callers.is_empty(), "these programs call memset: {callers:?}");
-    }
-
-    /// A truncate record of thread `tid` from program `program` (0 or 1), of `first..`.
-    fn truncate(tid: u32, program: u64, first: u64) -> Record {
-        let mut fields = [0; dax_probe_common::FIELD_COUNT];
-        fields[Arg::Mapping as usize] = 0xffff_8880_0100_0008;
-        fields[Arg::Pos as usize] = first;
-        fields[Arg::LastPos as usize] = u64::MAX;
-        fields[Arg::Ret as usize] = program;
-        Record { time_ns: 0, tgid: tid, tid, kind: Kind::Truncated as u32, cpu: 0, comm: [0; 16], fields }
-    }
-
-    #[test]
-    fn of_two_truncate_records_from_both_programs_one_is_kept() {
-        let kept = |records: &[Record]| {
-            let mut twins = Twins::default();
-            records.iter().filter(|record| !twins.is_twin(record)).count()
-        };
-        // One truncate, told by both programs, in either order.
-        assert_eq!(kept(&[truncate(7, 0, 0), truncate(7, 1, 0)]), 1);
-        assert_eq!(kept(&[truncate(7, 1, 0), truncate(7, 0, 0)]), 1);
-        // Two truncates, each told by both; and a thread's own between them.
-        assert_eq!(kept(&[truncate(7, 0, 0), truncate(7, 1, 0), truncate(7, 0, 0), truncate(7, 1, 0)]), 2);
-        assert_eq!(kept(&[truncate(7, 0, 0), truncate(8, 1, 0), truncate(8, 0, 0), truncate(7, 1, 0)]), 2);
-        // One program skipped: the same program twice is two truncates.
-        assert_eq!(kept(&[truncate(7, 0, 0), truncate(7, 0, 0)]), 2);
-        // Another range, or another record of the thread between: two.
-        assert_eq!(kept(&[truncate(7, 0, 0), truncate(7, 1, 4096)]), 2);
-        let other = Record { kind: Kind::EntryWake as u32, ..truncate(7, 0, 0) };
-        assert_eq!(kept(&[truncate(7, 0, 0), other, truncate(7, 1, 0)]), 3);
     }
 }

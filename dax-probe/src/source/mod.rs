@@ -20,3 +20,4 @@ pub mod live;
 pub mod mounts;
 mod rings;
 pub mod tracefs;
+mod truncates;
