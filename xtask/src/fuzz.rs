@@ -63,7 +63,7 @@ fn build() -> Result<PathBuf> {
             .arg("--target-dir")
             .arg(&target_dir)
             .env("CARGO_ENCODED_RUSTFLAGS", RUSTFLAGS.join("\u{1f}"))
-            .current_dir(&root),
+            .current_dir(root),
     )?;
     Ok(target_dir.join(HOST).join("release"))
 }
