@@ -188,6 +188,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     }
     logger.flush();
     let summary = Summary { events, lost: dropped(&ebpf, &twins)?, loss_unknown: !whole };
+    tell_truncates_made_up_for(&ebpf, &twins);
     if summary.lost > 0 {
         eprintln!("dax-probe: lost events: {}", where_lost(&ebpf, &twins)?);
     }
@@ -368,19 +369,36 @@ pub(super) fn recursion_misses(ebpf: &Ebpf) -> u64 {
 /// an event that never reached the ring buffer, but for the two programs at
 /// a truncate's return, which stand in for each other ([`Twins::lost`]).
 fn misses_by_program(ebpf: &Ebpf, twins: &Twins) -> Vec<(String, u64)> {
-    let mut misses = Vec::new();
-    let mut truncate_done = [0; 2];
+    let mut misses: Vec<_> = cost::program_infos(ebpf)
+        .filter(|(name, _)| !truncates::PROGRAMS.contains(name))
+        .map(|(name, info)| (name.to_owned(), info.recursion_misses))
+        .collect();
+    let [first, second] = truncate_misses(ebpf);
+    misses.push((format!("truncate_done (both; skipped {first} and {second})"), twins.lost([first, second])));
+    misses
+}
+
+/// The runs the kernel skipped of each program at a truncate's return.
+fn truncate_misses(ebpf: &Ebpf) -> [u64; 2] {
+    let mut misses = [0; 2];
     for (name, info) in cost::program_infos(ebpf) {
-        match truncates::PROGRAMS.iter().position(|program| *program == name) {
-            Some(number) => truncate_done[number] = info.recursion_misses,
-            None => misses.push((name.to_owned(), info.recursion_misses)),
+        if let Some(number) = truncates::PROGRAMS.iter().position(|program| *program == name) {
+            misses[number] = info.recursion_misses;
         }
     }
-    misses.push((
-        format!("truncate_done (both; skipped {} and {})", truncate_done[0], truncate_done[1]),
-        twins.lost(truncate_done),
-    ));
     misses
+}
+
+/// Says where the two programs at a truncate's return made up for each
+/// other's skipped runs, which no loss count shows.
+fn tell_truncates_made_up_for(ebpf: &Ebpf, twins: &Twins) {
+    let misses @ [first, second] = truncate_misses(ebpf);
+    if first + second > 0 {
+        eprintln!(
+            "dax-probe: the kernel skipped {first} and {second} runs of the two programs at a truncate's return; truncates neither told: at most {}",
+            twins.lost(misses)
+        );
+    }
 }
 
 /// Where the events were lost: "dropped by the programs N; runs skipped: PROGRAM N ...".
