@@ -101,7 +101,7 @@ const SEEN_DIRECT_ACCESS_FAILED: u32 = 4;
 const SEEN_FAULT_ITER: u32 = 8;
 
 #[inline(always)]
-fn add(counter: *mut u64) {
+pub(crate) fn add(counter: *mut u64) {
     add_n(counter, 1);
 }
 

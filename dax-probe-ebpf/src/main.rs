@@ -384,9 +384,10 @@ fn submit_with(ctx: &impl EbpfContext, kind: u32, fill: impl FnOnce(*mut u64) ->
 #[inline(always)]
 fn count_lost() {
     if let Some(lost) = LOST.get_ptr_mut(0) {
-        // SAFETY: the per-CPU slot is only touched by programs on this CPU,
-        // and a program is not preempted by another on the same CPU.
-        unsafe { *lost += 1 };
+        // Atomic, though the slot is this CPU's: a program at a function's
+        // entry or return runs with only migration disabled, and a task that
+        // preempts it on this CPU may run a program that counts too.
+        count::add(lost);
     }
 }
 

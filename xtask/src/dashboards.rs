@@ -168,11 +168,16 @@ fn scrape_target(config: &str) -> Result<String> {
     Ok(target.to_owned())
 }
 
+/// The release build, which the suite has already made for the guests'
+/// image (a debug build would be one more build of the crate and its
+/// dependencies).
 fn build_dax_probe() -> Result<PathBuf> {
     cmd::run(
-        Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "dax-probe"]).current_dir(project_root()),
+        Command::new(env!("CARGO"))
+            .args(["build", "--release", "--quiet", "-p", "dax-probe"])
+            .current_dir(project_root()),
     )?;
-    Ok(project_root().join("target/debug/dax-probe"))
+    Ok(project_root().join("target/release/dax-probe"))
 }
 
 fn free_port() -> Result<u16> {
