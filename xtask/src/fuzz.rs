@@ -51,7 +51,7 @@ const RUSTFLAGS: &[&str] = &[
 ];
 
 /// Builds the targets; their binaries' folder.
-pub fn build() -> Result<PathBuf> {
+fn build() -> Result<PathBuf> {
     let root = crate::project_root();
     let target_dir = root.join("target/fuzz");
     // Only the host target's crates get the flags: build scripts and proc
@@ -83,12 +83,8 @@ pub fn run(targets: &[String], budget: Budget) -> Result<Vec<Outcome>> {
                 })
                 .collect::<Result<_>>()?
         };
-    run_built(&build()?, &targets, budget)
-}
-
-/// Runs `targets`, built in `bin` (see [`build`]), for `budget` each.
-pub fn run_built(bin: &Path, targets: &[&'static str], budget: Budget) -> Result<Vec<Outcome>> {
-    targets.iter().map(|target| run_one(bin, target, budget)).collect()
+    let bin = build()?;
+    targets.into_iter().map(|target| run_one(&bin, target, budget)).collect()
 }
 
 fn run_one(bin: &Path, target: &'static str, budget: Budget) -> Result<Outcome> {

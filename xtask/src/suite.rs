@@ -1,15 +1,13 @@
 //! `cargo xtask test`: the whole test suite, exactly what CI runs.
 //!
 //! 1. the host unit tests of every crate in the workspace (`cargo test`),
-//!    the fuzz targets' regression inputs among them, while the lab's
-//!    kernel builds; then each fuzz target for [`FUZZ_SECONDS`] on its
-//!    corpus (`fuzz.rs`);
+//!    the fuzz targets' regression inputs among them, then each fuzz
+//!    target for [`FUZZ_SECONDS`] on its corpus (`fuzz.rs`);
 //! 2. every lab scenario on every kernel its header names, in the real VM:
 //!    ordinary scenarios must pass, the lab's selftests must fail with the
 //!    reason their header expects (a WARN, a hang, a failed check);
 //! 3. the dashboards check: a real Prometheus scrapes `dax-probe serve
-//!    --replay` of the trace fio-run recorded in the VM (`dashboards.rs`),
-//!    beside the VMs once fio-run has ended.
+//!    --replay` of the trace fio-run recorded in the VM (`dashboards.rs`).
 //!
 //! It ends with a table and the line `N passed, M failed`; any failure, or a
 //! VM that cannot run at all, makes the exit status non-zero.
@@ -41,52 +39,29 @@ struct Row {
 pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
     let started = Instant::now();
     let tools = setup::ensure()?;
-    let scenarios = scenario::all()?;
-    let flavours: Vec<kernel::Flavour> = kernel::Flavour::ALL
-        .into_iter()
-        .filter(|flavour| scenarios.iter().any(|s| s.kernels.contains(flavour)))
-        .collect();
-    let (stock, custom): (Vec<_>, Vec<_>) =
-        flavours.into_iter().partition(|flavour| *flavour != kernel::Flavour::Custom);
-    let with_image = |guest: kernel::GuestKernel| -> Result<_> {
-        let initramfs = image::build(&guest, &tools)?;
-        Ok((guest, initramfs))
-    };
-    // Debian's kernels are downloads, fetched before anything else runs.
-    let stock: Vec<_> =
-        stock.iter().map(|flavour| kernel::get(*flavour, &tools, kernel_source)).collect::<Result<_>>()?;
 
-    // The lab's kernel takes 12 minutes to build cold, with stretches where
-    // one core idles (the Rust crates, the links, BTF): the host's own
-    // builds, unit tests and the stock kernels' images fill them. The fuzz
-    // targets run after it, on cores of their own, since their budget is
-    // time.
-    let (fuzzers, mut guests) = std::thread::scope(|scope| -> Result<_> {
-        let building: Vec<_> = custom
-            .iter()
-            .map(|flavour| scope.spawn(|| kernel::get(*flavour, &tools, kernel_source)))
-            .collect();
-        let host = host_builds_and_unit_tests().and_then(|fuzzers| {
-            let guests = stock.into_iter().map(with_image).collect::<Result<Vec<_>>>()?;
-            Ok((fuzzers, guests))
-        });
-        let built: Vec<_> = building
-            .into_iter()
-            .map(|kernel| kernel.join().expect("a kernel build does not panic"))
-            .collect();
-        let (fuzzers, mut guests) = host?;
-        for kernel in built {
-            guests.push(with_image(kernel?)?);
-        }
-        Ok((fuzzers, guests))
-    })?;
-    guests
-        .sort_by_key(|(guest, _)| kernel::Flavour::ALL.iter().position(|flavour| *flavour == guest.flavour));
+    println!("test: host unit tests");
+    // dax-probe-ebpf only builds for the BPF target (dax-probe's build script does that).
+    cmd::run(
+        Command::new(env!("CARGO"))
+            .args(["test", "--workspace", "--exclude", "dax-probe-ebpf", "--quiet"])
+            .current_dir(crate::project_root()),
+    )?;
+
     println!("test: fuzz targets, {} s each", FUZZ_SECONDS.as_secs());
-    for outcome in fuzz::run_built(&fuzzers, &fuzz::TARGETS, fuzz::Budget::Time(FUZZ_SECONDS))? {
+    for outcome in fuzz::run(&[], fuzz::Budget::Time(FUZZ_SECONDS))? {
         println!("test: fuzz {}: {} executions, no crash", outcome.target, outcome.runs);
     }
 
+    let scenarios = scenario::all()?;
+    let mut guests = Vec::new();
+    for flavour in kernel::Flavour::ALL {
+        if scenarios.iter().any(|s| s.kernels.contains(&flavour)) {
+            let guest = kernel::get(flavour, &tools, kernel_source)?;
+            let initramfs = image::build(&guest, &tools)?;
+            guests.push((guest, initramfs));
+        }
+    }
     // Longest first, so that the two lanes end together.
     let mut jobs: Vec<_> = guests
         .iter()
@@ -168,19 +143,6 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
         bail!("{failed} VM scenario(s) did not do what they should");
     }
     Ok(())
-}
-
-/// The host unit tests of every crate, then the fuzz targets' build (they
-/// run later); returns the fuzz targets' folder.
-fn host_builds_and_unit_tests() -> Result<std::path::PathBuf> {
-    println!("test: host unit tests");
-    // dax-probe-ebpf only builds for the BPF target (dax-probe's build script does that).
-    cmd::run(
-        Command::new(env!("CARGO"))
-            .args(["test", "--workspace", "--exclude", "dax-probe-ebpf", "--quiet"])
-            .current_dir(crate::project_root()),
-    )?;
-    fuzz::build()
 }
 
 /// VMs at once: each runs TCG in one host thread, so one per core.
