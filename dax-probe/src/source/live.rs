@@ -350,7 +350,7 @@ fn push(record: &Record, twins: &mut Twins, sink: &mut impl Sink, events: &mut u
 /// Every event that did not reach the ring buffer: dropped by the
 /// programs, or never produced because the kernel skipped a program run.
 fn dropped(ebpf: &Ebpf, twins: &Twins) -> Result<u64> {
-    let skipped: u64 = misses_by_program(ebpf, twins).iter().map(|(_, misses)| misses).sum();
+    let skipped: u64 = Skipped::read(ebpf).events_lost(twins).iter().map(|(_, misses)| misses).sum();
     Ok(lost_events(ebpf)? + skipped)
 }
 
@@ -365,45 +365,55 @@ pub(super) fn recursion_misses(ebpf: &Ebpf) -> u64 {
     cost::program_infos(ebpf).map(|(_, info)| info.recursion_misses).sum()
 }
 
-/// Events lost to runs the kernel skipped, per program: each skipped run is
-/// an event that never reached the ring buffer, but for the two programs at
-/// a truncate's return, which stand in for each other ([`Twins::lost`]).
-fn misses_by_program(ebpf: &Ebpf, twins: &Twins) -> Vec<(String, u64)> {
-    let mut misses: Vec<_> = cost::program_infos(ebpf)
-        .filter(|(name, _)| !truncates::PROGRAMS.contains(name))
-        .map(|(name, info)| (name.to_owned(), info.recursion_misses))
-        .collect();
-    let [first, second] = truncate_misses(ebpf);
-    misses.push((format!("truncate_done (both; skipped {first} and {second})"), twins.lost([first, second])));
-    misses
+/// The runs the kernel skipped, read once: per program, but for the two at a
+/// truncate's return, by their number.
+struct Skipped {
+    programs: Vec<(String, u64)>,
+    truncate_done: [u64; 2],
 }
 
-/// The runs the kernel skipped of each program at a truncate's return.
-fn truncate_misses(ebpf: &Ebpf) -> [u64; 2] {
-    let mut misses = [0; 2];
-    for (name, info) in cost::program_infos(ebpf) {
-        if let Some(number) = truncates::PROGRAMS.iter().position(|program| *program == name) {
-            misses[number] = info.recursion_misses;
+impl Skipped {
+    fn read(ebpf: &Ebpf) -> Skipped {
+        let mut skipped = Skipped { programs: Vec::new(), truncate_done: [0; 2] };
+        for (name, info) in cost::program_infos(ebpf) {
+            match truncates::PROGRAMS.iter().position(|program| *program == name) {
+                Some(number) => skipped.truncate_done[number] = info.recursion_misses,
+                None => skipped.programs.push((name.to_owned(), info.recursion_misses)),
+            }
         }
+        skipped
     }
-    misses
+
+    /// Events lost to the skipped runs, per program: each is an event that
+    /// never reached the ring buffer, but for the two programs at a
+    /// truncate's return, which stand in for each other ([`Twins::lost`]).
+    fn events_lost(self, twins: &Twins) -> Vec<(String, u64)> {
+        let [first, second] = self.truncate_done;
+        let mut lost = self.programs;
+        lost.push((
+            format!("truncate_done (both; skipped {first} and {second})"),
+            twins.lost(self.truncate_done),
+        ));
+        lost
+    }
 }
 
 /// Says where the two programs at a truncate's return made up for each
 /// other's skipped runs, which no loss count shows.
 fn tell_truncates_made_up_for(ebpf: &Ebpf, twins: &Twins) {
-    let misses @ [first, second] = truncate_misses(ebpf);
+    let [first, second] = Skipped::read(ebpf).truncate_done;
     if first + second > 0 {
         eprintln!(
             "dax-probe: the kernel skipped {first} and {second} runs of the two programs at a truncate's return; truncates neither told: at most {}",
-            twins.lost(misses)
+            twins.lost([first, second])
         );
     }
 }
 
 /// Where the events were lost: "dropped by the programs N; runs skipped: PROGRAM N ...".
 fn where_lost(ebpf: &Ebpf, twins: &Twins) -> Result<String> {
-    let skipped: Vec<String> = misses_by_program(ebpf, twins)
+    let skipped: Vec<String> = Skipped::read(ebpf)
+        .events_lost(twins)
         .into_iter()
         .filter(|(_, misses)| *misses > 0)
         .map(|(name, misses)| format!("{name} {misses}"))
