@@ -22,6 +22,8 @@ events=$(lab_json events /outbox/soak.json)
 grep -E '^ *"(pmd|pmd_fallback|pte)": ' /outbox/soak.json | head -n 3 | sed 's/^ */result: soak: /'
 
 echo "result: soak: verdict $verdict, $events events, $lost lost, exit $code"
+# What check found, with its events, for the log of a run that did not pass.
+[ "$verdict" = pass ] || sed -n '/"violation_details": \[$/,/^    \],\{0,1\}$/p' /outbox/soak.json | head -n 60
 lab_expect "the oracle found every block as the writes and punches allow" grep -q '; 0 wrong$' /outbox/soak.err
 lab_expect "dax-lab-soak succeeded and check passed (exit $code)" test "$code" = 0
 lab_expect "check's verdict is pass ($verdict)" test "$verdict" = pass

@@ -58,7 +58,7 @@
 //! | pmd-covers-range | no PTE entry inside a present PMD entry, no PMD entry over present PTE entries | [`EntryTracker::inserted`] |
 //! | waiter-woken | a waiter queues on the key of the entry it waits for (23c84eb78375); where the hooks do not say which entry that is (`dax_entry_waitqueue` inlined), a waiter on a key nobody holds while an entry of its 2 MiB range is held | [`EntryTracker::entry_waited_for`] |
 //! | waiter-woken | an unlock while waiters not yet woken sleep is followed, on its thread, by a wake-up of that key | [`EntryTracker::settle_owed_wake`] |
-//! | waiter-woken | a waiter back without a wake-up finds its entry still held (a spurious wake-up), never free (a lost wake-up ended by a timeout) | [`EntryTracker::woken`] |
+//! | waiter-woken | a waiter back without a wake-up finds its entry still held or being released (a spurious wake-up), never free (a lost wake-up ended by a timeout) | [`EntryTracker::woken`] |
 //! | waiter-woken | live (`check --stall-after`): a waiter asleep past the limit, no wake-up sent to its key since it queued, while the entry it waits for is free: a lost wake-up, reported as it happens, and the session ends (the waiter never will) | [`EntryTracker::stalled`] |
 //! | waiter-woken | a deleted entry woke all its waiters: one created anew without a WAKE_ALL seen was deleted without it (237388320def) | [`EntryTracker::locked`] |
 //! | waiter-woken | the same for a downgrade: PTE entries inside a zero-page or empty PMD entry whose delete no WAKE_ALL told | [`EntryTracker::inserted`] |
@@ -633,15 +633,19 @@ impl EntryTracker {
     }
 
     /// waiter-woken, as a waiter is back: it must have had a wake-up for its
-    /// key, or its entry is still held. Back while the entry is still held is
-    /// a spurious wake-up, which the kernel allows (e.g. a late wake_q
-    /// wake-up from an earlier rwsem wait): the waiter looks again and sleeps
-    /// again. Back without either, it lost its wake-up (the reference
-    /// module's bounded sleep ends such a wait). Waits are exclusive, as all
-    /// of fs/dax.c's fault paths' are; `wait_entry_unlocked` (memory-failure
-    /// handling) is not, and a WAKE_NEXT wakes its waiters too.
+    /// key, or its entry is still held or being released. Back while the
+    /// entry is still held is a spurious wake-up, which the kernel allows
+    /// (e.g. a late wake_q wake-up from an earlier rwsem wait): the waiter
+    /// looks again and sleeps again. The same wake-up between an unlock and
+    /// its wake-up finds the entry locked or free, and the unlock's wake-up
+    /// goes to the next waiter. Back without either, it lost its wake-up
+    /// (the reference module's bounded sleep ends such a wait). Waits are
+    /// exclusive, as all of fs/dax.c's fault paths' are;
+    /// `wait_entry_unlocked` (memory-failure handling) is not, and a
+    /// WAKE_NEXT wakes its waiters too.
     fn woken(&mut self, event: &Event, findings: &mut Findings) {
         let Some(Waiter { key, wait, reported, .. }) = self.waiters.remove(&event.tid) else { return };
+        let not_free = self.holders.contains_key(&key) || self.being_released(key);
         let queue = self.queues.entry(key).or_default();
         queue.asleep = queue.asleep.saturating_sub(1);
         if reported {
@@ -650,10 +654,21 @@ impl EntryTracker {
         }
         if queue.wakes > 0 {
             queue.wakes -= 1;
-        } else if !self.holders.contains_key(&key) {
+        } else if !not_free {
             let what =
                 "a waiter woke though no wake-up for its entry came (a lost wake-up, ended by a timeout)";
             findings.report(Invariant::WaiterWoken, Some(key), what, vec![wait, *event]);
         }
+    }
+
+    /// Whether an unlock of `key` is told and its thread has not moved on
+    /// since: its store may not be done, and its wake-up is still to come
+    /// (`dax_unlock_entry` stores, drops the `xa_lock`, then wakes; on a
+    /// preemptible kernel its thread may be preempted in between). A waiter
+    /// back then was woken by something else, and its wake-up, if owed, is
+    /// judged on the unlocking thread ([`EntryTracker::settle_owed_wake`]).
+    fn being_released(&self, key: Key) -> bool {
+        self.owed_wakes.values().any(|(owed, _)| *owed == key)
+            || self.releasing.values().any(|(releasing, _)| *releasing == key)
     }
 }

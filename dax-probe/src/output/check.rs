@@ -84,27 +84,33 @@ pub fn check(analysis: &Analysis, as_json: bool) -> String {
     if as_json {
         let mut value = verdict_json(&verdict);
         value["coverage"] = json!(coverage);
-        let details = |found: &[Violation]| -> Value {
-            found
-                .iter()
-                .map(|v| {
-                    json!({
-                        "invariant": v.invariant.name(),
-                        "what": v.what,
-                        "entry": v.key.map(|key| key.to_string()),
-                        "events": v.events.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    })
-                })
-                .collect()
-        };
-        value["violation_details"] = details(analysis.findings().kept());
-        value["open_at_cut_details"] = details(analysis.findings().open());
+        add_details(&mut value, analysis);
         return format!("{value:#}\n");
     }
     let mut lines: Vec<String> = coverage.iter().map(|line| format!("coverage: {line}")).collect();
     lines.extend(violation_lines(analysis));
     lines.push(verdict_line(&verdict));
     lines.join("\n") + "\n"
+}
+
+/// The violations kept and the findings open at the cut, each with its
+/// events, into a verdict's JSON: what the text's violation lines say.
+fn add_details(value: &mut Value, analysis: &Analysis) {
+    let details = |found: &[Violation]| -> Value {
+        found
+            .iter()
+            .map(|v| {
+                json!({
+                    "invariant": v.invariant.name(),
+                    "what": v.what,
+                    "entry": v.key.map(|key| key.to_string()),
+                    "events": v.events.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                })
+            })
+            .collect()
+    };
+    value["violation_details"] = details(analysis.findings().kept());
+    value["open_at_cut_details"] = details(analysis.findings().open());
 }
 
 /// What `run` knows besides the analysis.
@@ -128,6 +134,7 @@ pub fn run(analysis: &Analysis, run: &RunSummary, as_json: bool) -> String {
         value["command_exit"] = json!(run.exit_code);
         value["fio"] = run.fio.map_or(Value::Null, FioSummary::json);
         value["verdict"] = verdict_json(&verdict);
+        add_details(&mut value["verdict"], analysis);
         value["probe_cost"] = cost_json(run.cost);
         return format!("{value:#}\n");
     }
