@@ -329,7 +329,7 @@ pub struct Attached {
 pub struct Kernel {
     symbols: Symbols,
     btf: Btf,
-    /// Functions with an ftrace site (fentry and fexit need one).
+    /// The hooks' functions with an ftrace site (fentry and fexit need one).
     traceable: BTreeSet<String>,
     /// Where the truncation program finds a mapping's inode flags
     /// (`offsetof(struct inode, i_flags)`), or why it cannot.
@@ -348,11 +348,7 @@ impl Kernel {
         let btf = Btf::from_sys_fs().context(
             "cannot read the kernel's BTF (/sys/kernel/btf/vmlinux): it needs CONFIG_DEBUG_INFO_BTF",
         )?;
-        let traceable = std::fs::read_to_string(tracefs.join("available_filter_functions"))
-            .context("cannot read the functions ftrace can trace")?
-            .lines()
-            .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
-            .collect();
+        let traceable = traceable(tracefs, &symbols)?;
         let members = btf::Btf::kernel();
         let members = members.as_ref().map_err(|error| format!("{error:#}"));
         let inode_flags =
@@ -427,6 +423,30 @@ impl Kernel {
             Attach::CallsOf | Attach::ReturnsFrom => None,
         }
     }
+}
+
+/// The fentry and fexit hooks' functions that have an ftrace site. Read
+/// from each one's first instruction in the running kernel's code: the
+/// kernel's list of every ftrace site (`available_filter_functions`, read
+/// where /proc/kcore cannot be) takes seconds of CPU to print, in every
+/// launch, under emulation.
+fn traceable(tracefs: &std::path::Path, symbols: &Symbols) -> Result<BTreeSet<String>> {
+    let Ok(mut kcore) = Kcore::open() else {
+        return Ok(std::fs::read_to_string(tracefs.join("available_filter_functions"))
+            .context("cannot read the functions ftrace can trace")?
+            .lines()
+            .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
+            .collect());
+    };
+    let mut traceable = BTreeSet::new();
+    let hooks = GROUPS.iter().flat_map(|group| group.ways).flat_map(|way| way.hooks);
+    for hook in hooks.filter(|hook| matches!(hook.attach, Attach::FEntry | Attach::FExit)) {
+        let Some(function) = symbols.get(hook.function) else { continue };
+        if kernel_text::has_ftrace_site(&mut kcore, function.address)? {
+            traceable.insert(hook.function.to_owned());
+        }
+    }
+    Ok(traceable)
 }
 
 /// Loads and attaches, per group, the best allowed way whose hooks this

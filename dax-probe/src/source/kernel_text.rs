@@ -15,7 +15,6 @@
 //! drops the candidate.
 
 use std::{
-    collections::BTreeMap,
     fs,
     io::{Read, Seek, SeekFrom},
 };
@@ -75,7 +74,8 @@ pub struct Symbol {
 pub struct Symbols {
     /// Sorted by address.
     symbols: Vec<Symbol>,
-    by_name: BTreeMap<String, usize>,
+    /// Indices into `symbols`, sorted by name, the first of a name first.
+    by_name: Vec<u32>,
 }
 
 impl Symbols {
@@ -85,14 +85,18 @@ impl Symbols {
     }
 
     /// `ADDRESS TYPE NAME [MODULE]` lines; text symbols (`t`, `T`) only.
+    /// (A kernel has some 200 000 symbols: this runs in every launch.)
     pub fn parse(text: &str) -> Symbols {
         let mut symbols: Vec<Symbol> = text
             .lines()
             .filter_map(|line| {
-                let mut parts = line.split_whitespace();
+                let mut parts = line.splitn(4, [' ', '\t']);
                 let (address, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
+                if !matches!(kind, "t" | "T") {
+                    return None;
+                }
                 let address = u64::from_str_radix(address, 16).ok()?;
-                matches!(kind, "t" | "T").then(|| Symbol { name: name.to_owned(), address, size: 0 })
+                Some(Symbol { name: name.to_owned(), address, size: 0 })
             })
             .collect();
         symbols.sort_by_key(|symbol| symbol.address);
@@ -100,22 +104,28 @@ impl Symbols {
             let next = symbols.get(i + 1).map_or(symbols[i].address, |next| next.address);
             symbols[i].size = next - symbols[i].address;
         }
-        // The first of a name wins: exact names of fs/dax.c are unique.
-        let mut by_name = BTreeMap::new();
-        for (i, symbol) in symbols.iter().enumerate() {
-            by_name.entry(symbol.name.clone()).or_insert(i);
-        }
+        // The first of a name wins (a stable sort keeps address order among
+        // equal names): exact names of fs/dax.c are unique.
+        let mut by_name: Vec<u32> = (0..symbols.len() as u32).collect();
+        by_name.sort_by(|&a, &b| symbols[a as usize].name.cmp(&symbols[b as usize].name));
         Symbols { symbols, by_name }
+    }
+
+    /// The index in `symbols` of the first function named `name`.
+    fn index(&self, name: &str) -> Option<usize> {
+        let at = self.by_name.partition_point(|&i| self.symbols[i as usize].name.as_str() < name);
+        let i = *self.by_name.get(at)? as usize;
+        (self.symbols[i].name == name).then_some(i)
     }
 
     /// A function by its exact name (a `.isra`/`.constprop` clone has another
     /// signature and is no hook).
     pub fn get(&self, name: &str) -> Option<&Symbol> {
-        self.by_name.get(name).map(|&i| &self.symbols[i])
+        self.index(name).map(|i| &self.symbols[i])
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.by_name.contains_key(name)
+        self.index(name).is_some()
     }
 
     /// Whether the kernel shows addresses at all (`kptr_restrict` hides them
@@ -130,8 +140,7 @@ impl Symbols {
     /// and cold parts (`NAME.cold`, `NAME.part.0`, ...) of any of them,
     /// wherever the linker put those.
     pub fn fs_dax_code(&self) -> Vec<&Symbol> {
-        let known: Vec<usize> =
-            FS_DAX_FUNCTIONS.iter().filter_map(|name| self.by_name.get(*name).copied()).collect();
+        let known: Vec<usize> = FS_DAX_FUNCTIONS.iter().filter_map(|name| self.index(name)).collect();
         let (Some(&first), Some(&last)) = (known.iter().min(), known.iter().max()) else { return Vec::new() };
         let block = &self.symbols[first..=last];
         let names: Vec<&str> = block.iter().map(|symbol| symbol.name.as_str()).collect();
@@ -189,6 +198,28 @@ impl Kcore {
         self.file.read_exact(&mut bytes)?;
         Ok(bytes)
     }
+}
+
+/// Whether the function at `address` starts with an ftrace site, which an
+/// fentry or fexit trampoline needs, as x86-64 leaves one: after an
+/// `endbr64` where IBT is built in, the 5-byte `call __fentry__` that
+/// `ftrace_init` turned into a 5-byte NOP at boot, or a call or jump there
+/// while something traces the function. That NOP is what the kernel patches
+/// a trampoline over (`bpf_arch_text_poke`); a function built without the
+/// site (`notrace`, lib/) starts with its own code.
+pub fn has_ftrace_site(kcore: &mut Kcore, address: u64) -> Result<bool> {
+    Ok(starts_with_ftrace_site(&kcore.read(address, (ENDBR64.len() + NOP5.len()) as u64)?))
+}
+
+const ENDBR64: [u8; 4] = [0xf3, 0x0f, 0x1e, 0xfa];
+const NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
+
+/// [`has_ftrace_site`] over a function's first bytes.
+fn starts_with_ftrace_site(code: &[u8]) -> bool {
+    const CALL: u8 = 0xe8;
+    const JMP: u8 = 0xe9;
+    let site = code.strip_prefix(&ENDBR64[..]).unwrap_or(code);
+    site.starts_with(&NOP5) || matches!(site.first(), Some(&(CALL | JMP)))
 }
 
 /// The kernel's answer to a kprobe inside an instruction: EILSEQ (x86's
@@ -286,6 +317,21 @@ ffffffff81700000 d some_data
             ]
         );
         assert!(!symbols.has("some_data"), "only text symbols");
+    }
+
+    /// First bytes of functions, read from /proc/kcore in the lab's guests,
+    /// where `available_filter_functions` agreed on every hook's function.
+    #[test]
+    fn an_ftrace_site_is_the_first_instruction_after_endbr() {
+        // Debian's 7.2: finish_wait (endbr64, then the site), xas_store (lib/: none).
+        assert!(starts_with_ftrace_site(&[0xf3, 0x0f, 0x1e, 0xfa, 0x0f, 0x1f, 0x44, 0x00, 0x00]));
+        assert!(!starts_with_ftrace_site(&[0xf3, 0x0f, 0x1e, 0xfa, 0x48, 0x83, 0xec, 0x60, 0x48]));
+        // The lab's 7.2: dax_lock_entry (static, called directly: no endbr64), xas_store.
+        assert!(starts_with_ftrace_site(&[0x0f, 0x1f, 0x44, 0x00, 0x00, 0x48, 0x83, 0xce, 0x03]));
+        assert!(!starts_with_ftrace_site(&[0xf3, 0x0f, 0x1e, 0xfa, 0x41, 0x57, 0x41, 0x56, 0x41]));
+        // The site while something traces the function: a call (its
+        // rel32 not from a real kernel).
+        assert!(starts_with_ftrace_site(&[0xf3, 0x0f, 0x1e, 0xfa, 0xe8, 0x00, 0x10, 0x00, 0x00]));
     }
 
     #[test]
