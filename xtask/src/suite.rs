@@ -38,7 +38,9 @@ struct Row {
 
 pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
     let started = Instant::now();
+    let mut phases = Phases::default();
     let tools = setup::ensure()?;
+    phases.end("set-up");
 
     println!("test: host unit tests");
     // dax-probe-ebpf only builds for the BPF target (dax-probe's build script does that).
@@ -47,11 +49,13 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
             .args(["test", "--workspace", "--exclude", "dax-probe-ebpf", "--quiet"])
             .current_dir(crate::project_root()),
     )?;
+    phases.end("unit tests");
 
     println!("test: fuzz targets, {} s each", FUZZ_SECONDS.as_secs());
     for outcome in fuzz::run(&[], fuzz::Budget::Time(FUZZ_SECONDS))? {
         println!("test: fuzz {}: {} executions, no crash", outcome.target, outcome.runs);
     }
+    phases.end("fuzz targets (build and runs)");
 
     let scenarios = scenario::all()?;
     let mut guests = Vec::new();
@@ -62,6 +66,7 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
             guests.push((guest, initramfs));
         }
     }
+    phases.end("kernels and images");
     // Longest first, so that the two lanes end together.
     let mut jobs: Vec<_> = guests
         .iter()
@@ -91,6 +96,7 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
         (rows, dashboards.join().expect("the dashboards check does not panic"))
     });
     let mut rows = rows?;
+    phases.end("VM lanes and dashboards");
     rows.sort_by_key(|row| {
         let kernel = kernel::Flavour::ALL.iter().position(|k| k.name() == row.kernel);
         (kernel, row.scenario.clone())
@@ -137,12 +143,29 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
         print_tail(row);
     }
     let failed = rows.iter().filter(|row| !row.ok).count();
-    println!("\ntest: whole suite took {} s", started.elapsed().as_secs());
+    println!("\ntest: whole suite took {} s ({})", started.elapsed().as_secs(), phases.0.join(", "));
     println!("{} passed, {failed} failed", rows.len() - failed);
     if failed > 0 {
         bail!("{failed} VM scenario(s) did not do what they should");
     }
     Ok(())
+}
+
+/// Where the suite's time went, phase by phase ("unit tests 160 s").
+struct Phases(Vec<String>, Instant);
+
+impl Default for Phases {
+    fn default() -> Phases {
+        Phases(Vec::new(), Instant::now())
+    }
+}
+
+impl Phases {
+    /// The phase that began where the last one ended is over.
+    fn end(&mut self, name: &str) {
+        self.0.push(format!("{name} {} s", self.1.elapsed().as_secs()));
+        self.1 = Instant::now();
+    }
 }
 
 /// VMs at once: each runs TCG in one host thread, so one per core.

@@ -143,7 +143,7 @@ fn parent(args: &Args) -> Result<()> {
 /// then a pattern that follows from all four numbers.
 fn stamp(file: usize, block: usize, writer: usize, generation: u64) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(BLOCK);
-    let words = [0x5041_4b53_5841_44u64, file as u64, block as u64, writer as u64, generation];
+    let words = [0x0050_414b_5358_4144_u64, file as u64, block as u64, writer as u64, generation];
     let mut x = words.iter().fold(0x9e37_79b9_7f4a_7c15u64, |h, w| (h ^ w).wrapping_mul(0x100_0000_01b3));
     for word in words {
         bytes.extend_from_slice(&word.to_le_bytes());
