@@ -28,11 +28,18 @@
 //! the end of the stream [`analysis::verdict`] judges the findings and the
 //! lost events, and [`output::check`] prints the verdict. A trace file or
 //! imported text takes the same way from [`trace::Reader`] on.
+//!
+//! The `cli` feature (on by default) is the command's: the live sources,
+//! the counting mode, `run`'s summary, plots, metrics and their server,
+//! with aya, tokio, plotters and prometheus. Without it the library reads,
+//! checks and reports traces, and no more: the fuzz targets build it so,
+//! instrumented, in a fraction of the time.
 
 pub mod analysis;
 pub mod event;
 pub mod kernel;
 pub mod output;
+#[cfg(feature = "cli")]
 pub mod source;
 pub mod stream;
 #[cfg(any(test, feature = "testing"))]

@@ -20,9 +20,11 @@ use dax_probe::{
     },
     output::{
         self,
-        check::{self, CoverageLog, RunSummary},
+        check::{self, CoverageLog},
         metrics::Metrics,
-        plot, report, serve,
+        plot, report,
+        run::{self, RunSummary},
+        serve,
     },
     source::{
         cost::Cost,
@@ -351,7 +353,7 @@ fn run_command(
         eprintln!("dax-probe: plot written to {}", path.display());
     }
     let command = command.join(" ");
-    print!("{}", check::run(&analysis, &run_summary(&command, session.status, &fio, &session.cost), json));
+    print!("{}", run::summary(&analysis, &run_summary(&command, session.status, &fio, &session.cost), json));
     Ok(checked_command_code(&analysis, session.status))
 }
 
@@ -601,9 +603,9 @@ fn live_command<'a>(
 
 /// What a live session cost, on stderr (and per program, if asked).
 fn say_cost(cost: &Cost, per_program: bool) {
-    eprintln!("dax-probe: {}", check::cost_line(cost));
+    eprintln!("dax-probe: {}", run::cost_line(cost));
     if per_program {
-        check::program_cost_lines(cost).iter().for_each(|line| eprintln!("dax-probe: {line}"));
+        run::program_cost_lines(cost).iter().for_each(|line| eprintln!("dax-probe: {line}"));
     }
 }
 

@@ -13,8 +13,8 @@ use crate::{
     analysis::Faults,
     kernel::device_text,
     output::{
-        check::{cost_json, cost_line, RunSummary},
         report,
+        run::{cost_json, cost_line, RunSummary},
     },
     source::counting::{self, Counts, Coverage},
 };
