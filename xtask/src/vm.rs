@@ -152,6 +152,13 @@ fn qemu(kernel: &GuestKernel, initramfs: &Path, accel: &[&str]) -> Command {
     qemu
 }
 
+/// TCG's default CPU with RDRAND, which TCG emulates from the host's
+/// random numbers. Without it the kernel's random pool is not ready until
+/// its jitter entropy has run for about 7 s, and `mkfs` waits for it in
+/// every boot (`random: crng init done` at 11.9 s, the file system mounted
+/// at 12.5 s; with it, at 0 s and 7.4 s).
+const TCG_CPU: [&str; 2] = ["-cpu", "qemu64,+rdrand"];
+
 /// TCG unless a probe boot under KVM gets as far as the guest's init.
 ///
 /// On this kind of machine /dev/kvm exists but a KVM guest hangs silently with
@@ -168,7 +175,7 @@ fn accelerator(kernel: &GuestKernel, initramfs: &Path, clock: Clock) -> Result<V
         if std::env::var("DAX_PROBE_ACCEL").as_deref() == Ok("kvm") {
             bail!("icount needs TCG, and DAX_PROBE_ACCEL=kvm asks for KVM");
         }
-        return Ok(vec!["-accel", "tcg,thread=single", "-icount", "shift=0,sleep=off"]);
+        return Ok([&["-accel", "tcg,thread=single", "-icount", "shift=0,sleep=off"][..], &TCG_CPU].concat());
     }
     static KVM_WORKS: OnceLock<bool> = OnceLock::new();
     let kvm = *KVM_WORKS.get_or_init(|| match std::env::var("DAX_PROBE_ACCEL").as_deref() {
@@ -176,7 +183,11 @@ fn accelerator(kernel: &GuestKernel, initramfs: &Path, clock: Clock) -> Result<V
         Ok("tcg") => false,
         _ => kvm_probe_cached(kernel, initramfs),
     });
-    Ok(if kvm { vec!["-accel", "kvm", "-cpu", "host"] } else { vec!["-accel", "tcg,thread=single"] })
+    Ok(if kvm {
+        vec!["-accel", "kvm", "-cpu", "host"]
+    } else {
+        [&["-accel", "tcg,thread=single"][..], &TCG_CPU].concat()
+    })
 }
 
 fn kvm_probe_cached(kernel: &GuestKernel, initramfs: &Path) -> bool {
