@@ -143,7 +143,7 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
         print_tail(row);
     }
     let failed = rows.iter().filter(|row| !row.ok).count();
-    println!("\ntest: whole suite took {} s ({})", started.elapsed().as_secs(), phases.0.join(", "));
+    println!("\ntest: whole suite took {} s ({})", started.elapsed().as_secs(), phases.ended.join(", "));
     println!("{} passed, {failed} failed", rows.len() - failed);
     if failed > 0 {
         bail!("{failed} VM scenario(s) did not do what they should");
@@ -152,19 +152,22 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
 }
 
 /// Where the suite's time went, phase by phase ("unit tests 160 s").
-struct Phases(Vec<String>, Instant);
+struct Phases {
+    ended: Vec<String>,
+    since: Instant,
+}
 
 impl Default for Phases {
     fn default() -> Phases {
-        Phases(Vec::new(), Instant::now())
+        Phases { ended: Vec::new(), since: Instant::now() }
     }
 }
 
 impl Phases {
     /// The phase that began where the last one ended is over.
     fn end(&mut self, name: &str) {
-        self.0.push(format!("{name} {} s", self.1.elapsed().as_secs()));
-        self.1 = Instant::now();
+        self.ended.push(format!("{name} {} s", self.since.elapsed().as_secs()));
+        self.since = Instant::now();
     }
 }
 

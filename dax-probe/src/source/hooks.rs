@@ -426,27 +426,31 @@ impl Kernel {
 }
 
 /// The fentry and fexit hooks' functions that have an ftrace site. Read
-/// from each one's first instruction in the running kernel's code: the
-/// kernel's list of every ftrace site (`available_filter_functions`, read
-/// where /proc/kcore cannot be) takes seconds of CPU to print, in every
-/// launch, under emulation.
+/// from each one's first instruction in the running kernel's code; where
+/// /proc/kcore cannot be read, from the kernel's list of every ftrace site
+/// (`available_filter_functions`), which takes seconds of CPU to print, in
+/// every launch, under emulation.
 fn traceable(tracefs: &std::path::Path, symbols: &Symbols) -> Result<BTreeSet<String>> {
-    let Ok(mut kcore) = Kcore::open() else {
-        return Ok(std::fs::read_to_string(tracefs.join("available_filter_functions"))
-            .context("cannot read the functions ftrace can trace")?
-            .lines()
-            .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
-            .collect());
-    };
-    let mut traceable = BTreeSet::new();
-    let hooks = GROUPS.iter().flat_map(|group| group.ways).flat_map(|way| way.hooks);
-    for hook in hooks.filter(|hook| matches!(hook.attach, Attach::FEntry | Attach::FExit)) {
-        let Some(function) = symbols.get(hook.function) else { continue };
-        if kernel_text::has_ftrace_site(&mut kcore, function.address)? {
-            traceable.insert(hook.function.to_owned());
+    let from_code = || -> Result<BTreeSet<String>> {
+        let mut kcore = Kcore::open()?;
+        let mut traceable = BTreeSet::new();
+        let hooks = GROUPS.iter().flat_map(|group| group.ways).flat_map(|way| way.hooks);
+        for hook in hooks.filter(|hook| matches!(hook.attach, Attach::FEntry | Attach::FExit)) {
+            let Some(function) = symbols.get(hook.function) else { continue };
+            if kernel_text::has_ftrace_site(&mut kcore, function.address)? {
+                traceable.insert(hook.function.to_owned());
+            }
         }
+        Ok(traceable)
+    };
+    if let Ok(traceable) = from_code() {
+        return Ok(traceable);
     }
-    Ok(traceable)
+    Ok(std::fs::read_to_string(tracefs.join("available_filter_functions"))
+        .context("cannot read the functions ftrace can trace")?
+        .lines()
+        .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
+        .collect())
 }
 
 /// Loads and attaches, per group, the best allowed way whose hooks this
