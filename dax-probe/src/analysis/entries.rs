@@ -565,8 +565,7 @@ impl EntryTracker {
         waited: Entry,
         findings: &mut Findings,
     ) -> Option<Key> {
-        let key_is_held = self.holders.contains_key(&key);
-        if key_is_held || self.releasing.values().any(|(releasing, _)| *releasing == key) {
+        if self.holders.contains_key(&key) || self.being_released(key) {
             return Some(key);
         }
         // The unlock will wake the queue of the key the entry is held
@@ -662,13 +661,13 @@ impl EntryTracker {
     }
 
     /// Whether an unlock of `key` is told and its thread has not moved on
-    /// since: its store may not be done, and its wake-up is still to come
+    /// since (`releasing`, which holds every owed wake-up's unlock too): its
+    /// store may not be done, and its wake-up is still to come
     /// (`dax_unlock_entry` stores, drops the `xa_lock`, then wakes; on a
     /// preemptible kernel its thread may be preempted in between). A waiter
     /// back then was woken by something else, and its wake-up, if owed, is
     /// judged on the unlocking thread ([`EntryTracker::settle_owed_wake`]).
     fn being_released(&self, key: Key) -> bool {
-        self.owed_wakes.values().any(|(owed, _)| *owed == key)
-            || self.releasing.values().any(|(releasing, _)| *releasing == key)
+        self.releasing.values().any(|(releasing, _)| *releasing == key)
     }
 }
