@@ -170,6 +170,11 @@ pub struct Offsets {
     pub inode_ino: u32,
     pub inode_sb: u32,
     pub sb_dev: u32,
+    /// `struct task_struct`: `comm`. 0: unknown, and the programs ask the
+    /// kernel for the name instead (`bpf_get_current_comm`).
+    pub task_comm: u32,
+    /// Keeps the struct free of padding (`aya::Pod`).
+    pub _pad: u32,
 }
 
 #[cfg(test)]

@@ -52,6 +52,8 @@ pub(crate) static OFFSETS: Offsets = Offsets {
     inode_ino: 0,
     inode_sb: 0,
     sb_dev: 0,
+    task_comm: 0,
+    _pad: 0,
 };
 
 /// 1: the fallback hooks below are attached, so a fallback they saw

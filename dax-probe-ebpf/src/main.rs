@@ -329,7 +329,7 @@ fn write_words<const N: usize>(fields: *mut u64, words: [(usize, u64); N]) {
 /// more than the rest of the program). Volatile stores are never merged
 /// into such a call.
 #[inline(always)]
-fn submit_with(ctx: &impl EbpfContext, kind: u32, fill: impl FnOnce(*mut u64) -> bool) {
+fn submit_with(ctx: &impl Stamp, kind: u32, fill: impl FnOnce(*mut u64) -> bool) {
     if stage() < 2 {
         return;
     }
@@ -348,9 +348,8 @@ fn submit_with(ctx: &impl EbpfContext, kind: u32, fill: impl FnOnce(*mut u64) ->
     let record: *mut Record = slot.as_mut_ptr();
     let pid_tgid = bpf_get_current_pid_tgid();
     // SAFETY: `record` points at the reserved, writable slot of one Record;
-    // every store below is inside it. The helpers take no pointer but the
-    // comm's, which is 16 bytes long and filled whole (strscpy_pad). The
-    // stamp is taken after the reservation: user space relies on it (a
+    // every store below is inside it, `write_comm`'s 16 bytes of `comm`
+    // too; the helpers take no other pointer. The stamp is taken after the reservation: user space relies on it (a
     // record it has not seen when it read a ring's producer position is
     // stamped after that moment, `source/rings.rs`).
     let filled = unsafe {
@@ -359,7 +358,7 @@ fn submit_with(ctx: &impl EbpfContext, kind: u32, fill: impl FnOnce(*mut u64) ->
         write_volatile(&raw mut (*record).tid, pid_tgid as u32);
         write_volatile(&raw mut (*record).kind, kind);
         write_volatile(&raw mut (*record).cpu, cpu);
-        generated::bpf_get_current_comm((&raw mut (*record).comm).cast(), 16);
+        ctx.write_comm(&raw mut (*record).comm);
         fill((&raw mut (*record).fields).cast())
     };
     if !filled {
@@ -387,6 +386,67 @@ fn submit_with(ctx: &impl EbpfContext, kind: u32, fill: impl FnOnce(*mut u64) ->
     slot.submit(flags as u64);
 }
 
+/// How a program stamps a record with its task's name.
+trait Stamp: EbpfContext {
+    /// Writes the current task's 16-byte `comm` at `at`.
+    fn write_comm(&self, at: *mut [u8; 16]);
+}
+
+/// BTF-typed programs (fentry, fexit, tp_btf) load the name straight from
+/// `current`: two loads where `bpf_get_current_comm` copies it byte-wise
+/// and pads it, which cost about 75 ns of guest time an event (lab's 7.2,
+/// icount). The kernel keeps `comm` NUL-padded (`__set_task_comm` pads it),
+/// so both give the same 16 bytes; a rename at that very moment can show
+/// half of each name either way.
+macro_rules! typed_stamp {
+    ($($context:ty),*) => {$(
+        impl Stamp for $context {
+            #[inline(always)]
+            fn write_comm(&self, at: *mut [u8; 16]) {
+                let offset = count::global(&count::OFFSETS).task_comm;
+                if offset == 0 {
+                    // The kernel's BTF did not say where `comm` is.
+                    helper_comm(at);
+                    return;
+                }
+                // SAFETY: `bpf_get_current_task_btf` gives `current` as a
+                // BTF-typed pointer, and `offset` is `task_struct.comm`'s by
+                // that BTF; the verifier checks both 8-byte loads against
+                // it (a load inside an array member is allowed up to the
+                // array's end) and makes them fault-safe. `at` is the 16
+                // bytes of a reserved record's `comm`, 8-aligned.
+                unsafe {
+                    let task = generated::bpf_get_current_task_btf().cast::<u8>();
+                    let words = at.cast::<u64>();
+                    write_volatile(words, member::<u64>(task, offset));
+                    write_volatile(words.add(1), member::<u64>(task, offset + 8));
+                }
+            }
+        }
+    )*};
+}
+typed_stamp!(FEntryContext, FExitContext, BtfTracePointContext);
+
+/// kprobes and classic tracepoints can load nothing through `current`:
+/// they ask the kernel.
+macro_rules! helper_stamp {
+    ($($context:ty),*) => {$(
+        impl Stamp for $context {
+            #[inline(always)]
+            fn write_comm(&self, at: *mut [u8; 16]) {
+                helper_comm(at);
+            }
+        }
+    )*};
+}
+helper_stamp!(ProbeContext, TracePointContext);
+
+#[inline(always)]
+fn helper_comm(at: *mut [u8; 16]) {
+    // SAFETY: `at` is 16 writable bytes, all written (strscpy_pad).
+    unsafe { generated::bpf_get_current_comm(at.cast(), 16) };
+}
+
 #[inline(always)]
 fn count_lost() {
     if let Some(lost) = LOST.get_ptr_mut(0) {
@@ -399,7 +459,7 @@ fn count_lost() {
 
 /// A hook event: `args` go to their [`Arg`] words.
 #[inline(always)]
-fn submit_hook<const N: usize>(ctx: &impl EbpfContext, kind: Kind, args: [(Arg, u64); N]) {
+fn submit_hook<const N: usize>(ctx: &impl Stamp, kind: Kind, args: [(Arg, u64); N]) {
     submit_with(
         ctx,
         kind as u32,
@@ -564,7 +624,7 @@ fn note_waiter(tid: u32, key: WaitKey) {
 }
 
 #[inline(always)]
-fn waiter_back(ctx: &impl EbpfContext) {
+fn waiter_back(ctx: &impl Stamp) {
     let tid = current_tid();
     // SAFETY: the value is a plain copy, read before removing the key.
     let Some(key) = (unsafe { WAITING.get(tid) }).copied() else { return };

@@ -166,8 +166,9 @@ impl Btf {
     }
 }
 
-/// The members the fault tracepoints' BTF-typed programs read (the
-/// counting mode's and the stream's), from the kernel's BTF.
+/// The members the BTF-typed programs read (the fault tracepoints' of the
+/// counting mode and of the stream, and every record's task name), from
+/// the kernel's BTF.
 pub fn fault_offsets(btf: &Btf) -> Result<Offsets> {
     Ok(Offsets {
         vmf_vma: btf.member_offset("vm_fault", "vma")?,
@@ -180,6 +181,8 @@ pub fn fault_offsets(btf: &Btf) -> Result<Offsets> {
         inode_ino: btf.member_offset("inode", "i_ino")?,
         inode_sb: btf.member_offset("inode", "i_sb")?,
         sb_dev: btf.member_offset("super_block", "s_dev")?,
+        task_comm: btf.member_offset("task_struct", "comm")?,
+        _pad: 0,
     })
 }
 

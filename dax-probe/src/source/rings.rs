@@ -540,3 +540,4 @@ mod tests {
         assert_eq!(share(1024), 1 << 20);
     }
 }
+
