@@ -540,4 +540,3 @@ mod tests {
         assert_eq!(share(1024), 1 << 20);
     }
 }
-
