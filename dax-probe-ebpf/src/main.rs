@@ -349,9 +349,10 @@ fn submit_with(ctx: &impl Stamp, kind: u32, fill: impl FnOnce(*mut u64) -> bool)
     let pid_tgid = bpf_get_current_pid_tgid();
     // SAFETY: `record` points at the reserved, writable slot of one Record;
     // every store below is inside it, `write_comm`'s 16 bytes of `comm`
-    // too; the helpers take no other pointer. The stamp is taken after the reservation: user space relies on it (a
-    // record it has not seen when it read a ring's producer position is
-    // stamped after that moment, `source/rings.rs`).
+    // too; the helpers take no other pointer. The stamp is taken after the
+    // reservation: user space relies on it (a record it has not seen when
+    // it read a ring's producer position is stamped after that moment,
+    // `source/rings.rs`).
     let filled = unsafe {
         write_volatile(&raw mut (*record).time_ns, bpf_ktime_get_ns());
         write_volatile(&raw mut (*record).tgid, (pid_tgid >> 32) as u32);
@@ -393,9 +394,9 @@ trait Stamp: EbpfContext {
 }
 
 /// BTF-typed programs (fentry, fexit, tp_btf) load the name straight from
-/// `current`: two loads where `bpf_get_current_comm` copies it byte-wise
-/// and pads it, which cost about 75 ns of guest time an event (lab's 7.2,
-/// icount). The kernel keeps `comm` NUL-padded (`__set_task_comm` pads it),
+/// `current`: two loads where `bpf_get_current_comm`, a helper call that
+/// copies it with `strscpy_pad`, cost about 75 ns of guest time an event
+/// (lab's 7.2, icount). The kernel keeps `comm` NUL-padded (`__set_task_comm` pads it),
 /// so both give the same 16 bytes; a rename at that very moment can show
 /// half of each name either way.
 macro_rules! typed_stamp {

@@ -85,7 +85,9 @@ impl Shape {
     fn fits(self, length: usize) -> bool {
         match self {
             Shape::Record => length == RECORD_SIZE,
-            Shape::Trimmed => (FIELDS_AT..=RECORD_SIZE).contains(&length) && (length - FIELDS_AT) % WORD == 0,
+            Shape::Trimmed => {
+                (FIELDS_AT..=RECORD_SIZE).contains(&length) && (length - FIELDS_AT).is_multiple_of(WORD)
+            }
         }
     }
 }
