@@ -244,8 +244,8 @@ impl<R: BufRead> Records<R> {
             }
             return self.decode(&read_record(&bytes)).map(Some);
         }
-        // Nearly always the whole record is in the read-ahead buffer: decode
-        // it there, without copying it out first.
+        // Nearly always the whole record is in the read-ahead buffer: take
+        // it from there, with no read call of its own.
         let buffered = self.input.fill_buf()?;
         if let Some(frame) = buffered.get(..FRAME) {
             let length = frame_length(frame, self.shapes.as_deref(), self.read)?;
