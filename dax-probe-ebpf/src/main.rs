@@ -387,18 +387,26 @@ fn submit_with(ctx: &impl Stamp, kind: u32, fill: impl FnOnce(*mut u64) -> bool)
     slot.submit(flags as u64);
 }
 
-/// How a program stamps a record with its task's name.
+/// How a program stamps a record with its task's name. By default it asks
+/// the kernel (`bpf_get_current_comm`): kprobes and classic tracepoints can
+/// load nothing through `current`.
 trait Stamp: EbpfContext {
     /// Writes the current task's 16-byte `comm` at `at`.
-    fn write_comm(&self, at: *mut [u8; 16]);
+    #[inline(always)]
+    fn write_comm(&self, at: *mut [u8; 16]) {
+        helper_comm(at);
+    }
 }
 
+impl Stamp for ProbeContext {}
+impl Stamp for TracePointContext {}
+
 /// BTF-typed programs (fentry, fexit, tp_btf) load the name straight from
-/// `current`: two loads where `bpf_get_current_comm`, a helper call that
+/// `current`: two loads, where `bpf_get_current_comm`, a helper call that
 /// copies it with `strscpy_pad`, cost about 75 ns of guest time an event
-/// (lab's 7.2, icount). The kernel keeps `comm` NUL-padded (`__set_task_comm` pads it),
-/// so both give the same 16 bytes; a rename at that very moment can show
-/// half of each name either way.
+/// (lab's 7.2, icount). The kernel keeps `comm` NUL-padded
+/// (`__set_task_comm` pads it), so both give the same 16 bytes; a rename at
+/// that very moment can show half of each name either way.
 macro_rules! typed_stamp {
     ($($context:ty),*) => {$(
         impl Stamp for $context {
@@ -427,20 +435,6 @@ macro_rules! typed_stamp {
     )*};
 }
 typed_stamp!(FEntryContext, FExitContext, BtfTracePointContext);
-
-/// kprobes and classic tracepoints can load nothing through `current`:
-/// they ask the kernel.
-macro_rules! helper_stamp {
-    ($($context:ty),*) => {$(
-        impl Stamp for $context {
-            #[inline(always)]
-            fn write_comm(&self, at: *mut [u8; 16]) {
-                helper_comm(at);
-            }
-        }
-    )*};
-}
-helper_stamp!(ProbeContext, TracePointContext);
 
 #[inline(always)]
 fn helper_comm(at: *mut [u8; 16]) {
