@@ -255,7 +255,7 @@ fn make(tools: &setup::Tools, source: &Path, build: &Path) -> Result<()> {
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let log_path = build.join("build.log");
     println!(
-        "kernel: building bzImage and modules with -j{jobs} (cold: about 12 min on 2 cores); log: {}",
+        "kernel: building bzImage and modules with -j{jobs} (cold: about 20 min on 2 cores); log: {}",
         log_path.display()
     );
     let mut log = fs::File::create(&log_path)?;
