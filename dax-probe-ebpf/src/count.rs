@@ -108,7 +108,7 @@ pub(crate) fn add(counter: *mut u64) {
 }
 
 #[inline(always)]
-fn add_n(counter: *mut u64, n: u64) {
+pub(crate) fn add_n(counter: *mut u64, n: u64) {
     // SAFETY: `counter` points into a map value, live for the program's
     // run, and aligned: map values are 8-byte aligned, counters are u64s.
     // (bpfel's core has no AtomicU64; the intrinsic is BPF's atomic add.)

@@ -57,7 +57,7 @@
 //! | single-holder | only the holder releases a lock | [`EntryTracker::unlocked`] |
 //! | pmd-covers-range | no PTE entry inside a present PMD entry, no PMD entry over present PTE entries | [`EntryTracker::inserted`] |
 //! | waiter-woken | a waiter queues on the key of the entry it waits for (23c84eb78375); where the hooks do not say which entry that is (`dax_entry_waitqueue` inlined), a waiter on a key nobody holds while an entry of its 2 MiB range is held | [`EntryTracker::entry_waited_for`] |
-//! | waiter-woken | an unlock while waiters not yet woken sleep is followed, on its thread, by a wake-up of that key | [`EntryTracker::settle_owed_wake`] |
+//! | waiter-woken | an unlock while waiters not yet woken sleep is followed, on its thread, by a wake-up of that key, unless no waiter is left anywhere first (that wake-up wakes nobody, and the programs leave such a `WAKE_NEXT` out) | [`EntryTracker::settle_owed_wake`] |
 //! | waiter-woken | a waiter back without a wake-up finds its entry still held or being released (a spurious wake-up), never free (a lost wake-up ended by a timeout) | [`EntryTracker::woken`] |
 //! | waiter-woken | live (`check --stall-after`): a waiter asleep past the limit, no wake-up sent to its key since it queued, while the entry it waits for is free: a lost wake-up, reported as it happens, and the session ends (the waiter never will) | [`EntryTracker::stalled`] |
 //! | waiter-woken | a deleted entry woke all its waiters: one created anew without a WAKE_ALL seen was deleted without it (237388320def) | [`EntryTracker::locked`] |
@@ -401,7 +401,8 @@ impl EntryTracker {
     }
 
     /// waiter-woken: the thread's event after an unlock with waiters must be
-    /// its wake-up (`dax_unlock_entry` stores, then calls `dax_wake_entry`).
+    /// its wake-up (`dax_unlock_entry` stores, then calls `dax_wake_entry`),
+    /// unless every waiter is back first ([`EntryTracker::woken`]).
     fn settle_owed_wake(&mut self, event: &Event, findings: &mut Findings) {
         if self.owed_wakes.is_empty() {
             return;
@@ -647,16 +648,22 @@ impl EntryTracker {
         let not_free = self.holders.contains_key(&key) || self.being_released(key);
         let queue = self.queues.entry(key).or_default();
         queue.asleep = queue.asleep.saturating_sub(1);
-        if reported {
-            // Its lost wake-up is told already; it came back some other way.
-            return;
+        if !reported {
+            if queue.wakes > 0 {
+                queue.wakes -= 1;
+            } else if !not_free {
+                let what =
+                    "a waiter woke though no wake-up for its entry came (a lost wake-up, ended by a timeout)";
+                findings.report(Invariant::WaiterWoken, Some(key), what, vec![wait, *event]);
+            }
         }
-        if queue.wakes > 0 {
-            queue.wakes -= 1;
-        } else if !not_free {
-            let what =
-                "a waiter woke though no wake-up for its entry came (a lost wake-up, ended by a timeout)";
-            findings.report(Invariant::WaiterWoken, Some(key), what, vec![wait, *event]);
+        // With no waiter left anywhere, an unlock's wake-up is owed to
+        // nobody: it wakes no one, and dax-probe's programs send no
+        // WAKE_NEXT while no waiter is counted (`wake_tells_nothing`: they
+        // count a waiter before its `entry_wait` and uncount it after its
+        // `entry_woken`, so that wake-up comes after this event).
+        if self.waiters.is_empty() {
+            self.owed_wakes.clear();
         }
     }
 

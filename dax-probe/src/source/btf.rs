@@ -166,6 +166,17 @@ impl Btf {
     }
 }
 
+/// Whether a mapping's `xa_lock` is a plain spinlock at the start of its
+/// `struct xarray`, so that the first 4 bytes of the XArray are the lock
+/// word (a qspinlock's, 0 only while free): the wake-up programs read it
+/// to tell a wake-up under the lock. PREEMPT_RT's `spinlock_t` is an
+/// rt_mutex with no `rlock`, and is refused.
+pub fn xa_lock_is_a_word(btf: &Btf) -> bool {
+    [("xarray", "xa_lock"), ("spinlock", "rlock"), ("raw_spinlock", "raw_lock")]
+        .iter()
+        .all(|(name, member)| btf.member_offset(name, member).is_ok_and(|offset| offset == 0))
+}
+
 /// The members the BTF-typed programs read (the fault tracepoints' of the
 /// counting mode and of the stream, and every record's task name), from
 /// the kernel's BTF.
@@ -190,23 +201,20 @@ pub fn fault_offsets(btf: &Btf) -> Result<Offsets> {
 mod tests {
     use super::*;
 
-    /// A blob the way pahole writes one: `struct s { struct { long a; long
-    /// b; }; int c; }` plus a typedef.
-    fn blob() -> Vec<u8> {
-        let strings = b"\0s\0a\0b\0c\0long\0int\0";
-        let name = |s: &str| {
-            strings
-                .windows(s.len() + 1)
-                .position(|w| &w[..s.len()] == s.as_bytes() && w[s.len()] == 0)
-                .unwrap() as u32
-        };
-        let mut types = Vec::new();
-        let mut push = |words: &[u32]| words.iter().for_each(|w| types.extend_from_slice(&w.to_le_bytes()));
-        push(&[name("long"), KIND_INT << 24, 8, 64]); // 1
-        push(&[name("int"), KIND_INT << 24, 4, 32]); // 2
-        push(&[0, KIND_STRUCT << 24 | 2, 16, name("a"), 1, 0, name("b"), 1, 64]); // 3: anonymous
-        push(&[0, KIND_CONST << 24, 3]); // 4: const of it
-        push(&[name("s"), KIND_STRUCT << 24 | 2, 24, 0, 4, 0, name("c"), 2, 128]); // 5
+    /// The offset of `s` in `strings`, a run of NUL-terminated names.
+    fn name_in(strings: &[u8], s: &str) -> u32 {
+        strings
+            .windows(s.len() + 2)
+            .position(|w| w[0] == 0 && &w[1..=s.len()] == s.as_bytes() && w[s.len() + 1] == 0)
+            .map(|at| at as u32 + 1)
+            .unwrap()
+    }
+
+    /// A blob of `types` (each a record's words) over `strings`, laid out
+    /// the way pahole writes one.
+    fn blob_of(strings: &[u8], types: &[&[u32]]) -> Vec<u8> {
+        let types: Vec<u8> =
+            types.iter().flat_map(|words| words.iter()).flat_map(|w| w.to_le_bytes()).collect();
         let mut data = Vec::new();
         for word in [0x0001_eb9f_u32, 24, 0, types.len() as u32, types.len() as u32, strings.len() as u32] {
             data.extend_from_slice(&word.to_le_bytes());
@@ -214,6 +222,49 @@ mod tests {
         data.extend_from_slice(&types);
         data.extend_from_slice(strings);
         data
+    }
+
+    /// `struct s { struct { long a; long b; }; int c; }` plus a typedef.
+    fn blob() -> Vec<u8> {
+        let strings = b"\0s\0a\0b\0c\0long\0int\0";
+        let name = |s: &str| name_in(strings, s);
+        blob_of(
+            strings,
+            &[
+                &[name("long"), KIND_INT << 24, 8, 64],                              // 1
+                &[name("int"), KIND_INT << 24, 4, 32],                               // 2
+                &[0, KIND_STRUCT << 24 | 2, 16, name("a"), 1, 0, name("b"), 1, 64],  // 3: anonymous
+                &[0, KIND_CONST << 24, 3],                                           // 4: const of it
+                &[name("s"), KIND_STRUCT << 24 | 2, 24, 0, 4, 0, name("c"), 2, 128], // 5
+            ],
+        )
+    }
+
+    /// `struct xarray { spinlock_t xa_lock; ... }` with `spinlock_t` as
+    /// 7.2 has it without PREEMPT_RT (a union holding `rlock`), or, with
+    /// `rt`, as PREEMPT_RT has it (an rt_mutex named `lock`).
+    fn xarray_blob(rt: bool) -> Vec<u8> {
+        let strings = b"\0int\0qspinlock\0val\0raw_spinlock\0raw_lock\0spinlock\0rlock\0lock\0xarray\0xa_lock\0xa_flags\0";
+        let name = |s: &str| name_in(strings, s);
+        let lock_member = if rt { name("lock") } else { name("rlock") };
+        blob_of(
+            strings,
+            &[
+                &[name("int"), KIND_INT << 24, 4, 32],                             // 1
+                &[name("qspinlock"), KIND_STRUCT << 24 | 1, 4, name("val"), 1, 0], // 2
+                &[name("raw_spinlock"), KIND_STRUCT << 24 | 1, 4, name("raw_lock"), 2, 0], // 3
+                &[0, KIND_UNION << 24 | 1, 4, lock_member, 3, 0],                  // 4: anonymous
+                &[name("spinlock"), KIND_STRUCT << 24 | 1, 4, 0, 4, 0],            // 5
+                &[name("xarray"), KIND_STRUCT << 24 | 2, 8, name("xa_lock"), 5, 0, name("xa_flags"), 1, 32], // 6
+            ],
+        )
+    }
+
+    #[test]
+    fn the_xa_lock_word_is_read_only_where_it_is_a_plain_spinlock() {
+        assert!(xa_lock_is_a_word(&Btf::parse(&xarray_blob(false)).unwrap()));
+        assert!(!xa_lock_is_a_word(&Btf::parse(&xarray_blob(true)).unwrap()));
+        assert!(!xa_lock_is_a_word(&Btf::parse(&blob()).unwrap()), "no struct xarray at all");
     }
 
     #[test]

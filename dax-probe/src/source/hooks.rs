@@ -12,7 +12,7 @@
 //! | `entry_lock` | native | fexit `dax_lock_entry` | Every lock, insert and replace of a DAX entry stores a locked value through this function (grab, insert, writeback, `dax_lock_folio`); the return value is the entry it replaced, so the event says whether a lock was taken (old unlocked), an entry created (old NULL) or replaced by its holder (old locked). Callers hold the mapping's `xa_lock` and fexit runs before they drop it: one mapping's events are stamped in lock order, the order in which user space merges the CPUs' ring buffers (`rings.rs`). A store that failed (`xas` in an error state: no memory for a node, retried after `xas_nomem`) changed nothing and gives no event. |
 //! | `entry_lock` | inlined | kprobes on every direct call of `xas_store` in fs/dax.c's code (and of `dax_lock_entry` where it is a real function), and on the instruction after it | An inlined `dax_lock_entry` is that call with a locked value, an inlined `dax_unlock_entry` one with an unlocked value; a store of NULL is a delete, which fs/dax.c always follows with a `WAKE_ALL` of the entry. In a function with its own inlined copy of `dax_wake_entry` that wake-up reaches `__wake_up` only when the queue has waiters, so there the delete's `WAKE_ALL` is told at the store's return instead (`entry_delete_call`): unseen, the entry read as still there, and the soak on Debian's 7.2 gave 110 642 false violations in 60 s. The call's kprobe sees the `xa_state` and the value, the return's sees the replaced entry in rax while the caller still holds the `xa_lock`: the same event, in the same order, as the native way. A store that failed (`xas` in an error state) changed nothing and gives no event. The call sites are found in the running kernel's code (`kernel_text.rs`); the kernel refuses a kprobe that is not on an instruction. |
 //! | `entry_unlock` | both | fentry `dax_unlock_entry` | The release of faults and `dax_unlock_mapping_entry`; fentry runs before it takes the `xa_lock`, so the event precedes the next lock. Writeback releases with a store and a `WAKE_NEXT` by the holder, and deletes (PMD downgrade, invalidation) with a store of NULL and a `WAKE_ALL`: the analysis reads those from `entry_wake`, which is why this group includes the wake hooks. A real function on every kernel seen. |
-//! | `entry_wake` | both | fentry `dax_wake_entry` | The only way waiters of an entry are woken (unlock, writeback, delete, passing a wake on); the key is `(xa, index aligned to the entry's order)`, as `dax_entry_waitqueue` computes it. A wake by the entry's holder ends its lock (`WAKE_NEXT`: writeback; `WAKE_ALL`: the entry was deleted); a `WAKE_ALL` by anybody else follows a delete of an unlocked entry (invalidation). A real function on every kernel seen. |
+//! | `entry_wake` | both | fentry `dax_wake_entry` | The only way waiters of an entry are woken (unlock, writeback, delete, passing a wake on); the key is `(xa, index aligned to the entry's order)`, as `dax_entry_waitqueue` computes it. A wake by the entry's holder ends its lock (`WAKE_NEXT`: writeback; `WAKE_ALL`: the entry was deleted); a `WAKE_ALL` by anybody else follows a delete of an unlocked entry (invalidation). A real function on every kernel seen. A `WAKE_NEXT` while no waiter is counted (`WAITERS`, kept by the wait hooks) and the mapping's `xa_lock` is free sends nothing: it wakes nobody, ends no lock (writeback's release wakes under the lock) and deletes nothing; it is the one after every fault's unlock (`wake_tells_nothing` in the programs; only where BTF shows `xa_lock` a plain spinlock at the XArray's start). |
 //! | `entry_wait` | native | fexit `dax_entry_waitqueue` of a waiter (its key sits right after a wait entry whose `func` is `wake_exceptional_entry_func`; `dax_wake_entry`'s key is a bare one in its frame) | Every waiter computes its key here, just before `prepare_to_wait`, its `func` already set (all three waiters of fs/dax.c, 4.x to 7.2); the event carries the key the kernel actually computed and the entry the waiter found locked, so a waiter hashed on the wrong index (23c84eb78375) shows. |
 //! | `entry_wait` | inlined | fentry `prepare_to_wait_exclusive` and `prepare_to_wait` of a wait entry whose `func` is `wake_exceptional_entry_func` | Only DAX waiters use that function; their key is written into the `wait_exceptional_entry_queue` right after the wait entry before the call, under the `xa_lock`. The entry the waiter found is not known this way: a waiter on a key nobody holds is judged by what is held in its 2 MiB range instead. |
 //! | `entry_woken` | both | fentry `finish_wait` of a thread with an `entry_wait` | Every DAX wait ends in `finish_wait` on the same thread. |
@@ -336,6 +336,9 @@ pub struct Kernel {
     inode_flags: Result<u32, String>,
     /// Where the fault tracepoints' programs read the record's fields.
     fault_offsets: Result<Offsets, String>,
+    /// Whether the wake-up programs may read a mapping's `xa_lock` word
+    /// ([`btf::xa_lock_is_a_word`]).
+    xa_lock_word: bool,
 }
 
 impl Kernel {
@@ -353,9 +356,10 @@ impl Kernel {
         let members = members.as_ref().map_err(|error| format!("{error:#}"));
         let inode_flags =
             members.clone().and_then(|btf| inode_flags_offset(btf).map_err(|error| format!("{error:#}")));
+        let xa_lock_word = members.clone().is_ok_and(btf::xa_lock_is_a_word);
         let fault_offsets =
             members.and_then(|btf| btf::fault_offsets(btf).map_err(|error| format!("{error:#}")));
-        Ok(Kernel { symbols, btf, traceable, inode_flags, fault_offsets })
+        Ok(Kernel { symbols, btf, traceable, inode_flags, fault_offsets, xa_lock_word })
     }
 
     /// Where the fault tracepoints' BTF-typed programs read their fields,
@@ -374,6 +378,12 @@ impl Kernel {
     /// group is then refused).
     pub fn inode_flags(&self) -> u32 {
         *self.inode_flags.as_ref().unwrap_or(&0)
+    }
+
+    /// Whether the wake-up programs may read a mapping's `xa_lock` word,
+    /// and so leave out the wake-ups that tell nothing.
+    pub fn xa_lock_word(&self) -> bool {
+        self.xa_lock_word
     }
 
     /// The address of a function, for programs that compare with it.

@@ -270,12 +270,14 @@ fn load(kernel: &hooks::Kernel, stage: Stage, ring_bytes: u64) -> Result<Ebpf> {
     let stage = stage.in_kernel();
     let inode_flags = kernel.inode_flags();
     let offsets = kernel.fault_offsets().unwrap_or_default();
+    let xa_lock_word = u8::from(kernel.xa_lock_word());
     let mut loader = EbpfLoader::new();
     loader
         .override_global("DAX_WAKE_FUNC", &wake_func, true)
         .override_global("STAGE", &stage, true)
         .override_global("INODE_FLAGS", &inode_flags, true)
         .override_global("OFFSETS", &offsets, true)
+        .override_global("XA_LOCK_WORD", &xa_lock_word, true)
         .override_global("RING_BYTES", &ring_bytes, true)
         .map_max_entries("EVENTS", rings::possible_cpus()?);
     load_object(&mut loader)
