@@ -9,6 +9,7 @@
 //! # kernels: custom debian-6.1
 //! # timeout: 300
 //! # expect-failure: timed out        (lab selftests only)
+//! # allow-warning: insert_pmd        (a kernel WARNING naming this is a result, not a failure)
 //! ```
 //!
 //! It runs with `sh -e` after the guest init has made the DAX-mounted XFS,
@@ -30,6 +31,9 @@ pub struct Scenario {
     pub timeout: Duration,
     /// For selftests: the run must fail with a reason containing this.
     pub expect_failure: Option<String>,
+    /// Kernel WARNINGs naming one of these are reported, not failures: the
+    /// kernel's own checks meeting the bugs a scenario injects on purpose.
+    pub allowed_warnings: Vec<String>,
 }
 
 /// The suite's scenarios.
@@ -79,12 +83,16 @@ fn parse(name: &str, text: &str) -> Result<Scenario> {
         .collect::<Result<_>>()?;
     let timeout = field("timeout:").context("no `# timeout:` line")?.parse().context("bad timeout")?;
     let expect_failure = field("expect-failure:").map(str::to_owned);
+    let allowed_warnings = field("allow-warning:")
+        .map(|words| words.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
     Ok(Scenario {
         name: name.to_owned(),
         summary,
         kernels,
         timeout: Duration::from_secs(timeout),
         expect_failure,
+        allowed_warnings,
     })
 }
 
@@ -102,6 +110,10 @@ mod tests {
         let selftest =
             parse("y", "# Hangs.\n# kernels: custom\n# timeout: 9\n# expect-failure: timed out\n").unwrap();
         assert_eq!(selftest.expect_failure.as_deref(), Some("timed out"));
+        assert!(selftest.allowed_warnings.is_empty());
+        let buggy =
+            parse("z", "# Bugs.\n# kernels: custom\n# timeout: 9\n# allow-warning: insert_pmd\n").unwrap();
+        assert_eq!(buggy.allowed_warnings, ["insert_pmd"]);
         assert!(parse("x", "# Shows x.\n# kernels: windows\n# timeout: 1\n").is_err());
         assert!(parse("x", "echo no header\n").is_err());
     }

@@ -100,7 +100,8 @@ pub fn run(kernel: &GuestKernel, initramfs: &Path, scenario: &Scenario, clock: C
         .arg(format!("file:{}", outbox.display()));
     let started = Instant::now();
     let tag = format!("{}/{}", kernel.flavour.name(), scenario.name);
-    let mut console = Console::start(&mut qemu, &out_dir.join("console.log"), &tag)?;
+    let mut console =
+        Console::start(&mut qemu, &out_dir.join("console.log"), &tag, &scenario.allowed_warnings)?;
     let ended = console.follow(started + scenario.timeout)?;
     let elapsed = started.elapsed();
     fs::remove_file(&nvdimm).ok();
@@ -209,7 +210,7 @@ fn kvm_probe_cached(kernel: &GuestKernel, initramfs: &Path) -> bool {
     probe.args(["-m", "512", "-serial", "stdio", "-append", "console=ttyS0 panic=-1 rdinit=/bin/false"]);
     let log = std::env::temp_dir().join("dax-probe-kvm-probe.log");
     // The guest reached init when the kernel complains that init exited.
-    let works = Console::start(&mut probe, &log, "kvm-probe")
+    let works = Console::start(&mut probe, &log, "kvm-probe", &[])
         .and_then(|mut console| console.follow(Instant::now() + KVM_PROBE_TIMEOUT))
         .is_ok_and(|ended| ended)
         && fs::read_to_string(&log).is_ok_and(|text| text.contains("Attempted to kill init"));
@@ -235,10 +236,12 @@ struct Console {
     last_line: String,
     /// Which run the echoed lines are from (two VMs may run at once).
     tag: String,
+    /// What a kernel WARNING the scenario allows names.
+    allowed_warnings: Vec<String>,
 }
 
 impl Console {
-    fn start(qemu: &mut Command, log: &Path, tag: &str) -> Result<Console> {
+    fn start(qemu: &mut Command, log: &Path, tag: &str, allowed_warnings: &[String]) -> Result<Console> {
         let mut child =
             qemu.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().context(
                 "cannot start qemu-system-x86_64 (is qemu-system-x86 installed? `cargo xtask setup`)",
@@ -269,6 +272,7 @@ impl Console {
             results: Vec::new(),
             last_line: String::new(),
             tag: tag.to_owned(),
+            allowed_warnings: allowed_warnings.to_vec(),
         })
     }
 
@@ -297,7 +301,12 @@ impl Console {
         if is_kernel_line(&line) {
             if let Some(problem) = kernel_problem(&line) {
                 println!("  {} ! {line}", self.tag);
-                self.problems.push(problem.to_owned());
+                if is_allowed(problem, &self.allowed_warnings) {
+                    self.results
+                        .push(format!("result: a kernel warning the scenario allows: {}", problem.trim()));
+                } else {
+                    self.problems.push(problem.to_owned());
+                }
             }
         } else if !line.trim().is_empty() {
             println!("  {} | {line}", self.tag);
@@ -333,6 +342,12 @@ fn is_kernel_line(line: &str) -> bool {
 /// The part of a kernel line from the problem it names, if it names one.
 fn kernel_problem(line: &str) -> Option<&str> {
     KERNEL_PROBLEMS.iter().filter_map(|pattern| line.find(pattern)).min().map(|at| &line[at..])
+}
+
+/// Whether `problem` is a WARNING naming one of `allowed` (never a BUG,
+/// an oops, a lockup or a panic).
+fn is_allowed(problem: &str, allowed: &[String]) -> bool {
+    problem.starts_with("WARNING:") && allowed.iter().any(|name| problem.contains(name.as_str()))
 }
 
 fn unpack_outbox(encoded: &Path, dir: &Path) -> Result<()> {
@@ -391,5 +406,16 @@ mod tests {
             Some("BUG: soft lockup - CPU#0 stuck for 22s!")
         );
         assert_eq!(kernel_problem("[ 1.0] pmem0: detected capacity change"), None);
+    }
+
+    #[test]
+    fn only_named_warnings_are_allowed() {
+        let allowed = ["insert_pmd".to_owned()];
+        let warn =
+            "WARNING: mm/huge_memory.c:1651 at insert_pmd.isra.0+0xb6/0x19b, CPU#0: dax-lab-fault/2737";
+        assert!(is_allowed(warn, &allowed));
+        assert!(!is_allowed(warn, &[]));
+        assert!(!is_allowed("WARNING: fs/dax.c:1 at dax_fault_iter+0x1/0x2", &allowed));
+        assert!(!is_allowed("BUG: unable to handle page fault in insert_pmd", &allowed));
     }
 }
