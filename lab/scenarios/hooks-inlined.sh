@@ -3,13 +3,14 @@
 # timeout: 400
 #
 # On the lab's kernel dax_lock_entry and dax_entry_waitqueue are real
-# functions, so both ways can attach; but not both at once, and the inlined
-# way only once per boot: the lab's 7.2 oopses the next time kcompactd calls
-# finish_wait after a second kprobe was placed on finish_wait's ftrace site
-# in one boot (its call jumps into freed memory), or a kprobe next to a
-# fentry program there. So the native way records first, the inlined way
-# once after it; hooks-inlined-contention runs the inlined way under
-# contention in a boot of its own.
+# functions, so both ways can attach. The lab's 7.2 used to oops the next
+# time kcompactd called finish_wait after a second kprobe on finish_wait's
+# ftrace site in one boot, or a kprobe next to a fentry program there: the
+# ftrace bug lab/kernel/patches/0003 fixes (a scratch run of the inlined way
+# three times in one boot, then beside the native way, oopsed in finish_wait
+# at the first session without the patch and passed with it). The native
+# way still records first and the inlined way once after it, and
+# hooks-inlined-contention keeps its own boot, as before the fix.
 #
 # The proof is a workload whose events do not depend on timing: one
 # thread, no periodic writeback, and a fresh file per way (an aligned
