@@ -1,7 +1,8 @@
 //! Boots a guest kernel in QEMU with an emulated NVDIMM, runs one scenario and
 //! brings its verdict home.
 //!
-//! The run fails when the scenario fails, when the kernel log shows a WARNING,
+//! The run fails when the scenario fails, when the kernel log shows a WARNING
+//! (but one the scenario's header allows, `allow-warning:`: a result then),
 //! BUG, Oops, soft lockup, hung task or panic (even if the scenario passed),
 //! when the guest stops without a verdict, and when it outlives the scenario's
 //! timeout (it is then killed). Everything the console printed is kept in
