@@ -646,17 +646,6 @@ impl EntryTracker {
     fn woken(&mut self, event: &Event, findings: &mut Findings) {
         let Some(Waiter { key, wait, reported, .. }) = self.waiters.remove(&event.tid) else { return };
         let not_free = self.holders.contains_key(&key) || self.being_released(key);
-        let queue = self.queues.entry(key).or_default();
-        queue.asleep = queue.asleep.saturating_sub(1);
-        if !reported {
-            if queue.wakes > 0 {
-                queue.wakes -= 1;
-            } else if !not_free {
-                let what =
-                    "a waiter woke though no wake-up for its entry came (a lost wake-up, ended by a timeout)";
-                findings.report(Invariant::WaiterWoken, Some(key), what, vec![wait, *event]);
-            }
-        }
         // With no waiter left anywhere, an unlock's wake-up is owed to
         // nobody: it wakes no one, and dax-probe's programs send no
         // WAKE_NEXT while no waiter is counted (`wake_tells_nothing`: they
@@ -664,6 +653,19 @@ impl EntryTracker {
         // `entry_woken`, so that wake-up comes after this event).
         if self.waiters.is_empty() {
             self.owed_wakes.clear();
+        }
+        let queue = self.queues.entry(key).or_default();
+        queue.asleep = queue.asleep.saturating_sub(1);
+        if reported {
+            // Its lost wake-up is told already; it came back some other way.
+            return;
+        }
+        if queue.wakes > 0 {
+            queue.wakes -= 1;
+        } else if !not_free {
+            let what =
+                "a waiter woke though no wake-up for its entry came (a lost wake-up, ended by a timeout)";
+            findings.report(Invariant::WaiterWoken, Some(key), what, vec![wait, *event]);
         }
     }
 
