@@ -314,6 +314,20 @@ pub struct Record {
     pub fields: [u64; FIELD_COUNT],
 }
 
+// Every byte of a Record is one of its fields': no padding.
+const _: () = assert!(core::mem::size_of::<Record>() == 8 + 4 * 4 + 16 + 8 * FIELD_COUNT);
+
+impl Record {
+    /// The record's bytes, as the ring buffer and the trace file hold them.
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: a Record is `repr(C)` integers with no padding (asserted
+        // above), so all of its bytes are initialised; the slice borrows it.
+        unsafe {
+            core::slice::from_raw_parts((self as *const Record).cast::<u8>(), core::mem::size_of::<Record>())
+        }
+    }
+}
+
 #[cfg(feature = "user")]
 mod user {
     // SAFETY: plain `repr(C)` integers and arrays of them: any bit pattern is

@@ -575,12 +575,29 @@ pub fn dax_unlock_entry_enter(ctx: FEntryContext) -> u32 {
 /// held: both send more, never less.
 #[inline(always)]
 fn wake_tells_nothing(mode: u64, xa_lock_word: impl FnOnce() -> Option<u32>) -> bool {
-    // SAFETY: a plain global, written by user space before loading.
-    let readable = unsafe { core::ptr::read_volatile(&XA_LOCK_WORD) } != 0;
     mode == WAKE_NEXT
-        && readable
+        && xa_lock_word_readable()
         && WAITERS.get(0).is_some_and(|waiters| *waiters == 0)
         && xa_lock_word() == Some(0)
+}
+
+/// Whether user space found the `xa_lock` word readable ([`XA_LOCK_WORD`]).
+#[inline(always)]
+fn xa_lock_word_readable() -> bool {
+    // SAFETY: a plain global, written by user space before loading.
+    unsafe { core::ptr::read_volatile(&XA_LOCK_WORD) != 0 }
+}
+
+/// The first 4 bytes of the `struct xarray` at `xa`, its `xa_lock` word.
+///
+/// # Safety
+/// `xa` is `xas->xa` as a BTF-typed program loaded it from its `struct
+/// xa_state *` argument: the verifier knows it as a `struct xarray *`,
+/// checks the load against the kernel's BTF and makes it fault-safe.
+#[inline(always)]
+unsafe fn typed_xa_lock_word(xa: u64) -> u32 {
+    // SAFETY: as the caller promises.
+    unsafe { core::ptr::read_volatile(xa as *const u32) }
 }
 
 /// `enum dax_wake_mode` (fs/dax.c): `WAKE_ALL` is 0, `WAKE_NEXT` 1.
@@ -596,10 +613,8 @@ pub fn dax_wake_entry_enter(ctx: FEntryContext) -> u32 {
     let (xa, index) = unsafe { typed_xas(ctx.arg(0)) };
     let entry: u64 = ctx.arg(1);
     let mode: u64 = ctx.arg::<u32>(2) as u64;
-    // SAFETY: `xa` is `xas->xa`, which the verifier knows as a `struct
-    // xarray *` and whose first 4 bytes it checks against the kernel's BTF;
-    // the load is fault-safe.
-    if wake_tells_nothing(mode, || Some(unsafe { core::ptr::read_volatile(xa as *const u32) })) {
+    // SAFETY: `xa` is `xas->xa`, loaded by `typed_xas`.
+    if wake_tells_nothing(mode, || Some(unsafe { typed_xa_lock_word(xa) })) {
         return 0;
     }
     submit_hook(
@@ -615,9 +630,23 @@ pub fn dax_wake_entry_enter(ctx: FEntryContext) -> u32 {
 /// waiter's key sits in its `wait_exceptional_entry_queue`, right after a
 /// wait entry whose `func` is already `wake_exceptional_entry_func`; the
 /// other caller, `dax_wake_entry`, passes a key of its own frame.
+///
+/// A waiter calls it holding the mapping's `xa_lock` (it drops the lock
+/// only after `prepare_to_wait`: `get_next_unlocked_entry`,
+/// `wait_entry_unlocked_exclusive` and `wait_entry_unlocked`, 6.1 to 7.2).
+/// So where the lock word reads free, the caller is a waker, and the
+/// wait entry is not read: the read cost half of this program's run, one
+/// run per fault (at its unlock's wake-up). A lock held by anyone reads as
+/// held, and the wait entry is read.
 #[fexit(function = "dax_entry_waitqueue")]
 pub fn dax_entry_waitqueue_exit(ctx: FExitContext) -> u32 {
     if returning_at_once() {
+        return 0;
+    }
+    // SAFETY: the function's first argument, `struct xa_state *xas`.
+    let (xa, index) = unsafe { typed_xas(ctx.arg(0)) };
+    // SAFETY: `xa` is `xas->xa`, loaded by `typed_xas`.
+    if xa_lock_word_readable() && unsafe { typed_xa_lock_word(xa) } == 0 {
         return 0;
     }
     let key_at: u64 = ctx.arg(2);
@@ -630,8 +659,6 @@ pub fn dax_entry_waitqueue_exit(ctx: FExitContext) -> u32 {
     let Ok(key) = (unsafe { bpf_probe_read_kernel(key_at as *const WaitKey) }) else {
         return 0;
     };
-    // SAFETY: the function's first argument, `struct xa_state *xas`.
-    let (_, index) = unsafe { typed_xas(ctx.arg(0)) };
     let entry: u64 = ctx.arg(1);
     note_waiter(tid, key);
     submit_hook(

@@ -11,7 +11,11 @@
 //!    judge: an invariant whose hooks are missing is not checked.
 //! 2. [`Sink::push`], once per event, in the order the source delivers
 //!    them. For one mapping that is the kernel's order (the entry events are
-//!    emitted under the mapping's `xa_lock`, see `source/hooks.rs`).
+//!    emitted under the mapping's `xa_lock`, see `source/hooks.rs`). The
+//!    live source hands each event over as the probe's [`Record`], through
+//!    [`Sink::push_record`]: a sink that keeps records as they are (the
+//!    trace file) takes it so, and every other sink gets it decoded, by
+//!    `push` (the default). Either way the sink sees each event once.
 //! 3. [`Sink::lost`], any number of times between pushes, live only: the
 //!    events dropped so far, a running total that never decreases. It lets
 //!    a live view show losses as they happen; no sink may need it.
@@ -31,12 +35,20 @@ use std::fmt;
 
 use anyhow::Result;
 
+use dax_probe_common::Record;
+
 use crate::event::Event;
 
 /// A consumer of the stream; see the module's contract.
 pub trait Sink {
     fn begin(&mut self, begin: &Begin);
     fn push(&mut self, event: &Event) -> Result<()>;
+    /// The event as the probe's record: decoded and pushed, unless the sink
+    /// keeps records (a decode per event cost a live recording about a
+    /// fifth of its user-space time, to be encoded again at once).
+    fn push_record(&mut self, record: &Record) -> Result<()> {
+        self.push(&Event::decode(record)?)
+    }
     fn lost(&mut self, _total: u64) {}
     /// True: end the live session (see the module's contract).
     fn tick(&mut self, _now_ns: u64) -> bool {
@@ -186,6 +198,11 @@ impl<A: Sink, B: Sink> Sink for (A, B) {
         self.1.push(event)
     }
 
+    fn push_record(&mut self, record: &Record) -> Result<()> {
+        self.0.push_record(record)?;
+        self.1.push_record(record)
+    }
+
     fn lost(&mut self, total: u64) {
         self.0.lost(total);
         self.1.lost(total);
@@ -212,6 +229,10 @@ impl<S: Sink> Sink for Option<S> {
         self.as_mut().map_or(Ok(()), |sink| sink.push(event))
     }
 
+    fn push_record(&mut self, record: &Record) -> Result<()> {
+        self.as_mut().map_or(Ok(()), |sink| sink.push_record(record))
+    }
+
     fn lost(&mut self, total: u64) {
         self.iter_mut().for_each(|sink| sink.lost(total));
     }
@@ -233,6 +254,10 @@ impl<S: Sink + ?Sized> Sink for &mut S {
 
     fn push(&mut self, event: &Event) -> Result<()> {
         (**self).push(event)
+    }
+
+    fn push_record(&mut self, record: &Record) -> Result<()> {
+        (**self).push_record(record)
     }
 
     fn lost(&mut self, total: u64) {

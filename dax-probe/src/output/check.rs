@@ -2,6 +2,7 @@
 //! or all of it as JSON. `run`'s summary ([`super::run`]) ends the same way.
 
 use anyhow::Result;
+use dax_probe_common::Record;
 use serde_json::{json, Value};
 
 use crate::{
@@ -120,6 +121,10 @@ impl Sink for CoverageLog {
     }
 
     fn push(&mut self, _: &Event) -> Result<()> {
+        Ok(())
+    }
+
+    fn push_record(&mut self, _: &Record) -> Result<()> {
         Ok(())
     }
 

@@ -13,7 +13,6 @@ use aya::{
 use dax_probe_common::{Layout, Record};
 
 use crate::{
-    event::Event,
     source::{
         cost::{self, Cost, Meter},
         hooks, mounts,
@@ -343,7 +342,7 @@ fn drain(
 /// truncate's twin.
 fn push(record: &Record, twins: &mut Twins, sink: &mut impl Sink, events: &mut u64) -> Result<()> {
     if !twins.is_twin(record) {
-        sink.push(&Event::decode(record)?)?;
+        sink.push_record(record)?;
         *events += 1;
     }
     Ok(())

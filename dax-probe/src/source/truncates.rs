@@ -46,7 +46,16 @@ pub struct Twins {
 
 impl Twins {
     /// Whether `record` is its thread's last record's twin (and so no event).
+    #[inline(always)]
     pub fn is_twin(&mut self, record: &Record) -> bool {
+        // Nearly every record: no truncate, none waiting for its twin.
+        if record.kind != Kind::Truncated as u32 && self.last.is_empty() {
+            return false;
+        }
+        self.is_twin_of_last(record)
+    }
+
+    fn is_twin_of_last(&mut self, record: &Record) -> bool {
         let last = if self.last.is_empty() { None } else { self.last.remove(&record.tid) };
         let told = (record.kind == Kind::Truncated as u32).then(|| Told {
             program: usize::from(record.fields[Arg::Ret as usize] != 0),

@@ -42,10 +42,10 @@ use std::{
 };
 
 use anyhow::{bail, ensure, Context, Result};
-use dax_probe_common::Record;
+use dax_probe_common::{Kind, Record};
 
 use crate::{
-    event::Event,
+    event::{Event, UnknownKind},
     kernel::{device_text, parse_device},
     stream::{Begin, Filesystem, HookGroup, Sink, Summary},
 };
@@ -340,13 +340,7 @@ fn read_record(bytes: &[u8]) -> Record {
 /// that is not 0.
 fn trimmed(record: &Record) -> &[u8] {
     let words = record.fields.iter().rposition(|word| *word != 0).map_or(0, |last| last + 1);
-    &record_bytes(record)[..FIELDS_AT + words * WORD]
-}
-
-fn record_bytes(record: &Record) -> &[u8] {
-    // SAFETY: Record is repr(C), made of integers with no padding (see
-    // dax-probe-common), so all of its bytes are initialised.
-    unsafe { std::slice::from_raw_parts((record as *const Record).cast::<u8>(), RECORD_SIZE) }
+    &record.as_bytes()[..FIELDS_AT + words * WORD]
 }
 
 /// Streams events to `FILE.partial`; at [`Sink::finish`] it writes the
@@ -381,8 +375,14 @@ impl Sink for Writer {
     }
 
     fn push(&mut self, event: &Event) -> Result<()> {
-        let record = event.encode();
-        let bytes = trimmed(&record);
+        self.push_record(&event.encode())
+    }
+
+    /// The record as it came, trimmed; only its kind is checked, as a
+    /// decode would (the file's reader decodes the rest).
+    fn push_record(&mut self, record: &Record) -> Result<()> {
+        Kind::from_u32(record.kind).ok_or(UnknownKind(record.kind))?;
+        let bytes = trimmed(record);
         let [id_low, id_high] = (WRITTEN as u16).to_le_bytes();
         let [length_low, length_high] = (bytes.len() as u16).to_le_bytes();
         let file = self.file()?;
@@ -482,6 +482,30 @@ mod tests {
         assert_eq!(events, pushed);
     }
 
+    #[test]
+    fn records_written_as_they_came_read_back_as_their_events() {
+        // A live recording writes the probe's records without decoding them:
+        // what reads back is what decoding them would have given, a word the
+        // event does not use included.
+        let path = scratch("records.daxtrace");
+        let mut writer = Writer::create(&path).unwrap();
+        writer.begin(&Begin::default());
+        let mut unused_word = event(7).encode();
+        unused_word.fields[dax_probe_common::FIELD_COUNT - 1] = 0xdead;
+        let records = [event(1).encode(), unused_word, truncated(3, 0, 4095).encode()];
+        for record in &records {
+            writer.push_record(record).unwrap();
+        }
+        let unknown = Record { kind: 999, ..records[0] };
+        let refused = writer.push_record(&unknown).expect_err("an unknown kind is refused");
+        assert!(format!("{refused:#}").contains("unknown event kind 999"), "{refused:#}");
+        writer.finish(&Summary::default()).unwrap();
+        let (_, events, summary) = read(&path).unwrap();
+        let decoded: Vec<Event> = records.iter().map(|record| Event::decode(record).unwrap()).collect();
+        assert_eq!(events, decoded);
+        assert_eq!(summary.events, 3, "the refused record is not counted");
+    }
+
     /// `event` in the frame the writer gives it.
     fn framed(event: &Event) -> Vec<u8> {
         let record = event.encode();
@@ -520,7 +544,7 @@ mod tests {
         assert!(error_of(&file_of(VERSION, &two, &odd)).contains("shape 7"));
         // A whole record where the header lists only trimmed ones.
         let mut whole = vec![1, 0, 160, 0];
-        whole.extend_from_slice(record_bytes(&event(1).encode()));
+        whole.extend_from_slice(event(1).encode().as_bytes());
         assert!(error_of(&file_of(VERSION, &two, &whole))
             .contains("shape 1 of 160 bytes: the header lists trimmed"));
         // Trimmed lengths that are no whole number of words past the stamp,
@@ -548,7 +572,7 @@ mod tests {
         let mut body = Vec::new();
         for n in [5, 6] {
             body.extend_from_slice(&[1, 0, 160, 0]);
-            body.extend_from_slice(record_bytes(&event(n).encode()));
+            body.extend_from_slice(event(n).encode().as_bytes());
         }
         let path = scratch("whole.daxtrace");
         fs::write(&path, file_of(VERSION, &text, &body)).unwrap();
@@ -562,7 +586,7 @@ mod tests {
         let text = header_text(&Begin::default(), &Summary { events: 1, ..Summary::default() })
             .replace(&format!("shapes: {}", WRITTEN.text()), "event_size: 160");
         let path = scratch("v2.daxtrace");
-        fs::write(&path, file_of(VERSION_FIXED, &text, record_bytes(&event(5).encode()))).unwrap();
+        fs::write(&path, file_of(VERSION_FIXED, &text, event(5).encode().as_bytes())).unwrap();
         let (_, events, summary) = read(&path).unwrap();
         assert_eq!(events, [event(5)]);
         assert_eq!(summary.events, 1);
