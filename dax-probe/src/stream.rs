@@ -34,7 +34,6 @@
 use std::fmt;
 
 use anyhow::Result;
-
 use dax_probe_common::Record;
 
 use crate::event::Event;
@@ -44,8 +43,8 @@ pub trait Sink {
     fn begin(&mut self, begin: &Begin);
     fn push(&mut self, event: &Event) -> Result<()>;
     /// The event as the probe's record: decoded and pushed, unless the sink
-    /// keeps records (a decode per event cost a live recording about a
-    /// fifth of its user-space time, to be encoded again at once).
+    /// keeps records (the trace writer: decoding each event only to encode
+    /// it again was about a quarter of a live recording's user-space work).
     fn push_record(&mut self, record: &Record) -> Result<()> {
         self.push(&Event::decode(record)?)
     }

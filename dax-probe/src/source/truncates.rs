@@ -55,6 +55,7 @@ impl Twins {
         self.is_twin_of_last(record)
     }
 
+    /// `is_twin` for a truncate, or any record while a truncate waits.
     fn is_twin_of_last(&mut self, record: &Record) -> bool {
         let last = if self.last.is_empty() { None } else { self.last.remove(&record.tid) };
         let told = (record.kind == Kind::Truncated as u32).then(|| Told {
