@@ -575,17 +575,17 @@ pub fn dax_unlock_entry_enter(ctx: FEntryContext) -> u32 {
 /// held: both send more, never less.
 #[inline(always)]
 fn wake_tells_nothing(mode: u64, xa_lock_word: impl FnOnce() -> Option<u32>) -> bool {
-    mode == WAKE_NEXT
-        && xa_lock_word_readable()
-        && WAITERS.get(0).is_some_and(|waiters| *waiters == 0)
-        && xa_lock_word() == Some(0)
+    mode == WAKE_NEXT && WAITERS.get(0).is_some_and(|waiters| *waiters == 0) && xa_lock_free(xa_lock_word)
 }
 
-/// Whether user space found the `xa_lock` word readable ([`XA_LOCK_WORD`]).
+/// Whether a mapping's `xa_lock` is known free: user space found its word
+/// readable ([`XA_LOCK_WORD`]) and `xa_lock_word` reads it 0. A word that
+/// cannot be read, or a lock held by anyone, is not.
 #[inline(always)]
-fn xa_lock_word_readable() -> bool {
+fn xa_lock_free(xa_lock_word: impl FnOnce() -> Option<u32>) -> bool {
     // SAFETY: a plain global, written by user space before loading.
-    unsafe { core::ptr::read_volatile(&XA_LOCK_WORD) != 0 }
+    let readable = unsafe { core::ptr::read_volatile(&XA_LOCK_WORD) } != 0;
+    readable && xa_lock_word() == Some(0)
 }
 
 /// The first 4 bytes of the `struct xarray` at `xa`, its `xa_lock` word.
@@ -646,7 +646,7 @@ pub fn dax_entry_waitqueue_exit(ctx: FExitContext) -> u32 {
     // SAFETY: the function's first argument, `struct xa_state *xas`.
     let (xa, index) = unsafe { typed_xas(ctx.arg(0)) };
     // SAFETY: `xa` is `xas->xa`, loaded by `typed_xas`.
-    if xa_lock_word_readable() && unsafe { typed_xa_lock_word(xa) } == 0 {
+    if xa_lock_free(|| Some(unsafe { typed_xa_lock_word(xa) })) {
         return 0;
     }
     let key_at: u64 = ctx.arg(2);

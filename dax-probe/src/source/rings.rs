@@ -327,10 +327,10 @@ impl Queue {
         self.records.get(self.head)
     }
 
-    /// Takes the front record off.
+    /// Takes the front record off (there is one: `front` gave it).
     fn pop(&mut self) {
-        self.head = (self.head + 1).min(self.records.len());
-        if self.head == self.records.len() {
+        self.head += 1;
+        if self.head >= self.records.len() {
             self.records.clear();
             self.head = 0;
         }
