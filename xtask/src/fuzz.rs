@@ -84,7 +84,17 @@ pub fn run(targets: &[String], budget: Budget) -> Result<Vec<Outcome>> {
                 .collect::<Result<_>>()?
         };
     let bin = build()?;
-    targets.into_iter().map(|target| run_one(&bin, target, budget)).collect()
+    // A target runs on one core: as many at once as there are cores.
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let mut outcomes = Vec::new();
+    for batch in targets.chunks(cores) {
+        std::thread::scope(|scope| {
+            let runs: Vec<_> =
+                batch.iter().map(|&target| scope.spawn(|| run_one(&bin, target, budget))).collect();
+            outcomes.extend(runs.into_iter().map(|run| run.join().expect("a fuzz run does not panic")));
+        });
+    }
+    outcomes.into_iter().collect()
 }
 
 fn run_one(bin: &Path, target: &'static str, budget: Budget) -> Result<Outcome> {
