@@ -77,7 +77,8 @@ pub enum Kind {
     /// `grab_mapping_entry` gave up with VM_FAULT_FALLBACK (a smaller entry
     /// sits in the range).
     GrabFallback,
-    /// `dax_iomap_direct_access` failed (short extent, unaligned pfn, error).
+    /// `dax_iomap_direct_access` failed for 2 MiB, a PMD fault's request
+    /// (short extent, unaligned pfn, error).
     DirectAccessFailed,
     /// A PMD fault got as far as `dax_fault_iter` (its extent was 2 MiB).
     PmdFaultIter,

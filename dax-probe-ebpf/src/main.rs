@@ -32,7 +32,7 @@ use aya_ebpf::{
 use aya_log_ebpf::warn;
 use core::ptr::write_volatile;
 use dax_probe_common::{
-    entry, Arg, Field, Kind, Record, FIELD_COUNT, KIND_COUNT, RAW_TRACEPOINT, RECORD_BYTES,
+    entry, mm::PMD_SIZE, Arg, Field, Kind, Record, FIELD_COUNT, KIND_COUNT, RAW_TRACEPOINT, RECORD_BYTES,
 };
 
 /// The address of `wake_exceptional_entry_func` (fs/dax.c), the `func` of
@@ -42,7 +42,9 @@ static DAX_WAKE_FUNC: u64 = 0;
 
 /// How far events go, for benchmarks (`dax-probe record --stage`): 0 every
 /// program returns at once, 1 the programs run but reserve nothing, 2 all
-/// the way (the default); user space writes it before loading.
+/// the way (the default), 3 only a fault's end reserves its record (what
+/// one fused record a fault could at best cost); user space writes it
+/// before loading.
 #[no_mangle]
 static STAGE: u8 = 2;
 
@@ -128,9 +130,20 @@ fn waiters_add(delta: u64) {
 static XA_LOCK_WORD: u8 = 0;
 
 /// A lock store on its way, between its call and its return: the
-/// `xa_state` and the locked value (see `entry_store_call`).
+/// `xa_state`, the locked value and the storing thread (see
+/// `entry_store_call`); `xas` 0 while none is.
+///
+/// One slot per CPU, not one per thread: an `xas_store` runs under the
+/// mapping's `xa_lock` (the XArray's rule, kept by every store of
+/// fs/dax.c), a spinlock, so from the call to the return the thread keeps
+/// its CPU and nothing else runs there but interrupts and NMIs, which
+/// store no DAX entry. A per-thread hash cost an update, a lookup and a
+/// delete per store: about 0.8 µs of a PTE fault's two stores on Debian's
+/// 7.2 (icount). Where the lock sleeps (PREEMPT_RT) another thread may
+/// store in between: the slot names its thread, and a return that finds
+/// another's store, or none, counts its own as lost.
 #[map]
-static STORES: HashMap<u32, Store> = HashMap::with_max_entries(1 << 14, 0);
+static STORES: PerCpuArray<Store> = PerCpuArray::with_max_entries(1, 0);
 
 /// `struct exceptional_entry_key` (fs/dax.c).
 #[derive(Clone, Copy)]
@@ -145,6 +158,7 @@ struct WaitKey {
 struct Store {
     xas: u64,
     entry: u64,
+    tid: u32,
 }
 
 /// The leading fields of `struct xa_state` (include/linux/xarray.h).
@@ -350,8 +364,10 @@ fn write_words<const N: usize>(fields: *mut u64, words: [(usize, u64); N]) {
 /// into such a call.
 #[inline(always)]
 fn submit_with(ctx: &impl Stamp, kind: u32, fill: impl FnOnce(*mut u64) -> bool) {
-    if stage() < 2 {
-        return;
+    match stage() {
+        0 | 1 => return,
+        3 if !ends_fault(kind) => return,
+        _ => {}
     }
     // SAFETY: the helper takes no argument and only reads this CPU's id.
     let cpu = unsafe { bpf_get_smp_processor_id() };
@@ -405,6 +421,14 @@ fn submit_with(ctx: &impl Stamp, kind: u32, fill: impl FnOnce(*mut u64) -> bool)
     let flags =
         if crossing || unread >= wake_every_at_bytes() { BPF_RB_FORCE_WAKEUP } else { BPF_RB_NO_WAKEUP };
     slot.submit(flags as u64);
+}
+
+/// Whether a record of `kind` is a fault's end (`dax_p?d_fault_done`, typed
+/// or raw): the one record a fault would send if it sent one.
+#[inline(always)]
+fn ends_fault(kind: u32) -> bool {
+    let kind = kind & !RAW_TRACEPOINT;
+    kind == Kind::PteFaultDone as u32 || kind == Kind::PmdFaultDone as u32
 }
 
 /// How a program stamps a record with its task's name. By default it asks
@@ -756,11 +780,37 @@ pub fn lock_entry_call(ctx: ProbeContext) -> u32 {
     0
 }
 
+/// Puts a store in this CPU's slot. One of another thread still there
+/// will not be told (only where the lock sleeps): it is counted lost. One
+/// of this thread is a store whose return the kernel skipped, and counted.
 #[inline(always)]
 fn remember_store(xas: u64, entry: u64) {
-    if STORES.insert(current_tid(), Store { xas, entry }, 0).is_err() {
-        count_lost();
+    let Some(slot) = STORES.get_ptr_mut(0) else { return count_lost() };
+    let tid = current_tid();
+    // SAFETY: this CPU's slot, which only the store probes touch, and
+    // they do not run at once on one CPU (see `STORES`).
+    unsafe {
+        if (*slot).xas != 0 && (*slot).tid != tid {
+            count_lost();
+        }
+        *slot = Store { xas, entry, tid };
     }
+}
+
+/// The store the current thread remembered at its call, taken out of the
+/// slot; `None` where it is not there: its call was skipped (the kernel
+/// counts that) or, where the lock sleeps, overwritten (counted then).
+#[inline(always)]
+fn take_store() -> Option<Store> {
+    let slot = STORES.get_ptr_mut(0)?;
+    // SAFETY: as in `remember_store`.
+    let store = unsafe { *slot };
+    if store.xas == 0 || store.tid != current_tid() {
+        return None;
+    }
+    // SAFETY: as above.
+    unsafe { (*slot).xas = 0 };
+    Some(store)
 }
 
 /// `enum dax_wake_mode`'s WAKE_ALL (fs/dax.c).
@@ -776,10 +826,7 @@ pub fn entry_store_return(ctx: ProbeContext) -> u32 {
     if returning_at_once() {
         return 0;
     }
-    let tid = current_tid();
-    // SAFETY: the value is a plain copy, read before removing the key.
-    let Some(store) = (unsafe { STORES.get(tid) }).copied() else { return 0 };
-    let _ = STORES.remove(tid);
+    let Some(store) = take_store() else { return 0 };
     // SAFETY: regs points at this probe's saved registers.
     let old = unsafe { (*ctx.regs).rax };
     // SAFETY: bpf_probe_read_kernel checks the address and fails cleanly.
@@ -903,17 +950,18 @@ pub fn dax_waiter_back(ctx: ProbeContext) -> u32 {
     0
 }
 
-/// dax_iomap_direct_access(iomap, pos, size, kaddr, pfnp) failed: the
-/// extent is shorter than asked, the pfn is not aligned, or the device said no.
+/// dax_iomap_direct_access(iomap, pos, size, kaddr, pfnp) failed for 2 MiB
+/// (a PMD fault's): the extent is shorter than asked, the pfn is not
+/// aligned, or the device said no.
 #[fexit(function = "dax_iomap_direct_access")]
 pub fn dax_iomap_direct_access_exit(ctx: FExitContext) -> u32 {
     if returning_at_once() {
         return 0;
     }
     let ret: i32 = ctx.ret().unwrap_or(0);
-    if ret != 0 {
+    let size: u64 = ctx.arg(2);
+    if ret != 0 && size >= PMD_SIZE {
         let pos: u64 = ctx.arg(1);
-        let size: u64 = ctx.arg(2);
         submit_hook(
             &ctx,
             Kind::DirectAccessFailed,
@@ -1068,14 +1116,19 @@ pub fn grab_mapping_entry_return(ctx: ProbeContext) -> u32 {
     0
 }
 
-/// A call of `dax_iomap_direct_access(iomap, pos, size, kaddr, pfnp)`.
+/// A call of `dax_iomap_direct_access(iomap, pos, size, kaddr, pfnp)` for
+/// 2 MiB: remembered for its return. Every PTE fault calls it for 4 KiB,
+/// which nothing is told of: remembering those too cost each PTE fault a
+/// hash update, lookup and delete (about 0.5 µs on Debian's 7.2, icount).
 #[kprobe]
 pub fn direct_access_call(ctx: ProbeContext) -> u32 {
     if returning_at_once() {
         return 0;
     }
     let (Some(pos), Some(size)) = (ctx.arg::<u64>(1), ctx.arg::<u64>(2)) else { return 0 };
-    remember_call(pos, size);
+    if size >= PMD_SIZE {
+        remember_call(pos, size);
+    }
     0
 }
 

@@ -13,7 +13,11 @@
 # statistics counted of the programs, for the ways that have them on).
 # dax-probe's ladder runs without the statistics (they cost two clock reads
 # a program run); `stats` is `record` as users run it, with them on, and
-# prints each program's share. `count` is `run --count` as users run it
+# prints each program's share. Two ways bound what any design of records
+# could cost with every hook attached: `programs-stats` (the programs, no
+# record, the statistics on) and `fault-end` (only a fault's end reaches
+# user space: one record a fault, the least a fused record could cost).
+# `count` is `run --count` as users run it
 # (counters in the kernel, no stream, PTE latency sampled), `count-timed`
 # the same timing every PTE fault, `count-breakdown` the default with the
 # per-process and per-file breakdown.
@@ -29,6 +33,11 @@ tracefs_stat() {
 # dax-probe's own "N events, L lost" line.
 probe_events() {
 	sed -n 's/^dax-probe: \([0-9]*\) events, \([0-9]*\) lost.*/\1 \2/p' /tmp/probe.err
+}
+
+# What the kernel's BPF statistics counted, as "bpf_s=S runs=N".
+program_stats() {
+	sed -n 's/.*its eBPF programs at least \([0-9.]*\) s in \([0-9]*\) runs.*/bpf_s=\1 runs=\2/p' /tmp/probe.err
 }
 
 # Where a record's lost events went (dropped by the programs, or runs the
@@ -68,12 +77,20 @@ watch() {
 		lost=$(awk '$1 == "overrun:" { s += $2 } END { print s + 0 }' /tmp/trace-cmd.out)
 		rm -f /tmp/overhead.dat
 		;;
-	attach | programs | ring)
+	attach | programs | fault-end | ring)
 		lab_fio_seed dax-probe record --no-bpf-stats --stage "$way" -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
 		set -- $(probe_events)
 		events=$1 lost=$2
 		probe_losses
 		sed -n "s/^dax-probe: probe cost: /overhead: $layout round $round: $way: /p" /tmp/probe.err
+		;;
+	programs-stats)
+		# The programs without a record, with the statistics `record` keeps
+		# on: what `record` as users run it costs before any record.
+		lab_fio_seed dax-probe record --stage programs -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
+		set -- $(probe_events)
+		events=$1 lost=$2
+		bpf=$(program_stats)
 		;;
 	stream)
 		lab_fio_seed dax-probe record --no-bpf-stats -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
@@ -90,7 +107,7 @@ watch() {
 		events=$1 lost=$2
 		probe_losses
 		sed -n "s/^dax-probe: program /overhead: $layout round $round: program /p" /tmp/probe.err
-		bpf=$(sed -n 's/.*its eBPF programs at least \([0-9.]*\) s in \([0-9]*\) runs.*/bpf_s=\1 runs=\2/p' /tmp/probe.err)
+		bpf=$(program_stats)
 		;;
 	count | count-timed | count-breakdown)
 		options=
@@ -113,7 +130,7 @@ for layout in aligned plain; do
 	# Lay the file out once: every measured run faults on the same blocks.
 	lab_fio_seed
 	for round in $(seq "$ROUNDS"); do
-		for way in alone tracefs trace-cmd attach programs ring stream stats count count-timed count-breakdown; do
+		for way in alone tracefs trace-cmd attach programs programs-stats fault-end ring stream stats count count-timed count-breakdown; do
 			watch "$way"
 		done
 	done

@@ -69,6 +69,10 @@ pub enum Stage {
     Attach,
     /// The programs read and keep their state, and reserve nothing.
     Programs,
+    /// Only a fault's end (`dax_p?d_fault_done`) reaches user space, which
+    /// counts it: the least that one fused record a fault could cost,
+    /// with every hook still attached and running.
+    FaultEnd,
     /// Records reach user space, which counts them and decodes nothing.
     Ring,
     /// Every event to the sink.
@@ -83,6 +87,7 @@ impl Stage {
             Stage::Attach => 0,
             Stage::Programs => 1,
             Stage::Ring | Stage::Full => 2,
+            Stage::FaultEnd => 3,
         }
     }
 }
