@@ -140,8 +140,9 @@ static XA_LOCK_WORD: u8 = 0;
 /// store no DAX entry. A per-thread hash cost an update, a lookup and a
 /// delete per store: about 0.8 µs of a PTE fault's two stores on Debian's
 /// 7.2 (icount). Where the lock sleeps (PREEMPT_RT) another thread may
-/// store in between: the slot names its thread, and a return that finds
-/// another's store, or none, counts its own as lost.
+/// store in between: the slot names its thread, a call that finds another
+/// thread's store there counts that one lost, and a return takes only its
+/// own thread's.
 #[map]
 static STORES: PerCpuArray<Store> = PerCpuArray::with_max_entries(1, 0);
 

@@ -564,13 +564,14 @@ fn serve(
             return Ok(command_code(status));
         };
         eprintln!("dax-probe: the replay of {source} starts at the first scrape");
+        let mut interrupt = live::Interrupt::listen()?;
         tokio::select! {
             done = server => done.context("the metrics server stopped")??,
             replayed = serve::replay(trace, speed, &shared, &scraped) => {
                 eprintln!("dax-probe: replay of {} events done; serving its totals until Ctrl-C", replayed?);
-                tokio::signal::ctrl_c().await?;
+                interrupt.next().await;
             }
-            interrupted = tokio::signal::ctrl_c() => interrupted?,
+            () = interrupt.next() => {}
         }
         Ok(0)
     })

@@ -227,6 +227,7 @@ pub async fn run(
     meter.attached();
     let started = std::time::Instant::now();
     let mut child = live::spawn(&command)?;
+    let mut interrupt = live::Interrupt::listen()?;
     let mut ticks = tokio::time::interval(every.unwrap_or(Duration::from_secs(3600)));
     ticks.tick().await;
     let status = loop {
@@ -239,10 +240,7 @@ pub async fn run(
                 }
             }
             status = live::wait(&mut child) => break Some(status?),
-            interrupted = tokio::signal::ctrl_c() => {
-                interrupted?;
-                break None;
-            }
+            () = interrupt.next() => break None,
         }
     };
     let counts = read(&ebpf, started.elapsed(), options.latency_sample)?;

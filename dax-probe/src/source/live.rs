@@ -150,6 +150,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
     // is read on this timer.
     let mut read = tokio::time::interval(READ_EVERY);
     read.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut interrupt = Interrupt::listen()?;
     let mut twins = Twins::default();
     let layout = &tracepoints.layout;
     let stage = command.stage;
@@ -172,10 +173,7 @@ pub async fn run(command: Command<'_>, sink: &mut impl Sink) -> Result<Session> 
                 events += drain(&mut rings, layout, &mut twins, sink, stage)?;
             }
             status = wait(&mut child) => break Some(status?),
-            interrupted = tokio::signal::ctrl_c() => {
-                interrupted?;
-                break None;
-            }
+            () = interrupt.next() => break None,
         }
     };
     // Everything the workload caused was submitted before it exited.
@@ -317,6 +315,31 @@ pub(super) fn spawn(command: &Command) -> Result<Option<tokio::process::Child>> 
         child.stdout(std::io::stderr().as_fd().try_clone_to_owned()?);
     }
     Ok(Some(child.spawn().with_context(|| format!("cannot run {program}"))?))
+}
+
+/// Ctrl-C (SIGINT), heard from the moment this is made until it is dropped.
+///
+/// A `tokio::signal::ctrl_c()` made anew at each turn of a `select!` loop
+/// loses a SIGINT that arrives in the same turn as another branch's event:
+/// that branch is taken, the listener dropped with the signal in it, and
+/// tokio hands a new listener only later signals. `serve` went on after
+/// the SIGINT that should have ended it, about once in ten sessions in
+/// the lab's VM (fio-run, then a loop of its live-metrics step). This
+/// listener lives across the turns and keeps a signal until it is taken.
+pub struct Interrupt(tokio::signal::unix::Signal);
+
+impl Interrupt {
+    /// Starts listening (inside the runtime).
+    pub fn listen() -> Result<Interrupt> {
+        let kind = tokio::signal::unix::SignalKind::interrupt();
+        Ok(Interrupt(tokio::signal::unix::signal(kind).context("cannot listen for Ctrl-C")?))
+    }
+
+    /// The next SIGINT, or one that came since the last.
+    pub async fn next(&mut self) {
+        // None only while the runtime shuts down, which nothing waits out.
+        let _ = self.0.recv().await;
+    }
 }
 
 pub(super) async fn wait(child: &mut Option<tokio::process::Child>) -> std::io::Result<ExitStatus> {
@@ -484,5 +507,36 @@ mod tests {
             .map(|section| section.name().unwrap_or("?").to_owned())
             .collect();
         assert!(callers.is_empty(), "these programs call memset: {callers:?}");
+    }
+
+    /// A SIGINT that comes while another branch of a `select!` loop is
+    /// taken, and turns after it, is still there when the loop gets to it
+    /// (`serve` once went on after its SIGINT: the listener it was
+    /// delivered to was dropped with a turn another branch took).
+    #[tokio::test]
+    async fn a_sigint_waits_through_other_branches() {
+        let mut interrupt = super::Interrupt::listen().expect("a runtime can listen for SIGINT");
+        let mut other_turns = 0;
+        let heard = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            loop {
+                tokio::select! {
+                    biased;
+                    () = std::future::ready(()), if other_turns < 3 => {
+                        if other_turns == 0 {
+                            // SAFETY: raise only sends a signal to this
+                            // thread, whose SIGINT handler is tokio's now.
+                            assert_eq!(unsafe { libc::raise(libc::SIGINT) }, 0);
+                            // The runtime reads the signal while this branch runs.
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        }
+                        other_turns += 1;
+                    }
+                    () = interrupt.next() => break,
+                }
+            }
+        })
+        .await;
+        assert!(heard.is_ok(), "the SIGINT was lost after {other_turns} turns of another branch");
+        assert_eq!(other_turns, 3, "the other branch came first, each turn");
     }
 }
