@@ -145,8 +145,8 @@ pub fn run(kernel_source: Option<&std::path::Path>) -> Result<()> {
 }
 
 /// Every kernel the scenarios name, with its image, in [`kernel::Flavour::ALL`]
-/// order. Our kernel builds (on every core, about 16 min when the cache is
-/// cold) while the stock ones download and get their images beside it:
+/// order. Our kernel builds (on every core: the longest step when the cache
+/// is cold) while the stock ones download and get their images beside it:
 /// those wait on the network and the disk more than on a core.
 fn guests(
     scenarios: &[scenario::Scenario],

@@ -323,9 +323,9 @@ pub(super) fn spawn(command: &Command) -> Result<Option<tokio::process::Child>> 
 /// loses a SIGINT that arrives in the same turn as another branch's event:
 /// that branch is taken, the listener dropped with the signal in it, and
 /// tokio hands a new listener only later signals. `serve` went on after
-/// the SIGINT that should have ended it, about once in ten sessions in
-/// the lab's VM (fio-run, then a loop of its live-metrics step). This
-/// listener lives across the turns and keeps a signal until it is taken.
+/// the SIGINT that should have ended it: once in fio-run, and at the fifth
+/// pass of a loop of its live-metrics step in the lab's VM. This listener
+/// lives across the turns and keeps a signal until it is taken.
 pub struct Interrupt(tokio::signal::unix::Signal);
 
 impl Interrupt {
