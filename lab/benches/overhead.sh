@@ -51,6 +51,14 @@ probe_losses() {
 	fi
 }
 
+# `dax-probe record OPTIONS` of the seed's job: its events, its losses.
+probe_record() {
+	lab_fio_seed dax-probe record "$@" -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
+	set -- $(probe_events)
+	events=$1 lost=$2
+	probe_losses
+}
+
 watch() {
 	way=$1
 	events=0 lost=0
@@ -77,35 +85,23 @@ watch() {
 		lost=$(awk '$1 == "overrun:" { s += $2 } END { print s + 0 }' /tmp/trace-cmd.out)
 		rm -f /tmp/overhead.dat
 		;;
-	attach | programs | fault-end | ring)
-		lab_fio_seed dax-probe record --no-bpf-stats --stage "$way" -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
-		set -- $(probe_events)
-		events=$1 lost=$2
-		probe_losses
+	attach | programs | fault-end | ring | stream)
+		stage=$way
+		[ "$way" = stream ] && stage=full
+		probe_record --no-bpf-stats --stage "$stage"
+		# What dax-probe itself ran (guest time is instructions here): for
+		# the stream, the part of its cost that is user space and its
+		# system calls.
 		sed -n "s/^dax-probe: probe cost: /overhead: $layout round $round: $way: /p" /tmp/probe.err
 		;;
 	programs-stats)
 		# The programs without a record, with the statistics `record` keeps
 		# on: what `record` as users run it costs before any record.
-		lab_fio_seed dax-probe record --stage programs -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
-		set -- $(probe_events)
-		events=$1 lost=$2
+		probe_record --stage programs
 		bpf=$(program_stats)
 		;;
-	stream)
-		lab_fio_seed dax-probe record --no-bpf-stats -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
-		set -- $(probe_events)
-		events=$1 lost=$2
-		probe_losses
-		# What dax-probe itself ran (guest time is instructions here): the
-		# part of the stream's cost that is user space and its system calls.
-		sed -n "s/^dax-probe: probe cost: /overhead: $layout round $round: $way: /p" /tmp/probe.err
-		;;
 	stats)
-		lab_fio_seed dax-probe record --program-costs -o /tmp/overhead.daxtrace -- 2> /tmp/probe.err
-		set -- $(probe_events)
-		events=$1 lost=$2
-		probe_losses
+		probe_record --program-costs
 		sed -n "s/^dax-probe: program /overhead: $layout round $round: program /p" /tmp/probe.err
 		bpf=$(program_stats)
 		;;
